@@ -1,0 +1,15 @@
+from django.db import models
+
+
+class Note(models.Model):
+    """Something to create and list through the admin, so tests exercise real writes."""
+
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ['-created']
+
+    def __str__(self):
+        return self.title

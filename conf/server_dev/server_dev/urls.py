@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import path
+
+from hello import views
+
+urlpatterns = [
+    path('', views.hello, name='hello'),
+    path('info/', views.info, name='info'),
+    path('admin/', admin.site.urls),
+]

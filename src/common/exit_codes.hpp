@@ -1,0 +1,12 @@
+#pragma once
+
+// Process exit codes, documented in README.md. Distinct codes let systemd units, container
+// runtimes and scripts tell "fix your config" from "fix your app" without reading the log.
+namespace ferry {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitConfig = 2;   // bad ini line, unknown option, bad value, bad flag
+inline constexpr int kExitStartup = 3;  // cannot bind, pidfile held by a live ferry, no log file
+inline constexpr int kExitAppLoad = 4;  // the WSGI app failed to import or is not callable
+
+}  // namespace ferry

@@ -1,0 +1,52 @@
+#include "common/logging.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <mutex>
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
+
+namespace ferry {
+namespace {
+
+// One write(2) per formatted line, so a line is never split between writers.
+class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit FdSink(int fd) : fd_(fd) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    write_fully(fd_, std::string_view(formatted.data(), formatted.size()));
+  }
+  void flush_() override {}
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+std::shared_ptr<spdlog::logger> make_fd_logger(const std::string& name, int fd) {
+  auto logger = std::make_shared<spdlog::logger>(name, std::make_shared<FdSink>(fd));
+  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %n[%P] %l: %v");
+  logger->set_level(spdlog::level::info);
+  return logger;
+}
+
+bool write_fully(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace ferry

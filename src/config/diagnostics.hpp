@@ -1,0 +1,33 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ferry::config {
+
+// Where a setting came from: an ini file and line, or the command line (line 0).
+struct Location {
+  std::string file;  // empty for the command line
+  int line = 0;
+
+  std::string describe() const {
+    return file.empty() ? std::string("command line") : file + ":" + std::to_string(line);
+  }
+};
+
+// A configuration mistake. The message names the fix; `where` names the place.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(Location where, const std::string& message)
+      : std::runtime_error(where.describe() + ": " + message), where_(std::move(where)) {}
+  const Location& where() const { return where_; }
+
+ private:
+  Location where_;
+};
+
+// Warnings gathered while reading the configuration; printed once the log is open.
+using Warnings = std::vector<std::string>;
+
+}  // namespace ferry::config

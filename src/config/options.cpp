@@ -1,0 +1,295 @@
+#include "config/options.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <fmt/format.h>
+
+namespace ferry::config {
+namespace {
+
+long parse_number(std::string_view key, std::string_view value, const Location& where, long min,
+                  long max) {
+  long result = 0;
+  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), result);
+  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
+    throw ConfigError(where, fmt::format("{} expects a whole number, got '{}'", key, value));
+  }
+  if (result < min || result > max) {
+    throw ConfigError(where, fmt::format("{} = {} is out of range; use {} to {}", key, value, min, max));
+  }
+  return result;
+}
+
+int number(std::string_view key, std::string_view value, const Location& where, long min, long max) {
+  return static_cast<int>(parse_number(key, value, where, min, max));
+}
+
+std::string text(std::string_view key, std::string_view value, const Location& where) {
+  if (value.empty()) throw ConfigError(where, fmt::format("{} needs a value", key));
+  return std::string(value);
+}
+
+// `logger = file:PATH` and `logger = file:logfile=PATH` as uWSGI's logfile plugin reads them;
+// an optional logger name may come first (`logger = main file:PATH`).
+std::string logger_path(std::string_view value, const Location& where) {
+  if (const auto space = value.find(' '); space != std::string_view::npos) {
+    value = value.substr(value.find_first_not_of(' ', space));
+  }
+  constexpr std::string_view file_prefix = "file:";
+  if (!value.starts_with(file_prefix)) {
+    throw ConfigError(where, fmt::format(
+        "logger = {}: ferry's built-in logger writes to a file; use 'logger = file:/path/to.log' "
+        "(or omit logger to log to stderr, e.g. for journald or docker logs)", value));
+  }
+  value.remove_prefix(file_prefix.size());
+  if (value.starts_with("logfile=")) {
+    value.remove_prefix(8);
+    if (value.find(',') != std::string_view::npos) {
+      throw ConfigError(where, "logger file options other than logfile= are not supported; "
+                               "use 'logger = file:/path/to.log'");
+    }
+  }
+  return text("logger", value, where);
+}
+
+mode_t socket_mode(std::string_view value, const Location& where) {
+  // A bare chmod-socket means 666 in uWSGI.
+  if (value.empty() || value == "true") return 0666;
+  unsigned mode = 0;
+  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), mode, 8);
+  if (ec != std::errc() || ptr != value.data() + value.size() || mode > 0777) {
+    throw ConfigError(where, fmt::format("chmod-socket expects octal permissions such as 660 or 666, "
+                                         "got '{}'", value));
+  }
+  return static_cast<mode_t>(mode);
+}
+
+void ignored_flag(std::string_view key, std::string_view value, const Location& where,
+                  Warnings& warnings, std::string_view why) {
+  if (!parse_bool(key, value, where)) {
+    warnings.push_back(fmt::format("{}: {} = false has no effect: {}", where.describe(), key, why));
+  }
+}
+
+constexpr std::array kOptions{
+    Option{"ini", "", OptionKind::list, "FILE[:SECTION]", "read options from an ini file ([uwsgi] section unless :SECTION)",
+           nullptr},  // handled by the loader, which reads the file in place
+    Option{"home", "virtualenv venv pyhome", OptionKind::text, "DIR", "the virtualenv to run the app in",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.home = text("home", v, w); }},
+    Option{"chdir", "", OptionKind::text, "DIR", "change to DIR before loading the app",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.chdir = text("chdir", v, w); }},
+    Option{"pythonpath", "python-path pp", OptionKind::list, "DIR", "add DIR to sys.path (repeatable)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.pythonpath.push_back(text("pythonpath", v, w));
+           }},
+    Option{"module", "wsgi", OptionKind::text, "MOD[:CALLABLE]", "the WSGI app to load, e.g. server_dev.wsgi:application",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.module = text("module", v, w); }},
+    Option{"wsgi-file", "file", OptionKind::text, "FILE", "load the WSGI app from a Python file",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.wsgi_file = text("wsgi-file", v, w); }},
+    Option{"callable", "", OptionKind::text, "NAME", "the name of the WSGI callable (default: application)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.callable = text("callable", v, w); }},
+    Option{"env", "", OptionKind::list, "KEY=VALUE", "set an environment variable for the app (repeatable)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             const auto eq = v.find('=');
+             if (eq == std::string_view::npos || eq == 0) {
+               throw ConfigError(w, fmt::format("env expects KEY=VALUE, got '{}'", v));
+             }
+             c.env.emplace_back(std::string(v.substr(0, eq)), std::string(v.substr(eq + 1)));
+           }},
+    Option{"need-app", "", OptionKind::flag, "", "exit if the app cannot be loaded (always on)",
+           [](Config&, std::string_view v, const Location& w, Warnings& warn) {
+             ignored_flag("need-app", v, w, warn, "ferry never runs without an app");
+           }},
+    Option{"socket", "uwsgi-socket s", OptionKind::list, "ADDR", "serve the uwsgi protocol on a Unix socket path or host:port (repeatable)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.sockets.push_back({text("socket", v, w), w});
+           }},
+    Option{"chmod-socket", "", OptionKind::text, "MODE", "permissions of Unix sockets (octal, bare = 666)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.chmod_socket = socket_mode(v, w); }},
+    Option{"listen", "", OptionKind::number, "N", "listen backlog (default: the kernel's somaxconn, up to 4096)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.listen = number("listen", v, w, 1, 1 << 20); }},
+    Option{"buffer-size", "b", OptionKind::number, "BYTES", "largest uwsgi vars block accepted (default and maximum 65535)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.buffer_size = static_cast<std::size_t>(number("buffer-size", v, w, 64, 65535));
+           }},
+    Option{"socket-timeout", "", OptionKind::number, "SECONDS", "how long a worker waits on a silent client (default 60)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.socket_timeout = number("socket-timeout", v, w, 1, 86400);
+           }},
+    Option{"master", "M", OptionKind::flag, "", "run a master process (always on in ferry)",
+           [](Config&, std::string_view v, const Location& w, Warnings& warn) {
+             ignored_flag("master", v, w, warn, "ferry always runs a master that supervises the workers");
+           }},
+    Option{"processes", "workers p", OptionKind::number, "N", "number of worker processes (default 1)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.processes = number("processes", v, w, 1, 1024); }},
+    Option{"threads", "", OptionKind::number, "N", "threads per worker, each serving one request at a time (default 1)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.threads = number("threads", v, w, 1, 1024); }},
+    Option{"enable-threads", "T", OptionKind::flag, "", "let the app start threads (always on in ferry)",
+           [](Config&, std::string_view v, const Location& w, Warnings& warn) {
+             ignored_flag("enable-threads", v, w, warn, "Python threads always work in ferry");
+           }},
+    Option{"max-requests", "R", OptionKind::number, "N", "replace a worker after it served N requests (0 = never)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.max_requests = number("max-requests", v, w, 0, 1 << 30);
+           }},
+    Option{"worker-reload-mercy", "", OptionKind::number, "SECONDS", "how long stopping workers may finish in-flight requests (default 30)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.worker_reload_mercy = number("worker-reload-mercy", v, w, 1, 86400);
+           }},
+    Option{"pidfile", "", OptionKind::text, "FILE", "write the master's pid to FILE",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.pidfile = text("pidfile", v, w); }},
+    Option{"vacuum", "", OptionKind::flag, "", "remove the Unix sockets and pidfile on exit (only while they are still ours)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.vacuum = parse_bool("vacuum", v, w); }},
+    Option{"logger", "", OptionKind::text, "file:PATH", "append the log to PATH (built in, no plugin needed)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.logfile = logger_path(v, w); }},
+    Option{"logto", "", OptionKind::text, "PATH", "append the log to PATH",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.logfile = text("logto", v, w); }},
+    Option{"daemonize", "", OptionKind::text, "PATH", "detach into the background and append the log to PATH",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.logfile = text("daemonize", v, w);
+             c.daemonize = true;
+           }},
+    Option{"disable-logging", "L", OptionKind::flag, "", "do not log a line per request (other lines stay)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.disable_logging = parse_bool("disable-logging", v, w);
+           }},
+};
+
+struct Explained {
+  std::string_view name;
+  std::string_view reason;
+};
+
+// Known uWSGI options whose job ferry does by design: a warning, never an error.
+constexpr std::array kMeaningless{
+    Explained{"plugins", "ferry has Python built in; there are no plugins to load"},
+    Explained{"plugin", "ferry has Python built in; there are no plugins to load"},
+    Explained{"plugins-dir", "ferry has no plugins"},
+    Explained{"single-interpreter", "ferry always runs one interpreter per worker"},
+    Explained{"thunder-lock", "ferry's workers do not need an accept lock"},
+    Explained{"die-on-term", "SIGTERM always stops ferry gracefully"},
+    Explained{"strict", "ferry always rejects unknown options"},
+    Explained{"auto-procname", "not implemented yet; process titles are left as they are"},
+    Explained{"memory-report", "not implemented yet; request lines do not carry memory figures"},
+    Explained{"harakiri-verbose", "harakiri is not implemented yet"},
+    Explained{"py-tracebacker", "not available in ferry"},
+};
+
+// Known uWSGI options ferry does not do (yet): refused, so nothing is silently ignored.
+constexpr std::array kUnsupported{
+    Explained{"http", "ferry has no HTTP listener yet: put nginx in front (uwsgi_pass) and use 'socket'"},
+    Explained{"http-socket", "ferry has no HTTP listener yet: put nginx in front (uwsgi_pass) and use 'socket'"},
+    Explained{"https", "terminate TLS in nginx and use 'socket'"},
+    Explained{"static-map", "serve static files from nginx (a 'location /static/' block)"},
+    Explained{"harakiri", "per-request deadlines are not implemented yet; remove it to start"},
+    Explained{"uid", "dropping privileges is not implemented yet; start ferry as the user it should run as"},
+    Explained{"gid", "dropping privileges is not implemented yet; start ferry as the group it should run as"},
+    Explained{"chown-socket", "not implemented yet; use chmod-socket, or create the socket as the right user"},
+    Explained{"stats", "the stats server is not implemented yet"},
+    Explained{"lazy-apps", "ferry already loads the app in each worker after fork (uWSGI's lazy-apps = true)"},
+    Explained{"touch-reload", "not implemented yet; send SIGHUP to the master to reload"},
+    Explained{"py-autoreload", "not implemented yet; send SIGHUP to the master to reload"},
+    Explained{"cheaper", "ferry runs a fixed number of workers; remove cheaper"},
+    Explained{"offload-threads", "ferry has no offload threads; remove it"},
+    Explained{"post-buffering", "not implemented yet; request bodies stream from the socket"},
+    Explained{"log-maxsize", "ferry does not rotate logs itself; use logrotate"},
+    Explained{"reload-mercy", "use worker-reload-mercy"},
+    Explained{"umask", "not implemented yet"},
+    Explained{"no-orphans", "not implemented yet"},
+    Explained{"reload-on-rss", "not implemented yet"},
+    Explained{"limit-post", "not implemented yet"},
+};
+
+template <typename Table>
+std::string_view lookup(const Table& table, std::string_view name) {
+  for (const auto& entry : table) {
+    if (entry.name == name) return entry.reason;
+  }
+  return {};
+}
+
+bool has_alias(std::string_view aliases, std::string_view name) {
+  while (!aliases.empty()) {
+    const auto space = aliases.find(' ');
+    if (aliases.substr(0, space) == name) return true;
+    if (space == std::string_view::npos) break;
+    aliases.remove_prefix(space + 1);
+  }
+  return false;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::span<const Option> options() { return kOptions; }
+
+const Option* find_option(std::string_view name) {
+  for (const auto& option : kOptions) {
+    if (option.name == name || has_alias(option.aliases, name)) return &option;
+  }
+  return nullptr;
+}
+
+std::string_view meaningless_uwsgi_option(std::string_view name) { return lookup(kMeaningless, name); }
+std::string_view unsupported_uwsgi_option(std::string_view name) { return lookup(kUnsupported, name); }
+
+std::string closest_option(std::string_view name) {
+  std::string best;
+  // Allow one edit per four characters: catches typos without suggesting unrelated names.
+  std::size_t best_distance = std::max<std::size_t>(2, name.size() / 4) + 1;
+  for (const auto& option : kOptions) {
+    const auto distance = edit_distance(name, option.name);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = option.name;
+    }
+  }
+  return best;
+}
+
+std::string options_help() {
+  std::string out;
+  for (const auto& option : kOptions) {
+    std::string flag = fmt::format("--{}{}{}", option.name, option.metavar.empty() ? "" : " ", option.metavar);
+    std::string aliases;
+    if (!option.aliases.empty()) {
+      std::string_view rest = option.aliases;
+      while (!rest.empty()) {
+        const auto space = rest.find(' ');
+        const auto alias = rest.substr(0, space);
+        if (alias.size() > 1) aliases += fmt::format("{}{}", aliases.empty() ? " (also " : ", ", alias);
+        rest.remove_prefix(space == std::string_view::npos ? rest.size() : space + 1);
+      }
+      if (!aliases.empty()) aliases += ")";
+    }
+    out += fmt::format("  {:<34} {}{}\n", flag, option.help, aliases);
+  }
+  return out;
+}
+
+bool parse_bool(std::string_view key, std::string_view value, const Location& where) {
+  for (std::string_view yes : {"true", "1", "on", "yes", "True", "TRUE", "On", "Yes"}) {
+    if (value == yes) return true;
+  }
+  for (std::string_view no : {"false", "0", "off", "no", "False", "FALSE", "Off", "No"}) {
+    if (value == no) return false;
+  }
+  throw ConfigError(where, fmt::format("{} expects true or false, got '{}'", key, value));
+}
+
+}  // namespace ferry::config

@@ -1,0 +1,82 @@
+// ferry: argv -> Config -> the master, or a client sub-command (--stop, --reload).
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/exit_codes.hpp"
+#include "config/loader.hpp"
+#include "config/options.hpp"
+#include "ferry_build_config.hpp"
+#include "master/master.hpp"
+#include "master/pidfile.hpp"
+#include "master/startup_error.hpp"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: ferry FILE.ini [--option value ...]\n"
+    "       ferry --socket /run/app.sock --module project.wsgi:application [--option value ...]\n"
+    "       ferry --stop PIDFILE | --reload PIDFILE\n"
+    "\n"
+    "Runs a WSGI app behind nginx (uwsgi_pass), reading uWSGI-style ini files.\n"
+    "Every option works in the [uwsgi] section of an ini file as 'name = value' and on the\n"
+    "command line as '--name value'; later ones override earlier ones.\n"
+    "\n"
+    "options:\n";
+
+int signal_pidfile(const std::string& path, int sig, const char* what) {
+  const pid_t pid = ferry::master::read_pidfile(path);
+  if (pid <= 0) {
+    std::fprintf(stderr, "ferry: cannot read a pid from %s\n", path.c_str());
+    return ferry::kExitStartup;
+  }
+  if (::kill(pid, sig) != 0) {
+    std::perror(("ferry: " + std::string(what) + " pid " + std::to_string(pid)).c_str());
+    return ferry::kExitStartup;
+  }
+  return ferry::kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::fputs(kUsage, stderr);
+    std::fputs("\nferry needs an ini file or options; see ferry --help\n", stderr);
+    return ferry::kExitConfig;
+  }
+  if (args[0] == "--help" || args[0] == "-h") {
+    std::printf("%s%s", kUsage, ferry::config::options_help().c_str());
+    std::printf("  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n", "--stop PIDFILE", "stop the ferry whose pidfile this is",
+                "--reload PIDFILE", "reload it gracefully", "--version", "print the version", "--help",
+                "print this help");
+    return ferry::kExitOk;
+  }
+  if (args[0] == "--version") {
+    std::printf("ferry %s (Python %s)\n", FERRY_VERSION, FERRY_PYTHON_VERSION);
+    return ferry::kExitOk;
+  }
+  if ((args[0] == "--stop" || args[0] == "--reload") && args.size() == 2) {
+    return args[0] == "--stop" ? signal_pidfile(args[1], SIGTERM, "stop") : signal_pidfile(args[1], SIGHUP, "reload");
+  }
+
+  ferry::config::Loaded loaded;
+  try {
+    loaded = ferry::config::load(args);
+  } catch (const ferry::config::ConfigError& e) {
+    std::fprintf(stderr, "ferry: configuration error: %s\n", e.what());
+    return ferry::kExitConfig;
+  }
+  for (const auto& warning : loaded.warnings) std::fprintf(stderr, "ferry: warning: %s\n", warning.c_str());
+  try {
+    return ferry::master::run_master(std::move(loaded));
+  } catch (const ferry::master::StartupError& e) {
+    std::fprintf(stderr, "ferry: cannot start: %s\n", e.what());
+    return ferry::kExitStartup;
+  }
+}

@@ -1,0 +1,154 @@
+#include "master/listeners.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <fstream>
+
+#include "master/startup_error.hpp"
+
+namespace ferry::master {
+namespace {
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+int kernel_somaxconn() {
+  std::ifstream in("/proc/sys/net/core/somaxconn");
+  int value = 0;
+  return (in >> value) ? value : 4096;
+}
+
+int backlog_for(const config::Config& config, config::Warnings& warnings) {
+  const int somaxconn = kernel_somaxconn();
+  if (config.listen == 0) return std::min(somaxconn, config::kDefaultListen);
+  if (config.listen > somaxconn) {
+    warnings.push_back(fmt::format(
+        "listen = {} is above the kernel's limit net.core.somaxconn = {}, which silently caps it; "
+        "raise it with: sysctl -w net.core.somaxconn={}",
+        config.listen, somaxconn, config.listen));
+  }
+  return config.listen;
+}
+
+bool is_unix_address(const std::string& address) {
+  return address.find('/') != std::string::npos || address.find(':') == std::string::npos;
+}
+
+// A socket file left by a ferry or uWSGI that died without vacuum is stale: nobody
+// accepts on it. One that answers belongs to a running server, which we must not steal.
+void clear_stale_unix_socket(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) return;
+  if (!S_ISSOCK(st.st_mode)) {
+    throw StartupError(fmt::format("socket {}: the path exists and is not a socket; remove it or "
+                                   "choose another path", path));
+  }
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    throw StartupError(fmt::format("socket {}: another server is listening on it; stop it first or "
+                                   "choose another path", path));
+  }
+  ::unlink(path.c_str());
+}
+
+Listener open_unix(const config::SocketOption& option, const config::Config& config, int backlog) {
+  const std::string& path = option.address;
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) {
+    throw StartupError(fmt::format("{}: socket path '{}' is {} bytes; Unix socket paths must be "
+                                   "shorter than {}", option.where.describe(), path, path.size(),
+                                   sizeof addr.sun_path));
+  }
+  clear_stale_unix_socket(path);
+  Listener listener;
+  listener.address = path;
+  listener.is_unix = true;
+  listener.fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::bind(listener.fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    throw StartupError(fmt::format("cannot bind socket {}: {} (does its directory exist and is it "
+                                   "writable?)", path, errno_text(errno)));
+  }
+  if (config.chmod_socket && ::chmod(path.c_str(), *config.chmod_socket) != 0) {
+    throw StartupError(fmt::format("chmod-socket {:o} on {}: {}", *config.chmod_socket, path, errno_text(errno)));
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    listener.device = st.st_dev;
+    listener.inode = st.st_ino;
+  }
+  if (::listen(listener.fd.get(), backlog) != 0) {
+    throw StartupError(fmt::format("listen on {}: {}", path, errno_text(errno)));
+  }
+  return listener;
+}
+
+Listener open_tcp(const config::SocketOption& option, int backlog) {
+  const std::string& address = option.address;
+  const auto colon = address.rfind(':');
+  std::string host = address.substr(0, colon);
+  const std::string port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  hints.ai_family = host.empty() ? AF_INET : AF_UNSPEC;  // ":8000" means every IPv4 interface, as in uWSGI
+  addrinfo* found = nullptr;
+  if (const int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    throw StartupError(fmt::format("{}: socket '{}': cannot resolve '{}' port '{}': {}", option.where.describe(),
+                                   address, host, port, gai_strerror(rc)));
+  }
+  Listener listener;
+  listener.address = address;
+  listener.fd.reset(::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  const int one = 1;
+  ::setsockopt(listener.fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const int bound = ::bind(listener.fd.get(), found->ai_addr, found->ai_addrlen);
+  const int bind_error = errno;
+  ::freeaddrinfo(found);
+  if (bound != 0) {
+    throw StartupError(fmt::format("cannot bind socket {}: {}{}", address, errno_text(bind_error),
+                                   bind_error == EADDRINUSE ? " (another server uses this port)" : ""));
+  }
+  if (::listen(listener.fd.get(), backlog) != 0) {
+    throw StartupError(fmt::format("listen on {}: {}", address, errno_text(errno)));
+  }
+  return listener;
+}
+
+}  // namespace
+
+std::vector<Listener> open_listeners(const config::Config& config, config::Warnings& warnings) {
+  const int backlog = backlog_for(config, warnings);
+  std::vector<Listener> listeners;
+  for (const auto& option : config.sockets) {
+    listeners.push_back(is_unix_address(option.address) ? open_unix(option, config, backlog)
+                                                        : open_tcp(option, backlog));
+  }
+  return listeners;
+}
+
+void vacuum_listeners(const std::vector<Listener>& listeners) {
+  for (const auto& listener : listeners) {
+    if (!listener.is_unix) continue;
+    struct stat st {};
+    if (::lstat(listener.address.c_str(), &st) == 0 && st.st_dev == listener.device &&
+        st.st_ino == listener.inode) {
+      ::unlink(listener.address.c_str());
+    }
+  }
+}
+
+}  // namespace ferry::master

@@ -1,0 +1,32 @@
+#pragma once
+
+// The listening sockets: created by the master before any worker exists, inherited by
+// every worker across fork and kept open across reloads, so no connection is refused
+// while workers come and go.
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "common/unique_fd.hpp"
+#include "config/config.hpp"
+
+namespace ferry::master {
+
+struct Listener {
+  UniqueFd fd;
+  std::string address;  // as configured
+  bool is_unix = false;
+  // The inode we created, so vacuum removes the path only while it is still ours.
+  dev_t device = 0;
+  ino_t inode = 0;
+};
+
+// Throws StartupError.
+std::vector<Listener> open_listeners(const config::Config& config, config::Warnings& warnings);
+
+// Removes Unix socket files that still are the ones we created.
+void vacuum_listeners(const std::vector<Listener>& listeners);
+
+}  // namespace ferry::master

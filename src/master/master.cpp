@@ -1,0 +1,382 @@
+#include "master/master.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio.hpp>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <fmt/format.h>
+#include <map>
+#include <memory>
+
+#include "common/exit_codes.hpp"
+#include "common/logging.hpp"
+#include "ferry_build_config.hpp"
+#include "master/listeners.hpp"
+#include "master/pidfile.hpp"
+#include "master/process.hpp"
+#include "master/startup_error.hpp"
+#include "master/supervisor.hpp"
+#include "worker/events.hpp"
+#include "worker/worker.hpp"
+
+namespace ferry::master {
+namespace {
+
+// A line longer than this is cut into pieces rather than buffered without limit.
+constexpr std::size_t kMaxLine = 64 * 1024;
+// Lines kept per worker, to repeat on the terminal if the app fails to load.
+constexpr std::size_t kRecentLines = 200;
+
+UniqueFd open_log(const std::string& path) {
+  if (path.empty()) return UniqueFd(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd) {
+    throw StartupError(fmt::format("cannot open the log file {}: {} (check the directory and permissions "
+                                   "of logger/logto/daemonize)", path, std::strerror(errno)));
+  }
+  return fd;
+}
+
+// Detaches from the terminal: the caller's process returns at once, as uWSGI's daemonize.
+void daemonize(int log_fd) {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw StartupError(fmt::format("daemonize: fork failed: {}", std::strerror(errno)));
+  if (pid > 0) ::_exit(kExitOk);
+  ::setsid();
+  const int null = ::open("/dev/null", O_RDONLY);
+  ::dup2(null, STDIN_FILENO);
+  ::close(null);
+  ::dup2(log_fd, STDOUT_FILENO);
+  ::dup2(log_fd, STDERR_FILENO);
+}
+
+worker::SharedCounters* make_shared_counters() {
+  void* memory = ::mmap(nullptr, sizeof(worker::SharedCounters), PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) throw StartupError(fmt::format("mmap: {}", std::strerror(errno)));
+  return new (memory) worker::SharedCounters();
+}
+
+class Master {
+ public:
+  Master(config::Loaded loaded, UniqueFd log_fd, std::vector<Listener> listeners)
+      : config_(std::make_shared<config::Config>(std::move(loaded.config))),
+        log_fd_(std::move(log_fd)),
+        log_(make_fd_logger("master", log_fd_.get())),
+        listeners_(std::move(listeners)),
+        signals_(io_, SIGTERM, SIGINT, SIGQUIT),
+        children_(io_, SIGCHLD),
+        timer_(io_),
+        supervisor_(settings_for(*config_)) {
+    signals_.add(SIGHUP);
+    for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
+  }
+
+  int run() {
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+      throw StartupError(fmt::format("pipe: {}", std::strerror(errno)));
+    }
+    events_read_ = std::make_unique<asio::posix::stream_descriptor>(io_, pipe_fds[0]);
+    events_write_.reset(pipe_fds[1]);
+    counters_ = make_shared_counters();
+
+    log_banner();
+    wait_signal();
+    wait_child();
+    read_events();
+    execute(supervisor_.start(Clock::now()));
+    io_.run();
+    return exit_code_;
+  }
+
+  void set_pidfile(Pidfile pidfile) { pidfile_ = std::move(pidfile); }
+
+ private:
+  struct WorkerOutput {
+    int slot = 0;
+    std::unique_ptr<asio::posix::stream_descriptor> pipe;
+    std::array<char, 16384> buffer{};
+    std::string partial;
+    std::deque<std::string> recent;
+  };
+
+  static Supervisor::Settings settings_for(const config::Config& config) {
+    return {config.processes, std::chrono::seconds(config.worker_reload_mercy), kExitAppLoad};
+  }
+
+  void log_banner() {
+    std::string sockets;
+    for (const auto& l : listeners_) sockets += (sockets.empty() ? "" : ", ") + l.address;
+    log_->info("ferry {} starting: Python {} ({}), app {}, socket{} {}, {} worker{} x {} thread{}, master pid {}",
+               FERRY_VERSION, FERRY_PYTHON_VERSION, config_->home.empty() ? FERRY_PYTHON_EXECUTABLE : config_->home,
+               config_->app_description(),
+               listeners_.size() == 1 ? "" : "s", sockets, config_->processes, config_->processes == 1 ? "" : "s",
+               config_->threads, config_->threads == 1 ? "" : "s", ::getpid());
+  }
+
+  void wait_signal() {
+    signals_.async_wait([this](const asio::error_code& error, int sig) {
+      if (error) return;
+      const auto now = Clock::now();
+      if (sig == SIGHUP) {
+        execute(reload(now));
+      } else {
+        log_->info("got SIG{}: stopping gracefully (workers finish their requests, at most {} s)",
+                   sigabbrev_np(sig), config_->worker_reload_mercy);
+        execute(supervisor_.on_stop(now));
+      }
+      wait_signal();
+    });
+  }
+
+  Actions reload(Clock::time_point now) {
+    log_->info("got SIGHUP: reloading the configuration and the app");
+    try {
+      auto loaded = config::load(config_->arguments);
+      for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
+      std::vector<std::string> old_sockets, new_sockets;
+      for (const auto& s : config_->sockets) old_sockets.push_back(s.address);
+      for (const auto& s : loaded.config.sockets) new_sockets.push_back(s.address);
+      if (old_sockets != new_sockets) {
+        log_->warn("the socket list changed; sockets are kept across reloads, so restart ferry to apply that");
+      }
+      loaded.config.sockets = config_->sockets;
+      config_ = std::make_shared<config::Config>(std::move(loaded.config));
+    } catch (const config::ConfigError& e) {
+      log_->error("reload aborted, the configuration has an error (the current workers keep serving): {}", e.what());
+      return {};
+    }
+    return supervisor_.on_reload(config_->processes, now);
+  }
+
+  void wait_child() {
+    children_.async_wait([this](const asio::error_code& error, int) {
+      if (error) return;
+      reap();
+      if (!done_) wait_child();
+    });
+  }
+
+  void reap() {
+    int status = 0;
+    pid_t pid;
+    while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+      const auto exit = ExitStatus::from_wait_status(status);
+      // Everything the worker wrote before it died goes to the log before its obituary.
+      if (auto it = outputs_.find(pid); it != outputs_.end()) {
+        drain(it->second);
+        if (exit.signal == 0 && exit.code == kExitAppLoad && !config_->logfile.empty() && !load_error_shown_) {
+          load_error_shown_ = true;
+          for (const auto& line : it->second.recent) write_fully(STDERR_FILENO, line);
+        }
+        close_output(pid);
+      }
+      execute(supervisor_.on_exit(pid, exit, Clock::now()));
+      if (done_) return;
+    }
+  }
+
+  void spawn(int slot, int generation) {
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+      execute(supervisor_.on_spawn_failed(slot, generation, std::strerror(errno), Clock::now()));
+      return;
+    }
+    UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+    worker::WorkerSetup setup;
+    setup.config = config_.get();
+    for (const auto& l : listeners_) setup.listen_fds.push_back(l.fd.get());
+    setup.events_fd = events_write_.get();
+    setup.slot = slot;
+    setup.generation = generation;
+    setup.counters = counters_;
+    std::vector<int> keep = setup.listen_fds;
+    keep.push_back(setup.events_fd);
+
+    const pid_t pid = fork_child(keep, write_end.get(), [&setup] { return worker::run_worker(setup); });
+    if (pid < 0) {
+      execute(supervisor_.on_spawn_failed(slot, generation, std::strerror(errno), Clock::now()));
+      return;
+    }
+    ::fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
+    auto& output = outputs_[pid];
+    output.slot = slot;
+    output.pipe = std::make_unique<asio::posix::stream_descriptor>(io_, read_end.release());
+    log_->info("started worker {} (pid {}, generation {})", slot, pid, generation);
+    read_output(pid);
+    execute(supervisor_.on_spawned(slot, generation, pid, Clock::now()));
+  }
+
+  void read_output(pid_t pid) {
+    auto it = outputs_.find(pid);
+    if (it == outputs_.end()) return;
+    WorkerOutput& out = it->second;
+    out.pipe->async_read_some(asio::buffer(out.buffer), [this, pid](const asio::error_code& error, std::size_t n) {
+      auto it = outputs_.find(pid);
+      if (it == outputs_.end()) return;  // closed after the worker was reaped
+      if (n > 0) take_output(it->second, std::string_view(it->second.buffer.data(), n));
+      if (error) {
+        if (error != asio::error::operation_aborted) close_output(pid);
+        return;
+      }
+      read_output(pid);
+    });
+  }
+
+  // Reads whatever is left in a dead worker's pipe, synchronously.
+  void drain(WorkerOutput& out) {
+    char buffer[16384];
+    for (;;) {
+      const ssize_t n = ::read(out.pipe->native_handle(), buffer, sizeof buffer);
+      if (n > 0) {
+        take_output(out, std::string_view(buffer, static_cast<std::size_t>(n)));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      break;
+    }
+  }
+
+  void close_output(pid_t pid) {
+    auto it = outputs_.find(pid);
+    if (it == outputs_.end()) return;
+    if (!it->second.partial.empty()) take_output(it->second, "\n");  // a last line without newline
+    it->second.pipe->close();
+    outputs_.erase(it);
+  }
+
+  // Passes on complete lines only, in one write per batch, so no line from one worker is
+  // ever split by another's.
+  void take_output(WorkerOutput& out, std::string_view data) {
+    std::string lines;
+    while (!data.empty()) {
+      const auto newline = data.find('\n');
+      if (newline == std::string_view::npos) {
+        out.partial.append(data);
+        if (out.partial.size() >= kMaxLine) {
+          out.partial += '\n';
+          remember(out, out.partial);
+          lines += out.partial;
+          out.partial.clear();
+        }
+        break;
+      }
+      std::string line = std::move(out.partial);
+      out.partial.clear();
+      line.append(data.substr(0, newline + 1));
+      data.remove_prefix(newline + 1);
+      remember(out, line);
+      lines += line;
+    }
+    if (!lines.empty()) write_fully(log_fd_.get(), lines);
+  }
+
+  static void remember(WorkerOutput& out, const std::string& line) {
+    if (out.recent.size() == kRecentLines) out.recent.pop_front();
+    out.recent.push_back(line);
+  }
+
+  void read_events() {
+    events_read_->async_read_some(asio::buffer(event_buffer_), [this](const asio::error_code& error, std::size_t n) {
+      if (error) return;
+      const std::size_t count = n / sizeof(worker::Event);
+      for (std::size_t i = 0; i < count; ++i) {
+        worker::Event event;
+        std::memcpy(&event, event_buffer_.data() + i * sizeof event, sizeof event);
+        if (event.kind != worker::EventKind::ready) continue;
+        if (auto it = outputs_.find(event.pid); it != outputs_.end()) {
+          log_->info("worker {} (pid {}) is ready", it->second.slot, event.pid);
+        }
+        execute(supervisor_.on_ready(event.pid));
+      }
+      if (!done_) read_events();
+    });
+  }
+
+  void execute(const Actions& actions) {
+    for (const auto& action : actions) {
+      switch (action.kind) {
+        case Action::Kind::spawn: spawn(action.slot, action.generation); break;
+        case Action::Kind::stop: ::kill(action.pid, SIGTERM); break;
+        case Action::Kind::kill: ::kill(action.pid, SIGKILL); break;
+        case Action::Kind::wake_at: wake_at(action.when); break;
+        case Action::Kind::log_info: log_->info("{}", action.message); break;
+        case Action::Kind::log_error: log_->error("{}", action.message); break;
+        case Action::Kind::exit: finish(action.code); break;
+      }
+    }
+  }
+
+  void wake_at(Clock::time_point when) {
+    if (timer_armed_ && timer_due_ <= when) return;
+    timer_armed_ = true;
+    timer_due_ = when;
+    timer_.expires_at(when);
+    timer_.async_wait([this](const asio::error_code& error) {
+      if (error) return;
+      timer_armed_ = false;
+      execute(supervisor_.on_timer(Clock::now()));
+    });
+  }
+
+  void finish(int code) {
+    if (done_) return;
+    done_ = true;
+    exit_code_ = code;
+    if (config_->vacuum) {
+      vacuum_listeners(listeners_);
+      pidfile_.remove_if_ours();
+    }
+    log_->info("ferry stopped{}", code == 0 ? "" : fmt::format(" with exit code {}", code));
+    io_.stop();
+  }
+
+  std::shared_ptr<config::Config> config_;
+  UniqueFd log_fd_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::vector<Listener> listeners_;
+  Pidfile pidfile_;
+  asio::io_context io_;
+  asio::signal_set signals_;
+  asio::signal_set children_;
+  asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  Clock::time_point timer_due_{};
+  Supervisor supervisor_;
+  std::unique_ptr<asio::posix::stream_descriptor> events_read_;
+  UniqueFd events_write_;
+  std::array<char, 64 * sizeof(worker::Event)> event_buffer_{};
+  std::map<pid_t, WorkerOutput> outputs_;
+  worker::SharedCounters* counters_ = nullptr;
+  bool load_error_shown_ = false;
+  bool done_ = false;
+  int exit_code_ = 0;
+};
+
+}  // namespace
+
+int run_master(config::Loaded loaded) {
+  const config::Config& config = loaded.config;
+  UniqueFd log_fd = open_log(config.logfile);
+  if (!config.pidfile.empty()) Pidfile::check_free(config.pidfile);
+  std::vector<Listener> listeners = open_listeners(config, loaded.warnings);
+  if (!config.logfile.empty()) {
+    const std::string note = fmt::format("ferry: logging to {}\n", config.logfile);
+    write_fully(STDERR_FILENO, note);
+  }
+  if (config.daemonize) daemonize(log_fd.get());
+  Pidfile pidfile;
+  if (!config.pidfile.empty()) pidfile.write(config.pidfile, ::getpid());
+  Master master(std::move(loaded), std::move(log_fd), std::move(listeners));
+  master.set_pidfile(std::move(pidfile));
+  return master.run();
+}
+
+}  // namespace ferry::master

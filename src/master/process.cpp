@@ -1,0 +1,49 @@
+#include "master/process.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+namespace ferry::master {
+namespace {
+
+// Closes every descriptor above 2 that is not in `keep` (sorted): the child must not hold
+// the master's epoll fd, signal pipe, other workers' log pipes or the event pipe's read end.
+void close_all_but(std::vector<int> keep) {
+  std::sort(keep.begin(), keep.end());
+  unsigned first = 3;
+  for (int fd : keep) {
+    if (fd < static_cast<int>(first)) continue;
+    if (static_cast<unsigned>(fd) > first) ::close_range(first, static_cast<unsigned>(fd) - 1, 0);
+    first = static_cast<unsigned>(fd) + 1;
+  }
+  ::close_range(first, ~0U, 0);
+}
+
+}  // namespace
+
+pid_t fork_child(const std::vector<int>& keep, int output_fd, const std::function<int()>& child_main) {
+  // Block every signal across fork: a signal arriving in the child before it resets the
+  // master's handlers would run them and be reported to the master's signal_set as its own.
+  sigset_t all, previous;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &previous);
+  const pid_t pid = ::fork();
+  if (pid != 0) {
+    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    return pid;
+  }
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  }
+  ::dup2(output_fd, STDOUT_FILENO);
+  ::dup2(output_fd, STDERR_FILENO);
+  close_all_but(keep);
+  sigset_t none;
+  sigemptyset(&none);
+  ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  ::_exit(child_main());
+}
+
+}  // namespace ferry::master

@@ -1,0 +1,279 @@
+#include "master/supervisor.hpp"
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fmt/format.h>
+
+namespace ferry::master {
+namespace {
+
+// A worker that dies sooner than this after starting counts towards crash-loop backoff.
+constexpr auto kQuickDeath = std::chrono::seconds(1);
+constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
+constexpr auto kMaxBackoff = std::chrono::seconds(10);
+
+std::string seconds_since(Clock::time_point start, Clock::time_point now) {
+  return fmt::format("{:.1f} s", std::chrono::duration<double>(now - start).count());
+}
+
+Action make(Action::Kind kind) { return Action{kind}; }
+
+Action log(Action::Kind kind, std::string message) {
+  Action a{kind};
+  a.message = std::move(message);
+  return a;
+}
+
+}  // namespace
+
+ExitStatus ExitStatus::from_wait_status(int status) {
+  ExitStatus result;
+  if (WIFSIGNALED(status)) {
+    result.signal = WTERMSIG(status);
+    result.core_dumped = WCOREDUMP(status);
+  } else if (WIFEXITED(status)) {
+    result.code = WEXITSTATUS(status);
+  }
+  return result;
+}
+
+std::string ExitStatus::describe() const {
+  if (signal == 0) return fmt::format("exit code {}", code);
+  const char* abbrev = sigabbrev_np(signal);
+  return fmt::format("killed by signal {} (SIG{}{}){}", signal, abbrev ? abbrev : "?",
+                     signal == SIGSEGV ? ", a crash in native code" : "",
+                     core_dumped ? ", core dumped" : "");
+}
+
+Supervisor::Worker* Supervisor::find(pid_t pid) {
+  auto it = std::find_if(workers_.begin(), workers_.end(), [pid](const Worker& w) { return w.pid == pid; });
+  return it == workers_.end() ? nullptr : &*it;
+}
+
+Actions Supervisor::start(Clock::time_point) {
+  Actions actions;
+  for (int slot = 1; slot <= settings_.processes; ++slot) {
+    Action a = make(Action::Kind::spawn);
+    a.slot = slot;
+    a.generation = generation_;
+    actions.push_back(a);
+  }
+  return actions;
+}
+
+Actions Supervisor::on_spawned(int slot, int generation, pid_t pid, Clock::time_point now) {
+  workers_.push_back(Worker{slot, generation, pid, now});
+  if (phase_ == Phase::stopping) {
+    // A stop arrived between deciding to spawn and the fork: stop it at once.
+    workers_.back().retiring = true;
+    Action a = make(Action::Kind::stop);
+    a.pid = pid;
+    return {a};
+  }
+  return {};
+}
+
+Actions Supervisor::on_spawn_failed(int slot, int generation, const std::string& error,
+                                    Clock::time_point now) {
+  Actions actions{log(Action::Kind::log_error,
+                      fmt::format("could not start worker {}: {}", slot, error))};
+  auto more = respawn_later(slot, generation, now, true);
+  actions.insert(actions.end(), more.begin(), more.end());
+  return actions;
+}
+
+Actions Supervisor::on_ready(pid_t pid) {
+  Worker* worker = find(pid);
+  if (worker == nullptr) return {};
+  worker->ready = true;
+  ever_ready_ = true;
+  return phase_ == Phase::reloading ? finish_reload_if_ready() : Actions{};
+}
+
+Actions Supervisor::finish_reload_if_ready() {
+  const auto ready = std::count_if(workers_.begin(), workers_.end(), [this](const Worker& w) {
+    return w.generation == reload_generation_ && w.ready;
+  });
+  if (ready < settings_.processes) return {};
+  Actions actions;
+  for (auto& w : workers_) {
+    if (w.generation != reload_generation_ && !w.retiring) {
+      w.retiring = true;
+      Action a = make(Action::Kind::stop);
+      a.pid = w.pid;
+      actions.push_back(a);
+    }
+  }
+  pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
+                                [this](const PendingRespawn& p) { return p.generation != reload_generation_; }),
+                 pending_.end());
+  generation_ = reload_generation_;
+  phase_ = Phase::running;
+  actions.push_back(log(Action::Kind::log_info,
+                        fmt::format("reload done: {} new worker{} serving (generation {}); the old ones "
+                                    "finish their requests and exit",
+                                    settings_.processes, settings_.processes == 1 ? "" : "s", generation_)));
+  return actions;
+}
+
+Actions Supervisor::on_exit(pid_t pid, ExitStatus status, Clock::time_point now) {
+  Worker* found = find(pid);
+  if (found == nullptr) return {};
+  const Worker worker = *found;
+  workers_.erase(workers_.begin() + (found - workers_.data()));
+  const std::string who = fmt::format("worker {} (pid {})", worker.slot, worker.pid);
+  const std::string lived = seconds_since(worker.started, now);
+
+  if (phase_ == Phase::stopping || worker.retiring) {
+    Actions actions{log(Action::Kind::log_info, fmt::format("{} stopped: {} after {}", who, status.describe(), lived))};
+    if (auto more = exit_if_idle(); !more.empty()) actions.insert(actions.end(), more.begin(), more.end());
+    return actions;
+  }
+
+  const bool load_failed = status.signal == 0 && status.code == settings_.app_load_error_code && !worker.ready;
+  if (load_failed && !ever_ready_) {
+    // The app does not load at all: looping on it would hide the error. Stop everything.
+    Actions actions{log(Action::Kind::log_error,
+                        fmt::format("{} could not load the app (see the traceback above); stopping ferry", who))};
+    exit_code_ = settings_.app_load_error_code;
+    auto more = on_stop(now);
+    actions.insert(actions.end(), more.begin(), more.end());
+    return actions;
+  }
+  if (load_failed && phase_ == Phase::reloading && worker.generation == reload_generation_) {
+    Actions actions{log(Action::Kind::log_error,
+                        fmt::format("reload failed: {} could not load the app (see the traceback above); "
+                                    "the old workers keep serving", who))};
+    for (auto& w : workers_) {
+      if (w.generation == reload_generation_ && !w.retiring) {
+        w.retiring = true;
+        Action a = make(Action::Kind::stop);
+        a.pid = w.pid;
+        actions.push_back(a);
+      }
+    }
+    pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
+                                  [this](const PendingRespawn& p) { return p.generation == reload_generation_; }),
+                   pending_.end());
+    phase_ = Phase::running;
+    return actions;
+  }
+
+  const bool quick = now - worker.started < kQuickDeath;
+  Actions actions{log(status.signal == 0 && status.code == 0 ? Action::Kind::log_info : Action::Kind::log_error,
+                      fmt::format("{} exited: {} after {}; starting a new one", who, status.describe(), lived))};
+  auto more = respawn_later(worker.slot, worker.generation, now, quick);
+  actions.insert(actions.end(), more.begin(), more.end());
+  return actions;
+}
+
+Actions Supervisor::respawn_later(int slot, int generation, Clock::time_point now, bool quick_death) {
+  quick_deaths_ = quick_death ? quick_deaths_ + 1 : 0;
+  if (quick_deaths_ <= 1) {
+    Action a = make(Action::Kind::spawn);
+    a.slot = slot;
+    a.generation = generation;
+    return {a};
+  }
+  auto delay = std::min<Clock::duration>(kFirstBackoff * (1 << std::min(quick_deaths_ - 2, 10)), kMaxBackoff);
+  pending_.push_back(PendingRespawn{slot, generation, now + delay});
+  Action wake = make(Action::Kind::wake_at);
+  wake.when = now + delay;
+  return {log(Action::Kind::log_error,
+              fmt::format("{} workers in a row died within a second of starting; waiting {} ms before "
+                          "starting worker {} again",
+                          quick_deaths_, std::chrono::duration_cast<std::chrono::milliseconds>(delay).count(), slot)),
+          wake};
+}
+
+Actions Supervisor::on_reload(int processes, Clock::time_point) {
+  if (phase_ == Phase::stopping) return {log(Action::Kind::log_info, "reload ignored: ferry is stopping")};
+  if (phase_ == Phase::reloading) {
+    return {log(Action::Kind::log_info, "reload ignored: a reload is already in progress")};
+  }
+  phase_ = Phase::reloading;
+  settings_.processes = processes;
+  reload_generation_ = generation_ + 1;
+  Actions actions{log(Action::Kind::log_info,
+                      fmt::format("reloading: starting {} new worker{} (generation {}); the current ones "
+                                  "keep serving until they are ready",
+                                  processes, processes == 1 ? "" : "s", reload_generation_))};
+  for (int slot = 1; slot <= processes; ++slot) {
+    Action a = make(Action::Kind::spawn);
+    a.slot = slot;
+    a.generation = reload_generation_;
+    actions.push_back(a);
+  }
+  return actions;
+}
+
+Actions Supervisor::on_stop(Clock::time_point now) {
+  Actions actions;
+  if (phase_ == Phase::stopping) {
+    actions.push_back(log(Action::Kind::log_info, "second stop request: killing the workers now"));
+    for (const auto& w : workers_) {
+      Action a = make(Action::Kind::kill);
+      a.pid = w.pid;
+      actions.push_back(a);
+    }
+    return actions;
+  }
+  phase_ = Phase::stopping;
+  pending_.clear();
+  kill_deadline_ = now + settings_.stop_grace;
+  for (auto& w : workers_) {
+    w.retiring = true;
+    Action a = make(Action::Kind::stop);
+    a.pid = w.pid;
+    actions.push_back(a);
+  }
+  if (!workers_.empty()) {
+    Action wake = make(Action::Kind::wake_at);
+    wake.when = *kill_deadline_;
+    actions.push_back(wake);
+  }
+  auto more = exit_if_idle();
+  actions.insert(actions.end(), more.begin(), more.end());
+  return actions;
+}
+
+Actions Supervisor::on_timer(Clock::time_point now) {
+  Actions actions;
+  if (phase_ == Phase::stopping && kill_deadline_ && now >= *kill_deadline_) {
+    for (const auto& w : workers_) {
+      actions.push_back(log(Action::Kind::log_error,
+                            fmt::format("worker {} (pid {}) did not finish within worker-reload-mercy ({} s); "
+                                        "killing it", w.slot, w.pid, settings_.stop_grace.count())));
+      Action a = make(Action::Kind::kill);
+      a.pid = w.pid;
+      actions.push_back(a);
+    }
+    kill_deadline_.reset();
+  }
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->at <= now) {
+      Action a = make(Action::Kind::spawn);
+      a.slot = it->slot;
+      a.generation = it->generation;
+      actions.push_back(a);
+      it = pending_.erase(it);
+    } else {
+      Action wake = make(Action::Kind::wake_at);
+      wake.when = it->at;
+      actions.push_back(wake);
+      ++it;
+    }
+  }
+  return actions;
+}
+
+Actions Supervisor::exit_if_idle() {
+  if (phase_ != Phase::stopping || !workers_.empty()) return {};
+  Action a = make(Action::Kind::exit);
+  a.code = exit_code_;
+  return {a};
+}
+
+}  // namespace ferry::master

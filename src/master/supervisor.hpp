@@ -1,0 +1,110 @@
+#pragma once
+
+// The master's policy as a pure state machine: events in (a worker was spawned, became
+// ready, exited; an operator asked to reload or stop; a deadline passed), actions out.
+// No syscalls, no clocks: master.cpp feeds it events and carries out its actions, and the
+// unit tests drive it without forking (nginx splits ngx_process.c and
+// ngx_process_cycle.c the same way).
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ferry::master {
+
+using Clock = std::chrono::steady_clock;
+
+// How a process ended, as waitpid reported it.
+struct ExitStatus {
+  int code = 0;     // valid when signal == 0
+  int signal = 0;   // the signal that killed it, or 0
+  bool core_dumped = false;
+
+  static ExitStatus from_wait_status(int status);
+  std::string describe() const;  // "exit code 3", "killed by signal 9 (SIGKILL)"
+};
+
+struct Action {
+  enum class Kind {
+    spawn,        // start worker `slot` of `generation`
+    stop,         // ask `pid` to finish in-flight requests and exit (SIGTERM)
+    kill,         // SIGKILL `pid`: its grace period is over
+    wake_at,      // call on_timer() at `when`
+    exit,         // everything is down: exit the master with `code`
+    log_info,     // a line for the log
+    log_error,
+  };
+  Kind kind;
+  int slot = 0;
+  int generation = 0;
+  pid_t pid = 0;
+  Clock::time_point when{};
+  int code = 0;
+  std::string message;
+};
+
+using Actions = std::vector<Action>;
+
+class Supervisor {
+ public:
+  struct Settings {
+    int processes = 1;
+    std::chrono::seconds stop_grace{30};
+    int app_load_error_code = 4;
+  };
+
+  explicit Supervisor(Settings settings) : settings_(settings) {}
+
+  Actions start(Clock::time_point now);
+  Actions on_spawned(int slot, int generation, pid_t pid, Clock::time_point now);
+  Actions on_spawn_failed(int slot, int generation, const std::string& error, Clock::time_point now);
+  Actions on_ready(pid_t pid);
+  Actions on_exit(pid_t pid, ExitStatus status, Clock::time_point now);
+  Actions on_reload(int processes, Clock::time_point now);
+  Actions on_stop(Clock::time_point now);
+  Actions on_timer(Clock::time_point now);
+
+  bool stopping() const { return phase_ == Phase::stopping; }
+  std::size_t live_workers() const { return workers_.size(); }
+  int generation() const { return generation_; }
+
+ private:
+  enum class Phase { running, reloading, stopping };
+
+  struct Worker {
+    int slot;
+    int generation;
+    pid_t pid;
+    Clock::time_point started;
+    bool ready = false;
+    bool retiring = false;  // asked to stop; not replaced when it exits
+  };
+
+  struct PendingRespawn {
+    int slot;
+    int generation;
+    Clock::time_point at;
+  };
+
+  Worker* find(pid_t pid);
+  Actions finish_reload_if_ready();
+  // A spawn now, or after a backoff when workers keep dying right after they start.
+  Actions respawn_later(int slot, int generation, Clock::time_point now, bool quick_death);
+  Actions exit_if_idle();
+
+  Settings settings_;
+  Phase phase_ = Phase::running;
+  int generation_ = 1;         // the generation serving now
+  int reload_generation_ = 0;  // the one being started by a reload
+  bool ever_ready_ = false;
+  int quick_deaths_ = 0;  // consecutive workers that died soon after starting
+  int exit_code_ = 0;
+  std::vector<Worker> workers_;
+  std::vector<PendingRespawn> pending_;
+  std::optional<Clock::time_point> kill_deadline_;
+};
+
+}  // namespace ferry::master

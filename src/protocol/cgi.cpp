@@ -1,0 +1,66 @@
+#include "protocol/cgi.hpp"
+
+#include <string>
+
+namespace ferry::protocol {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+RequestFacts request_facts(const Packet& packet) {
+  RequestFacts facts;
+  std::string_view path_info;
+  for (const auto& [key, value] : packet.vars) {
+    // Dispatch on the first letter: most vars are HTTP_* and skip every comparison.
+    switch (key.front()) {
+      case 'R':
+        if (key == "REQUEST_METHOD") facts.method = value;
+        else if (key == "REQUEST_URI") facts.uri = value;
+        else if (key == "REMOTE_ADDR") facts.remote_addr = value;
+        else if (key == "REMOTE_USER") facts.remote_user = value;
+        break;
+      case 'S':
+        if (key == "SERVER_PROTOCOL") facts.protocol = value;
+        break;
+      case 'P':
+        if (key == "PATH_INFO") path_info = value;
+        break;
+      case 'C':
+        if (key == "CONTENT_LENGTH") facts.content_length = value;
+        break;
+      default:
+        break;
+    }
+  }
+  if (facts.uri.empty()) facts.uri = path_info.empty() ? std::string_view("/") : path_info;
+  if (facts.method.empty()) facts.method = "GET";
+  if (facts.protocol.empty()) facts.protocol = "HTTP/1.1";
+  return facts;
+}
+
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      const int hi = hex_value(text[i + 1]);
+      const int lo = hex_value(text[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
+}  // namespace ferry::protocol

@@ -1,0 +1,26 @@
+#pragma once
+
+// The few CGI vars ferry itself reads (for the request log and to pick the response's
+// framing), with the defaults used when nginx runs without `include uwsgi_params`.
+
+#include <string_view>
+
+#include "protocol/uwsgi.hpp"
+
+namespace ferry::protocol {
+
+struct RequestFacts {
+  std::string_view method = "GET";
+  std::string_view uri;  // REQUEST_URI, else PATH_INFO; "/" when neither was sent
+  std::string_view protocol = "HTTP/1.1";
+  std::string_view remote_addr;
+  std::string_view remote_user;
+  std::string_view content_length;
+};
+
+RequestFacts request_facts(const Packet& packet);
+
+// "a%20b" -> "a b". Invalid escapes are kept as they are, as nginx does.
+std::string percent_decode(std::string_view text);
+
+}  // namespace ferry::protocol

@@ -1,0 +1,20 @@
+#pragma once
+
+// Worker -> master notifications over one shared pipe. Each record is written with a
+// single write(2) of less than PIPE_BUF bytes, so records from different workers never mix.
+
+#include <cstdint>
+#include <sys/types.h>
+
+namespace ferry::worker {
+
+enum class EventKind : std::int32_t {
+  ready = 1,  // the app is loaded; this worker accepts requests
+};
+
+struct Event {
+  std::int32_t pid;
+  EventKind kind;
+};
+
+}  // namespace ferry::worker

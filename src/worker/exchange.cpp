@@ -1,0 +1,88 @@
+#include "worker/exchange.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace ferry::worker {
+
+bool Exchange::wait(short events) {
+  pollfd p{fd_, events, 0};
+  for (;;) {
+    const int rc = ::poll(&p, 1, timeout_ms_);
+    if (rc > 0) return true;
+    if (rc == 0) return false;  // timed out
+    if (errno != EINTR) return false;
+  }
+}
+
+long Exchange::read_body(char* dst, std::size_t n) {
+  if (body_left_ == 0 || n == 0) return 0;
+  n = static_cast<std::size_t>(std::min<std::uint64_t>(n, body_left_));
+  if (!buffered_.empty()) {
+    n = std::min(n, buffered_.size());
+    std::memcpy(dst, buffered_.data(), n);
+    buffered_.remove_prefix(n);
+    body_left_ -= n;
+    return static_cast<long>(n);
+  }
+  for (;;) {
+    const ssize_t got = ::read(fd_, dst, n);
+    if (got > 0) {
+      body_left_ -= static_cast<std::uint64_t>(got);
+      return got;
+    }
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && errno == EAGAIN && wait(POLLIN)) continue;
+    client_gone = true;  // EOF before CONTENT_LENGTH, an error, or a timeout
+    return -1;
+  }
+}
+
+bool Exchange::write(const iovec* parts, int count) {
+  if (client_gone) return false;
+  // writev may stop part-way: advance through a local copy of the vector.
+  constexpr int kMaxParts = 64;
+  iovec local[kMaxParts];
+  while (count > 0) {
+    const int batch = std::min(count, kMaxParts);
+    std::copy(parts, parts + batch, local);
+    iovec* cur = local;
+    int left = batch;
+    while (left > 0) {
+      const ssize_t n = ::writev(fd_, cur, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN && wait(POLLOUT)) continue;
+        client_gone = true;
+        return false;
+      }
+      std::size_t written = static_cast<std::size_t>(n);
+      while (left > 0 && written >= cur->iov_len) {
+        written -= cur->iov_len;
+        ++cur;
+        --left;
+      }
+      if (left > 0) {
+        cur->iov_base = static_cast<char*>(cur->iov_base) + written;
+        cur->iov_len -= written;
+      }
+    }
+    parts += batch;
+    count -= batch;
+  }
+  return true;
+}
+
+void Exchange::discard_body() {
+  char scratch[16384];
+  while (body_left_ > 0 && !client_gone) {
+    if (read_body(scratch, sizeof scratch) <= 0) break;
+  }
+}
+
+}  // namespace ferry::worker

@@ -1,0 +1,63 @@
+#pragma once
+
+// One request/response on one accepted connection: the packet as parsed, the body still
+// to read, and what the response cost, for the request log. Blocking I/O with a timeout,
+// and no Python: src/wsgi/ drives it and releases the GIL around the calls that wait.
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <string_view>
+
+#include "protocol/uwsgi.hpp"
+
+namespace ferry::worker {
+
+class Exchange {
+ public:
+  Exchange(int fd, int timeout_ms) : fd_(fd), timeout_ms_(timeout_ms) {}
+
+  // Reads up to `n` body bytes into `dst`: 0 at the end of the body (CONTENT_LENGTH
+  // reached), -1 if the client vanished or timed out first.
+  long read_body(char* dst, std::size_t n);
+  std::uint64_t body_left() const { return body_left_; }
+
+  // Writes everything; false once the client is gone (then every later write is skipped).
+  bool write(const iovec* parts, int count);
+  bool write(std::string_view data) {
+    iovec part{const_cast<char*>(data.data()), data.size()};
+    return write(&part, 1);
+  }
+
+  // Reads and drops the body the app did not read, so closing the socket does not reset
+  // a connection nginx is still reading our response from.
+  void discard_body();
+
+  // Set by the worker before the app runs.
+  void start_body(std::string_view already_read, std::uint64_t content_length) {
+    buffered_ = already_read.substr(0, content_length);
+    body_left_ = content_length;
+  }
+
+  protocol::Packet packet;
+  bool is_head = false;
+
+  // Filled while the response is written, read by the request log.
+  int status = 0;
+  std::uint64_t body_bytes = 0;
+  std::uint32_t header_count = 0;
+  std::uint64_t header_bytes = 0;
+  bool client_gone = false;
+
+  int fd() const { return fd_; }
+
+ private:
+  bool wait(short events);
+
+  int fd_;
+  int timeout_ms_;
+  std::string_view buffered_;
+  std::uint64_t body_left_ = 0;
+};
+
+}  // namespace ferry::worker

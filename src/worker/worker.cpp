@@ -1,0 +1,234 @@
+#include "worker/worker.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <fmt/format.h>
+#include <thread>
+#include <vector>
+
+#include "common/exit_codes.hpp"
+#include "common/logging.hpp"
+#include "protocol/cgi.hpp"
+#include "protocol/uwsgi.hpp"
+#include "worker/events.hpp"
+#include "worker/exchange.hpp"
+#include "worker/request_log.hpp"
+#include "wsgi/app.hpp"
+
+namespace ferry::worker {
+namespace {
+
+// Body bytes read together with the packet, so a small POST costs no extra read.
+constexpr std::size_t kBodyPrefetch = 16 * 1024;
+
+// Signal handlers only record; the serving loops act (they poll stop_fd).
+volatile sig_atomic_t g_stopping = 0;
+int g_stop_fd = -1;
+
+void on_stop_signal(int) {
+  const int saved = errno;
+  g_stopping = 1;
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto ignored = ::write(g_stop_fd, &one, sizeof one);
+  errno = saved;
+}
+
+void install_signal_handlers() {
+  struct sigaction stop {};
+  stop.sa_handler = on_stop_signal;
+  sigemptyset(&stop.sa_mask);
+  // SIGTERM from the master, SIGINT from a Ctrl-C that reaches the whole process group,
+  // SIGHUP/SIGQUIT sent by hand: all mean "finish what you are doing and exit".
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) ::sigaction(sig, &stop, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a vanished client is an EPIPE from write, not a death
+}
+
+struct WorkerState {
+  const WorkerSetup& setup;
+  std::shared_ptr<spdlog::logger> log;
+  std::atomic<std::uint64_t> requests{0};
+  std::uint64_t max_requests;
+  int timeout_ms;
+  std::size_t buffer_capacity;
+  bool log_requests;
+};
+
+class ServingThread {
+ public:
+  ServingThread(WorkerState& state, wsgi::RequestHandler& handler, int core)
+      : state_(state), handler_(handler), core_(core),
+        buffer_(state.buffer_capacity), listeners_(state.setup.listen_fds) {
+    for (int fd : listeners_) polls_.push_back({fd, POLLIN, 0});
+    polls_.push_back({g_stop_fd, POLLIN, 0});
+  }
+
+  void run() {
+    while (!g_stopping) {
+      const int fd = accept_next();
+      if (fd < 0) continue;
+      serve(fd);
+      ::close(fd);
+      const auto served = state_.requests.load(std::memory_order_relaxed);
+      if (state_.max_requests > 0 && served >= state_.max_requests && !g_stopping) {
+        state_.log->info("served max-requests ({}); exiting to be replaced", state_.max_requests);
+        on_stop_signal(0);
+      }
+    }
+  }
+
+ private:
+  // Tries every listener without blocking, and sleeps in poll only when all are idle:
+  // under load a request costs one accept4, not a poll plus an accept.
+  int accept_next() {
+    for (std::size_t i = 0; i < listeners_.size(); ++i) {
+      const int listener = listeners_[(next_ + i) % listeners_.size()];
+      const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd >= 0) {
+        next_ = (next_ + i + 1) % listeners_.size();
+        return fd;
+      }
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        state_.log->error("accept failed: {}; pausing 100 ms (raise the open file limit?)", std::strerror(errno));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        return -1;
+      }
+    }
+    ::poll(polls_.data(), polls_.size(), -1);
+    return -1;
+  }
+
+  void serve(int fd) {
+    Exchange exchange(fd, state_.timeout_ms);
+    const auto started = std::chrono::steady_clock::now();
+    std::size_t have = 0;
+    protocol::ParseResult parsed;
+    for (;;) {
+      parsed = protocol::parse_packet({buffer_.data(), have}, state_.setup.config->buffer_size, exchange.packet);
+      if (parsed.status != protocol::Status::need_more) break;
+      const ssize_t n = ::read(fd, buffer_.data() + have, buffer_.size() - have);
+      if (n > 0) {
+        have += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, state_.timeout_ms) > 0) continue;
+        state_.log->warn("dropped a connection: no complete request within socket-timeout ({} s); got {} of {} bytes",
+                            state_.timeout_ms / 1000, have, parsed.bytes_needed);
+        return;
+      }
+      if (have == 0) return;  // connected and closed without a request, e.g. a port check
+      state_.log->warn("dropped a connection: the client closed it after {} of {} bytes of the request packet",
+                          have, parsed.bytes_needed);
+      return;
+    }
+    if (parsed.status == protocol::Status::invalid) {
+      if (parsed.error == protocol::Error::vars_too_large) {
+        state_.log->error("dropped a request: its vars block is {} bytes, above buffer-size = {} (raise buffer-size, "
+                          "up to 65535)", exchange.packet.header.datasize, state_.setup.config->buffer_size);
+      } else {
+        state_.log->error("dropped a malformed uwsgi packet ({} bytes): {}", exchange.packet.header.datasize,
+                          protocol::describe(parsed.error));
+      }
+      return;
+    }
+    const auto modifier1 = exchange.packet.header.modifier1;
+    if (modifier1 == protocol::kModifierPing) {
+      exchange.write(std::string_view(protocol::kPong, sizeof protocol::kPong));
+      return;
+    }
+    if (modifier1 != protocol::kModifierWsgi) {
+      state_.log->error("refused a packet with modifier1 {} (modifier2 {}): ferry serves modifier1 0 (WSGI) and "
+                        "100 (ping) only; is something other than nginx's uwsgi_pass using this socket?",
+                        modifier1, exchange.packet.header.modifier2);
+      return;
+    }
+
+    const protocol::RequestFacts facts = protocol::request_facts(exchange.packet);
+    const auto content_length = protocol::parse_content_length(facts.content_length);
+    if (!content_length) {
+      state_.log->error("refused {} {}: CONTENT_LENGTH '{}' is not a number", facts.method, facts.uri,
+                        facts.content_length);
+      exchange.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    exchange.start_body({buffer_.data() + parsed.bytes_needed, have - parsed.bytes_needed}, *content_length);
+    const std::time_t wall_start = std::time(nullptr);
+    handler_.handle(exchange);
+    exchange.discard_body();
+
+    const auto served = state_.requests.fetch_add(1, std::memory_order_relaxed) + 1;
+    const auto total = state_.setup.counters->requests.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (!state_.log_requests) return;
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    line_.clear();
+    format_request_line(line_, RequestLogEntry{
+        static_cast<int>(::getpid()), served, total, &facts, exchange.packet.vars.size(),
+        exchange.packet.vars_bytes, wall_start,
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()),
+        exchange.body_bytes, exchange.status, exchange.header_count, exchange.header_bytes, core_});
+    write_fully(2, line_);
+  }
+
+  WorkerState& state_;
+  wsgi::RequestHandler& handler_;
+  int core_;
+  std::vector<char> buffer_;
+  std::vector<int> listeners_;
+  std::vector<pollfd> polls_;
+  std::size_t next_ = 0;
+  std::string line_;
+};
+
+void notify_master(int events_fd, EventKind kind) {
+  const Event event{static_cast<std::int32_t>(::getpid()), kind};
+  [[maybe_unused]] auto ignored = ::write(events_fd, &event, sizeof event);
+}
+
+}  // namespace
+
+int run_worker(const WorkerSetup& setup) {
+  const config::Config& config = *setup.config;
+  g_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  install_signal_handlers();
+  auto log = make_fd_logger(fmt::format("worker{}", setup.slot), 2);
+
+  for (const auto& [key, value] : config.env) ::setenv(key.c_str(), value.c_str(), 1);
+  if (!config.chdir.empty() && ::chdir(config.chdir.c_str()) != 0) {
+    log->error("chdir = {}: {}; fix the path", config.chdir, std::strerror(errno));
+    return kExitAppLoad;
+  }
+  const wsgi::WorkerInfo info{setup.slot, config.threads > 1, config.processes > 1};
+  auto app = wsgi::App::load(config, info);
+  if (!app) return kExitAppLoad;
+  app->begin_serving();
+
+  WorkerState state{setup, log, {}, static_cast<std::uint64_t>(config.max_requests), config.socket_timeout * 1000,
+                    protocol::kHeaderSize + config.buffer_size + kBodyPrefetch, !config.disable_logging};
+  // The first handler adopts the loading thread's Python state, so make it here.
+  auto main_handler = app->make_handler();
+  notify_master(setup.events_fd, EventKind::ready);
+
+  std::vector<std::thread> threads;
+  for (int core = 1; core < config.threads; ++core) {
+    threads.emplace_back([&app, &state, core] {
+      auto handler = app->make_handler();
+      ServingThread(state, *handler, core).run();
+    });
+  }
+  ServingThread(state, *main_handler, 0).run();
+  for (auto& thread : threads) thread.join();
+  app->finish();
+  return kExitOk;
+}
+
+}  // namespace ferry::worker

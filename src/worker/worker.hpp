@@ -1,0 +1,32 @@
+#pragma once
+
+// A worker process: loads the app, then accepts connections on the inherited listening
+// sockets and serves one request per connection (nginx never reuses uwsgi connections).
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace ferry::worker {
+
+// Counters in memory shared by the master and all workers (mmap'd before the first fork).
+struct SharedCounters {
+  std::atomic<std::uint64_t> requests{0};
+};
+
+struct WorkerSetup {
+  const config::Config* config = nullptr;
+  std::vector<int> listen_fds;
+  int events_fd = -1;  // write end of the master's event pipe
+  int slot = 0;
+  int generation = 0;
+  SharedCounters* counters = nullptr;
+};
+
+// Returns the process exit code: kExitOk after a graceful stop, kExitAppLoad if the app
+// did not load. The caller _exits with it; a worker never returns into the master's code.
+int run_worker(const WorkerSetup& setup);
+
+}  // namespace ferry::worker

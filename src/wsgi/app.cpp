@@ -1,0 +1,178 @@
+#include "wsgi/app.hpp"
+
+#include <pybind11/embed.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fmt/format.h>
+
+#include "ferry_build_config.hpp"
+#include "wsgi/app_impl.hpp"
+#include "wsgi/input.hpp"
+
+namespace py = pybind11;
+
+namespace ferry::wsgi {
+namespace {
+
+namespace fs = std::filesystem;
+
+void complain(const std::string& message) {
+  const std::string line = "ferry: " + message + "\n";
+  [[maybe_unused]] auto ignored = ::write(2, line.data(), line.size());
+}
+
+// A virtualenv is found the way `python` itself finds it: from its bin/python, next to
+// which pyvenv.cfg names the base installation. This also makes packages installed only in
+// the venv importable and honours include-system-site-packages.
+std::optional<std::string> python_executable(const config::Config& config) {
+  if (config.home.empty()) return std::string(FERRY_PYTHON_EXECUTABLE);
+  const fs::path home(config.home);
+  if (!fs::exists(home / "pyvenv.cfg") || !fs::exists(home / "bin" / "python")) {
+    complain(fmt::format("home = {}: not a virtualenv (no pyvenv.cfg or bin/python there); create one "
+                         "with: /usr/bin/python3 -m venv --system-site-packages {}",
+                         config.home, config.home));
+    return std::nullopt;
+  }
+  return (home / "bin" / "python").string();
+}
+
+bool start_interpreter(const std::string& executable) {
+  PyConfig pyconfig;
+  PyConfig_InitPythonConfig(&pyconfig);
+  pyconfig.install_signal_handlers = 0;  // the worker owns its signals
+  pyconfig.parse_argv = 0;
+  PyStatus status = PyConfig_SetBytesString(&pyconfig, &pyconfig.executable, executable.c_str());
+  if (!PyStatus_Exception(status)) {
+    status = PyConfig_SetBytesString(&pyconfig, &pyconfig.program_name, executable.c_str());
+  }
+  if (!PyStatus_Exception(status)) {
+    char* argv[] = {const_cast<char*>("ferry")};
+    status = PyConfig_SetBytesArgv(&pyconfig, 1, argv);
+  }
+  if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&pyconfig);
+  PyConfig_Clear(&pyconfig);
+  if (PyStatus_Exception(status)) {
+    complain(fmt::format("cannot start Python ({}): {}", executable,
+                         status.err_msg ? status.err_msg : "unknown error"));
+    return false;
+  }
+  return true;
+}
+
+// sys.path as uWSGI users expect it: the pythonpath entries, then the working directory
+// (chdir), so `module = server_dev.wsgi` imports from the project directory.
+void prepare_sys(const config::Config& config) {
+  py::module_ sys = py::module_::import("sys");
+  py::list path = sys.attr("path");
+  path.insert(0, fs::current_path().string());
+  for (auto it = config.pythonpath.rbegin(); it != config.pythonpath.rend(); ++it) {
+    path.insert(0, fs::absolute(*it).string());
+  }
+  // stdout is a pipe to the master: flush every line, so output is neither late nor lost
+  // when the worker dies. (stderr is line-buffered already.)
+  sys.attr("stdout").attr("reconfigure")(py::arg("line_buffering") = true);
+}
+
+py::object import_callable(const config::Config& config) {
+  const std::string name = config.callable.empty() ? "application" : config.callable;
+  py::object holder;
+  std::string where;
+  if (!config.wsgi_file.empty()) {
+    py::module_ util = py::module_::import("importlib.util");
+    const std::string path = fs::absolute(config.wsgi_file).string();
+    if (!fs::exists(path)) {
+      throw std::runtime_error(fmt::format("wsgi-file = {}: no such file (looked for {})", config.wsgi_file, path));
+    }
+    py::object spec = util.attr("spec_from_file_location")("__ferry_wsgi_file__", path);
+    holder = util.attr("module_from_spec")(spec);
+    py::module_::import("sys").attr("modules")["__ferry_wsgi_file__"] = holder;
+    spec.attr("loader").attr("exec_module")(holder);
+    where = "wsgi-file " + config.wsgi_file;
+  } else {
+    holder = py::module_::import(config.module.c_str());
+    where = "module " + config.module;
+  }
+  if (!py::hasattr(holder, name.c_str())) {
+    throw std::runtime_error(fmt::format("{} has no '{}'; name the WSGI callable with 'callable = NAME' or "
+                                         "'module = {}:NAME'", where, name,
+                                         config.module.empty() ? "pkg.mod" : config.module));
+  }
+  py::object app = holder.attr(name.c_str());
+  if (!PyCallable_Check(app.ptr())) {
+    throw std::runtime_error(fmt::format("{}: '{}' is a {}, not a callable WSGI app", where, name,
+                                         py::str(py::type::of(app).attr("__name__")).cast<std::string>()));
+  }
+  return app;
+}
+
+PyRef make_environ_template(const WorkerInfo& info) {
+  py::dict env;
+  env["wsgi.version"] = py::make_tuple(1, 0);
+  env["wsgi.errors"] = py::module_::import("sys").attr("stderr");
+  env["wsgi.multithread"] = py::bool_(info.multithread);
+  env["wsgi.multiprocess"] = py::bool_(info.multiprocess);
+  env["wsgi.run_once"] = py::bool_(false);
+  env["SCRIPT_NAME"] = py::str("");
+  env["ferry.version"] = py::str(FERRY_VERSION);
+  env["ferry.worker_id"] = py::int_(info.id);
+  return PyRef(env.release().ptr());
+}
+
+}  // namespace
+
+App::App(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+App::~App() = default;
+
+std::unique_ptr<App> App::load(const config::Config& config, const WorkerInfo& info) {
+  const auto executable = python_executable(config);
+  if (!executable || !start_interpreter(*executable)) return nullptr;
+  auto impl = std::make_unique<Impl>();
+  impl->info = info;
+  try {
+    if (!init_input_type()) throw py::error_already_set();
+    prepare_sys(config);
+    impl->application = PyRef(import_callable(config).release().ptr());
+    impl->environ_template = make_environ_template(info);
+  } catch (py::error_already_set& e) {
+    complain(fmt::format("the app ({}) failed to load; the Python traceback follows:", config.app_description()));
+    e.restore();
+    PyErr_PrintEx(0);
+    complain("fix the error above (or the module/chdir/pythonpath/home options) and start ferry again");
+    return nullptr;
+  } catch (const std::exception& e) {
+    complain(fmt::format("the app failed to load: {}", e.what()));
+    return nullptr;
+  }
+  return std::unique_ptr<App>(new App(std::move(impl)));
+}
+
+void App::begin_serving() { impl_->loader_thread = PyEval_SaveThread(); }
+
+std::unique_ptr<RequestHandler> App::make_handler() {
+  // The first handler adopts the loading thread's state; later ones are for new threads.
+  PyThreadState* thread = std::exchange(impl_->loader_thread, nullptr);
+  if (thread == nullptr) {
+    PyInterpreterState* interp = PyInterpreterState_Main();
+    thread = PyThreadState_New(interp);
+  }
+  return make_request_handler(*impl_, thread);
+}
+
+void App::finish() {
+  PyGILState_STATE state = PyGILState_Ensure();
+  // What Py_Finalize would do that apps rely on, without waiting on their threads.
+  PyRun_SimpleString(
+      "import atexit, sys\n"
+      "atexit._run_exitfuncs()\n"
+      "for s in (sys.stdout, sys.stderr):\n"
+      "    try:\n"
+      "        s.flush()\n"
+      "    except Exception:\n"
+      "        pass\n");
+  impl_->application = PyRef();
+  impl_->environ_template = PyRef();
+  PyGILState_Release(state);
+}
+
+}  // namespace ferry::wsgi

@@ -1,0 +1,65 @@
+#pragma once
+
+// Builds a PEP 3333 environ from the uwsgi vars: every var as nginx sent it (latin-1
+// str keys and values, never rebuilt from headers), the wsgi.* keys, and defaults for the
+// CGI vars a config without `include uwsgi_params` leaves out.
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "protocol/cgi.hpp"
+#include "protocol/uwsgi.hpp"
+#include "wsgi/python.hpp"
+
+namespace ferry::wsgi {
+
+using protocol::request_facts;
+using protocol::RequestFacts;
+
+class EnvironBuilder {
+ public:
+  explicit EnvironBuilder(PyObject* environ_template) : template_(environ_template) {}
+  // Interns the keys; call once with the GIL held.
+  void init();
+  // A new environ (new reference), or nullptr with a Python error set.
+  PyObject* build(const protocol::Packet& packet, PyObject* input);
+
+ private:
+  enum Role : unsigned {
+    kOther = 0,
+    kMethod = 1u << 0,
+    kPathInfo = 1u << 1,
+    kQuery = 1u << 2,
+    kServerName = 1u << 3,
+    kServerPort = 1u << 4,
+    kProtocol = 1u << 5,
+    kHttps = 1u << 6,
+    kRequestScheme = 1u << 7,
+    kUwsgiScheme = 1u << 8,
+    kRequestUri = 1u << 9,
+    kHost = 1u << 10,
+    kContentType = 1u << 11,
+    kContentLength = 1u << 12,
+  };
+  struct Key {
+    PyObject* name;  // interned, owned for the worker's life
+    Role role;
+  };
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  const Key& key_for(std::string_view name, PyRef& temporary, Key& scratch);
+  bool set_default(PyObject* env, Role role, std::string_view value);
+
+  PyObject* template_;
+  std::unordered_map<std::string, Key, Hash, std::equal_to<>> keys_;
+  PyObject* url_scheme_ = nullptr;
+  PyObject* input_key_ = nullptr;
+  PyObject* http_ = nullptr;
+  PyObject* https_ = nullptr;
+};
+
+}  // namespace ferry::wsgi

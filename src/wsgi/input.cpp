@@ -1,0 +1,181 @@
+#include "wsgi/input.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "worker/exchange.hpp"
+#include "wsgi/python.hpp"
+
+namespace ferry::wsgi {
+namespace {
+
+constexpr Py_ssize_t kChunk = 64 * 1024;
+
+struct Input {
+  PyObject_HEAD
+  worker::Exchange* exchange;
+  std::string* pending;  // read ahead by readline, handed out first
+};
+
+PyTypeObject InputType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+
+bool check_open(Input* self) {
+  if (self->exchange != nullptr) return true;
+  PyErr_SetString(PyExc_ValueError, "wsgi.input was used after its request finished");
+  return false;
+}
+
+// Appends up to `n` body bytes to `out`; false (with OSError set) if the client vanished.
+bool fill(Input* self, std::string& out, std::size_t n) {
+  const std::size_t old = out.size();
+  out.resize(old + n);
+  long got;
+  {
+    GilReleased unlocked;
+    got = self->exchange->read_body(out.data() + old, n);
+  }
+  if (got < 0) {
+    out.resize(old);
+    PyErr_SetString(PyExc_OSError, "the client disconnected or timed out before sending the whole request body");
+    return false;
+  }
+  out.resize(old + static_cast<std::size_t>(got));
+  return true;
+}
+
+std::size_t available(Input* self) {
+  return self->pending->size() + static_cast<std::size_t>(self->exchange->body_left());
+}
+
+// read(size=-1): exactly `size` bytes, or whatever is left of the body.
+PyObject* input_read(Input* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (!check_open(self)) return nullptr;
+  Py_ssize_t size = -1;
+  if (nargs > 1) {
+    PyErr_SetString(PyExc_TypeError, "read() takes at most one argument");
+    return nullptr;
+  }
+  if (nargs == 1 && args[0] != Py_None) {
+    size = PyLong_AsSsize_t(args[0]);
+    if (size == -1 && PyErr_Occurred()) return nullptr;
+  }
+  const std::size_t left = available(self);
+  const std::size_t want = size < 0 ? left : std::min(left, static_cast<std::size_t>(size));
+  std::string data;
+  data.swap(*self->pending);
+  if (data.size() > want) {
+    self->pending->assign(data, want);
+    data.resize(want);
+  }
+  while (data.size() < want) {
+    const std::size_t before = data.size();
+    if (!fill(self, data, want - data.size())) return nullptr;
+    if (data.size() == before) break;
+  }
+  return PyBytes_FromStringAndSize(data.data(), static_cast<Py_ssize_t>(data.size()));
+}
+
+// readline(limit=-1): up to and including b'\n', at most `limit` bytes.
+PyObject* input_readline(Input* self, PyObject* const* args, Py_ssize_t nargs) {
+  if (!check_open(self)) return nullptr;
+  Py_ssize_t limit = -1;
+  if (nargs >= 1 && args[0] != Py_None) {
+    limit = PyLong_AsSsize_t(args[0]);
+    if (limit == -1 && PyErr_Occurred()) return nullptr;
+  }
+  std::string& buf = *self->pending;
+  std::size_t scanned = 0;
+  for (;;) {
+    const auto newline = buf.find('\n', scanned);
+    std::size_t take = newline == std::string::npos ? std::string::npos : newline + 1;
+    if (limit >= 0 && (take == std::string::npos || take > static_cast<std::size_t>(limit)) &&
+        buf.size() >= static_cast<std::size_t>(limit)) {
+      take = static_cast<std::size_t>(limit);
+    }
+    if (take == std::string::npos && self->exchange->body_left() == 0) take = buf.size();
+    if (take != std::string::npos) {
+      PyObject* line = PyBytes_FromStringAndSize(buf.data(), static_cast<Py_ssize_t>(take));
+      buf.erase(0, take);
+      return line;
+    }
+    scanned = buf.size();
+    if (!fill(self, buf, static_cast<std::size_t>(kChunk))) return nullptr;
+  }
+}
+
+PyObject* input_readlines(Input* self, PyObject* const* args, Py_ssize_t nargs) {
+  Py_ssize_t hint = -1;
+  if (nargs >= 1 && args[0] != Py_None) {
+    hint = PyLong_AsSsize_t(args[0]);
+    if (hint == -1 && PyErr_Occurred()) return nullptr;
+  }
+  PyRef lines(PyList_New(0));
+  Py_ssize_t total = 0;
+  for (;;) {
+    PyRef line(input_readline(self, nullptr, 0));
+    if (!line) return nullptr;
+    if (PyBytes_GET_SIZE(line.get()) == 0) break;
+    total += PyBytes_GET_SIZE(line.get());
+    if (PyList_Append(lines.get(), line.get()) < 0) return nullptr;
+    if (hint > 0 && total >= hint) break;
+  }
+  return lines.release();
+}
+
+PyObject* input_iter(PyObject* self) {
+  Py_INCREF(self);
+  return self;
+}
+
+PyObject* input_next(PyObject* self) {
+  PyObject* line = input_readline(reinterpret_cast<Input*>(self), nullptr, 0);
+  if (line != nullptr && PyBytes_GET_SIZE(line) == 0) {
+    Py_DECREF(line);
+    return nullptr;  // StopIteration
+  }
+  return line;
+}
+
+void input_dealloc(PyObject* self) {
+  delete reinterpret_cast<Input*>(self)->pending;
+  Py_TYPE(self)->tp_free(self);
+}
+
+PyMethodDef input_methods[] = {
+    {"read", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(input_read)), METH_FASTCALL,
+     "read(size=-1) -> bytes: up to size bytes of the request body; b'' at its end"},
+    {"readline", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(input_readline)), METH_FASTCALL,
+     "readline(limit=-1) -> bytes: one line of the body"},
+    {"readlines", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(input_readlines)), METH_FASTCALL,
+     "readlines(hint=-1) -> list of lines"},
+    {nullptr, nullptr, 0, nullptr}};
+
+}  // namespace
+
+bool init_input_type() {
+  InputType.tp_name = "ferry.Input";
+  InputType.tp_basicsize = sizeof(Input);
+  InputType.tp_flags = Py_TPFLAGS_DEFAULT;
+  InputType.tp_doc = "wsgi.input: the request body";
+  InputType.tp_dealloc = input_dealloc;
+  InputType.tp_iter = input_iter;
+  InputType.tp_iternext = input_next;
+  InputType.tp_methods = input_methods;
+  return PyType_Ready(&InputType) == 0;
+}
+
+PyObject* new_input(worker::Exchange* exchange) {
+  Input* self = PyObject_New(Input, &InputType);
+  if (self == nullptr) return nullptr;
+  self->exchange = exchange;
+  self->pending = new std::string();
+  return reinterpret_cast<PyObject*>(self);
+}
+
+void close_input(PyObject* input) {
+  auto* self = reinterpret_cast<Input*>(input);
+  self->exchange = nullptr;
+  self->pending->clear();
+}
+
+}  // namespace ferry::wsgi

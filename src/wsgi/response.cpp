@@ -1,0 +1,299 @@
+#include "wsgi/response.hpp"
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <vector>
+
+#include "worker/exchange.hpp"
+
+namespace ferry::wsgi {
+namespace {
+
+constexpr const char* kCapsuleName = "ferry.response";
+
+Response* self_of(PyObject* capsule) {
+  return static_cast<Response*>(PyCapsule_GetPointer(capsule, kCapsuleName));
+}
+
+PyObject* start_response_entry(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  return self_of(self)->call_start_response(args, nargs, kwnames);
+}
+
+PyObject* write_entry(PyObject* self, PyObject* data) { return self_of(self)->call_write(data); }
+
+PyMethodDef start_response_def = {
+    "start_response", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(start_response_entry)),
+    METH_FASTCALL | METH_KEYWORDS, "start_response(status, response_headers, exc_info=None) -> write"};
+PyMethodDef write_def = {"write", write_entry, METH_O, "write(data): send bytes now (legacy WSGI API)"};
+
+// The str's latin-1 bytes, without copying; false with an error naming `what`.
+bool latin1_view(PyObject* s, std::string_view& out, const char* what) {
+  if (!PyUnicode_Check(s)) {
+    PyErr_Format(PyExc_TypeError, "%s must be a str, not %.100s", what, Py_TYPE(s)->tp_name);
+    return false;
+  }
+  if (PyUnicode_READY(s) != 0) return false;
+  if (PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) {
+    PyErr_Format(PyExc_ValueError, "%s %R is not encodable as latin-1 (PEP 3333)", what, s);
+    return false;
+  }
+  out = {reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(s)), static_cast<std::size_t>(PyUnicode_GET_LENGTH(s))};
+  return true;
+}
+
+// CR or LF would let a header value start a new header (response splitting).
+bool has_control(std::string_view s) {
+  for (char c : s) {
+    if (c == '\r' || c == '\n' || c == '\0') return true;
+  }
+  return false;
+}
+
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (c <= 32 || c >= 127 || c == ':') return false;
+  }
+  return true;
+}
+
+void log_line(const std::string& line) {
+  const std::string out = line + "\n";
+  [[maybe_unused]] auto ignored = ::write(2, out.data(), out.size());
+}
+
+}  // namespace
+
+void Response::init() {
+  PyRef capsule(PyCapsule_New(this, kCapsuleName, nullptr));
+  start_response_ = PyRef(PyCFunction_New(&start_response_def, capsule.get()));
+  write_ = PyRef(PyCFunction_New(&write_def, capsule.get()));
+  close_name_ = PyRef(PyUnicode_InternFromString("close"));
+}
+
+void Response::begin(worker::Exchange* exchange) {
+  exchange_ = exchange;
+  head_.clear();
+  started_ = headers_sent_ = client_gone_logged_ = false;
+}
+
+void Response::end() { exchange_ = nullptr; }
+
+PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  PyObject* status = nargs > 0 ? args[0] : nullptr;
+  PyObject* headers = nargs > 1 ? args[1] : nullptr;
+  PyObject* exc_info = nargs > 2 ? args[2] : nullptr;
+  for (Py_ssize_t i = 0; kwnames != nullptr && i < PyTuple_GET_SIZE(kwnames); ++i) {
+    std::string_view name;
+    if (!latin1_view(PyTuple_GET_ITEM(kwnames, i), name, "keyword")) return nullptr;
+    PyObject* value = args[nargs + i];
+    if (name == "status") status = value;
+    else if (name == "response_headers" || name == "headers") headers = value;
+    else if (name == "exc_info") exc_info = value;
+    else return PyErr_Format(PyExc_TypeError, "start_response() got an unexpected keyword argument '%U'",
+                             PyTuple_GET_ITEM(kwnames, i));
+  }
+  if (exchange_ == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "start_response() called outside of its request");
+    return nullptr;
+  }
+  if (status == nullptr || headers == nullptr) {
+    PyErr_SetString(PyExc_TypeError, "start_response() needs status and response_headers");
+    return nullptr;
+  }
+  const bool has_exc_info = exc_info != nullptr && exc_info != Py_None;
+  if (has_exc_info && headers_sent_) {
+    // PEP 3333: too late to change the response; re-raise the app's exception.
+    PyObject *type, *value, *tb;
+    if (!PyArg_ParseTuple(exc_info, "OOO", &type, &value, &tb)) return nullptr;
+    Py_INCREF(type);
+    Py_INCREF(value);
+    Py_INCREF(tb);
+    PyErr_Restore(type, value, tb);
+    return nullptr;
+  }
+  if (started_ && !has_exc_info) {
+    PyErr_SetString(PyExc_RuntimeError, "start_response() called twice without exc_info");
+    return nullptr;
+  }
+
+  std::string_view status_text;
+  if (!latin1_view(status, status_text, "the status")) return nullptr;
+  if (status_text.size() < 4 || !std::isdigit(static_cast<unsigned char>(status_text[0])) ||
+      !std::isdigit(static_cast<unsigned char>(status_text[1])) ||
+      !std::isdigit(static_cast<unsigned char>(status_text[2])) || status_text[3] != ' ' ||
+      has_control(status_text)) {
+    return PyErr_Format(PyExc_ValueError, "the status must look like '200 OK', got %R", status);
+  }
+  PyRef items(PySequence_Fast(headers, "response_headers must be a list of (name, value) tuples"));
+  if (!items) return nullptr;
+
+  std::string head = "HTTP/1.1 ";
+  head += status_text;
+  head += "\r\n";
+  const Py_ssize_t count = PySequence_Fast_GET_SIZE(items.get());
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    PyObject* item = PySequence_Fast_GET_ITEM(items.get(), i);
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+      return PyErr_Format(PyExc_TypeError, "response header %R must be a (name, value) tuple", item);
+    }
+    std::string_view name, value;
+    if (!latin1_view(PyTuple_GET_ITEM(item, 0), name, "a header name") ||
+        !latin1_view(PyTuple_GET_ITEM(item, 1), value, "a header value")) {
+      return nullptr;
+    }
+    if (!is_token(name) || has_control(value)) {
+      return PyErr_Format(PyExc_ValueError,
+                          "response header %R has a control character or an invalid name "
+                          "(this would split the response)", item);
+    }
+    head += name;
+    head += ": ";
+    head += value;
+    head += "\r\n";
+  }
+  head += "\r\n";
+  head_ = std::move(head);
+  started_ = true;
+  exchange_->status = (status_text[0] - '0') * 100 + (status_text[1] - '0') * 10 + (status_text[2] - '0');
+  exchange_->header_count = static_cast<std::uint32_t>(count);
+  Py_INCREF(write_.get());
+  return write_.get();
+}
+
+bool Response::finish_headers() {
+  if (started_) return true;
+  PyErr_SetString(PyExc_RuntimeError, "the app returned a body without calling start_response()");
+  return false;
+}
+
+bool Response::send_chunk(const char* data, std::size_t size) {
+  if (size == 0 && headers_sent_) return true;
+  if (!headers_sent_ && !finish_headers()) return false;
+  iovec parts[2];
+  int count = 0;
+  if (!headers_sent_) {
+    parts[count++] = {head_.data(), head_.size()};
+    exchange_->header_bytes = head_.size();
+    headers_sent_ = true;
+  }
+  if (size > 0 && !exchange_->is_head) {
+    parts[count++] = {const_cast<char*>(data), size};
+    exchange_->body_bytes += size;
+  }
+  if (count == 0) return true;
+  bool ok;
+  {
+    GilReleased unlocked;
+    ok = exchange_->write(parts, count);
+  }
+  return ok;
+}
+
+bool Response::send_bytes_like(PyObject* chunk) {
+  if (PyBytes_Check(chunk)) {
+    return send_chunk(PyBytes_AS_STRING(chunk), static_cast<std::size_t>(PyBytes_GET_SIZE(chunk)));
+  }
+  if (PyUnicode_Check(chunk)) {
+    PyErr_SetString(PyExc_TypeError, "the response body yielded a str; WSGI bodies are bytes: encode it");
+    return false;
+  }
+  Py_buffer view;
+  if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) != 0) {
+    PyErr_Format(PyExc_TypeError, "the response body yielded a %.100s; WSGI bodies are bytes",
+                 Py_TYPE(chunk)->tp_name);
+    return false;
+  }
+  const bool ok = send_chunk(static_cast<const char*>(view.buf), static_cast<std::size_t>(view.len));
+  PyBuffer_Release(&view);
+  return ok;
+}
+
+PyObject* Response::call_write(PyObject* data) {
+  if (exchange_ == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "write() called outside of its request");
+    return nullptr;
+  }
+  if (!send_bytes_like(data)) {
+    if (PyErr_Occurred()) return nullptr;
+    PyErr_SetString(PyExc_OSError, "write(): the client went away");  // only the legacy write() raises
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
+bool Response::send_body(PyObject* result, const protocol::RequestFacts& facts) {
+  auto client_gone = [&] {
+    if (PyErr_Occurred()) return false;
+    if (!client_gone_logged_) {
+      client_gone_logged_ = true;
+      log_line(fmt::format("client went away during {} {} after {} body bytes; response stopped",
+                           facts.method, facts.uri, exchange_->body_bytes));
+    }
+    return true;
+  };
+
+  if (PyBytes_Check(result)) {
+    if (!send_bytes_like(result)) return client_gone();
+  } else if ((PyList_CheckExact(result) || PyTuple_CheckExact(result))) {
+    // The common case (Django, most frameworks): every chunk is known now, so the head and
+    // the whole body leave in one writev with the GIL released once.
+    PyRef items(PySequence_Fast(result, ""));
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(items.get());
+    bool all_bytes = true;
+    for (Py_ssize_t i = 0; i < n && all_bytes; ++i) all_bytes = PyBytes_Check(PySequence_Fast_GET_ITEM(items.get(), i));
+    if (all_bytes && !headers_sent_) {
+      if (!finish_headers()) return false;
+      std::vector<iovec> parts;
+      parts.reserve(static_cast<std::size_t>(n) + 1);
+      parts.push_back({head_.data(), head_.size()});
+      for (Py_ssize_t i = 0; i < n && !exchange_->is_head; ++i) {
+        PyObject* chunk = PySequence_Fast_GET_ITEM(items.get(), i);
+        const auto size = static_cast<std::size_t>(PyBytes_GET_SIZE(chunk));
+        if (size == 0) continue;
+        parts.push_back({PyBytes_AS_STRING(chunk), size});
+        exchange_->body_bytes += size;
+      }
+      exchange_->header_bytes = head_.size();
+      headers_sent_ = true;
+      bool ok;
+      {
+        GilReleased unlocked;
+        ok = exchange_->write(parts.data(), static_cast<int>(parts.size()));
+      }
+      if (!ok) client_gone();
+      return true;
+    }
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      if (!send_bytes_like(PySequence_Fast_GET_ITEM(items.get(), i))) return client_gone();
+    }
+  } else {
+    PyRef iterator(PyObject_GetIter(result));
+    if (!iterator) return false;
+    while (PyRef chunk{PyIter_Next(iterator.get())}) {
+      if (!send_bytes_like(chunk.get())) return client_gone();
+    }
+    if (PyErr_Occurred()) return false;
+  }
+  if (!headers_sent_) return send_chunk(nullptr, 0) || client_gone();
+  return true;
+}
+
+void Response::close_iterable(PyObject* result, const protocol::RequestFacts& facts) {
+  if (PyBytes_Check(result) || PyList_CheckExact(result) || PyTuple_CheckExact(result)) return;
+  PyObject* close = nullptr;
+  if (_PyObject_LookupAttr(result, close_name_.get(), &close) <= 0) {
+    PyErr_Clear();
+    return;
+  }
+  PyRef method(close);
+  PyRef done(PyObject_CallNoArgs(method.get()));
+  if (!done) {
+    log_line(fmt::format("error in {} {}: the response's close() raised; traceback:", facts.method, facts.uri));
+    PyErr_PrintEx(0);
+  }
+}
+
+}  // namespace ferry::wsgi

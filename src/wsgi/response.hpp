@@ -1,0 +1,52 @@
+#pragma once
+
+// start_response, write() and the response iterable, written to the Exchange.
+// Headers wait for the first non-empty body chunk (or the end), so an app can still
+// switch to an error response; they go out in the same writev as that chunk.
+
+#include <string>
+
+#include "protocol/cgi.hpp"
+#include "wsgi/python.hpp"
+
+namespace ferry::worker {
+class Exchange;
+}
+
+namespace ferry::wsgi {
+
+class Response {
+ public:
+  // Creates the start_response callable bound to this object; GIL held.
+  void init();
+  PyObject* start_response() const { return start_response_.get(); }
+
+  void begin(worker::Exchange* exchange);
+  // Sends the body. False with a Python error set if the app's response is invalid or the
+  // iterable raised; true when done, including when the client went away (logged once).
+  bool send_body(PyObject* result, const protocol::RequestFacts& facts);
+  // Calls result.close() if it has one; logs an exception from it.
+  void close_iterable(PyObject* result, const protocol::RequestFacts& facts);
+  bool headers_sent() const { return headers_sent_; }
+  void end();
+
+  // The Python-facing callables.
+  PyObject* call_start_response(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames);
+  PyObject* call_write(PyObject* data);
+
+ private:
+  bool send_chunk(const char* data, std::size_t size);
+  bool send_bytes_like(PyObject* chunk);
+  bool finish_headers();
+
+  PyRef start_response_;
+  PyRef write_;
+  PyRef close_name_;
+  worker::Exchange* exchange_ = nullptr;
+  std::string head_;  // status line + headers + blank line, latin-1
+  bool started_ = false;
+  bool headers_sent_ = false;
+  bool client_gone_logged_ = false;
+};
+
+}  // namespace ferry::wsgi
