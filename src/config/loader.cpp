@@ -212,10 +212,12 @@ Loaded load(std::span<const std::string> arguments) {
       loader.include(arg, cli, 0);
       continue;
     }
-    if (!arg.starts_with("--") || arg.size() == 2) {
+    // uWSGI's one-letter forms: -s /tmp/app.sock, -M, -p 4.
+    const bool short_form = arg.size() == 2 && arg[1] != '-';
+    if (!short_form && (!arg.starts_with("--") || arg.size() == 2)) {
       throw ConfigError(cli, fmt::format("'{}': options are spelled --name value (see ferry --help)", arg));
     }
-    std::string key = arg.substr(2);
+    std::string key = arg.substr(short_form ? 1 : 2);
     std::string value;
     bool bare = false;
     if (const auto eq = key.find('='); eq != std::string::npos) {
@@ -224,7 +226,7 @@ Loaded load(std::span<const std::string> arguments) {
     } else {
       const Option* option = find_option(key);
       const bool is_flag = option != nullptr && option->kind == OptionKind::flag;
-      const bool next_is_value = i + 1 < arguments.size() && !arguments[i + 1].starts_with("--");
+      const bool next_is_value = i + 1 < arguments.size() && !arguments[i + 1].starts_with("-");
       if (is_flag) {
         // `--master` alone, or `--master false`.
         static const std::set<std::string> literals{"true", "false", "1", "0", "on", "off", "yes", "no"};

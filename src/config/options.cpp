@@ -75,6 +75,8 @@ void ignored_flag(std::string_view key, std::string_view value, const Location& 
 constexpr std::array kOptions{
     Option{"ini", "", OptionKind::list, "FILE[:SECTION]", "read options from an ini file ([uwsgi] section unless :SECTION)",
            nullptr},  // handled by the loader, which reads the file in place
+    Option{"set-placeholder", "set-ph", OptionKind::list, "NAME=VALUE", "define %(NAME) for later lines without it being an option",
+           nullptr},  // handled by the loader
     Option{"home", "virtualenv venv pyhome", OptionKind::text, "DIR", "the virtualenv to run the app in",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.home = text("home", v, w); }},
     Option{"chdir", "", OptionKind::text, "DIR", "change to DIR before loading the app",

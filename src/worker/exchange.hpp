@@ -15,7 +15,8 @@ namespace ferry::worker {
 
 class Exchange {
  public:
-  Exchange(int fd, int timeout_ms) : fd_(fd), timeout_ms_(timeout_ms) {}
+  // `packet` belongs to the serving thread and is reused, so its vectors keep their capacity.
+  Exchange(int fd, int timeout_ms, protocol::Packet& packet) : packet(packet), fd_(fd), timeout_ms_(timeout_ms) {}
 
   // Reads up to `n` body bytes into `dst`: 0 at the end of the body (CONTENT_LENGTH
   // reached), -1 if the client vanished or timed out first.
@@ -39,7 +40,7 @@ class Exchange {
     body_left_ = content_length;
   }
 
-  protocol::Packet packet;
+  protocol::Packet& packet;
   bool is_head = false;
 
   // Filled while the response is written, read by the request log.

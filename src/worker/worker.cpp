@@ -106,7 +106,7 @@ class ServingThread {
   }
 
   void serve(int fd) {
-    Exchange exchange(fd, state_.timeout_ms);
+    Exchange exchange(fd, state_.timeout_ms, packet_);
     const auto started = std::chrono::steady_clock::now();
     std::size_t have = 0;
     protocol::ParseResult parsed;
@@ -183,6 +183,7 @@ class ServingThread {
   wsgi::RequestHandler& handler_;
   int core_;
   std::vector<char> buffer_;
+  protocol::Packet packet_;
   std::vector<int> listeners_;
   std::vector<pollfd> polls_;
   std::size_t next_ = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 
 #include "worker/exchange.hpp"
 #include "wsgi/python.hpp"
@@ -14,10 +15,10 @@ constexpr Py_ssize_t kChunk = 64 * 1024;
 struct Input {
   PyObject_HEAD
   worker::Exchange* exchange;
-  std::string* pending;  // read ahead by readline, handed out first
+  std::string* pending;  // read ahead by readline, handed out first; made on first use
 };
 
-PyTypeObject InputType = {PyVarObject_HEAD_INIT(nullptr, 0)};
+PyTypeObject* input_type = nullptr;  // made by init_input_type()
 
 bool check_open(Input* self) {
   if (self->exchange != nullptr) return true;
@@ -43,8 +44,13 @@ bool fill(Input* self, std::string& out, std::size_t n) {
   return true;
 }
 
+std::string& pending(Input* self) {
+  if (self->pending == nullptr) self->pending = new std::string();
+  return *self->pending;
+}
+
 std::size_t available(Input* self) {
-  return self->pending->size() + static_cast<std::size_t>(self->exchange->body_left());
+  return pending(self).size() + static_cast<std::size_t>(self->exchange->body_left());
 }
 
 // read(size=-1): exactly `size` bytes, or whatever is left of the body.
@@ -62,9 +68,9 @@ PyObject* input_read(Input* self, PyObject* const* args, Py_ssize_t nargs) {
   const std::size_t left = available(self);
   const std::size_t want = size < 0 ? left : std::min(left, static_cast<std::size_t>(size));
   std::string data;
-  data.swap(*self->pending);
+  data.swap(pending(self));
   if (data.size() > want) {
-    self->pending->assign(data, want);
+    pending(self).assign(data, want);
     data.resize(want);
   }
   while (data.size() < want) {
@@ -83,7 +89,7 @@ PyObject* input_readline(Input* self, PyObject* const* args, Py_ssize_t nargs) {
     limit = PyLong_AsSsize_t(args[0]);
     if (limit == -1 && PyErr_Occurred()) return nullptr;
   }
-  std::string& buf = *self->pending;
+  std::string& buf = pending(self);
   std::size_t scanned = 0;
   for (;;) {
     const auto newline = buf.find('\n', scanned);
@@ -138,7 +144,9 @@ PyObject* input_next(PyObject* self) {
 
 void input_dealloc(PyObject* self) {
   delete reinterpret_cast<Input*>(self)->pending;
-  Py_TYPE(self)->tp_free(self);
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject_Free(self);
+  Py_DECREF(type);  // instances of heap types own a reference to their type
 }
 
 PyMethodDef input_methods[] = {
@@ -153,29 +161,31 @@ PyMethodDef input_methods[] = {
 }  // namespace
 
 bool init_input_type() {
-  InputType.tp_name = "ferry.Input";
-  InputType.tp_basicsize = sizeof(Input);
-  InputType.tp_flags = Py_TPFLAGS_DEFAULT;
-  InputType.tp_doc = "wsgi.input: the request body";
-  InputType.tp_dealloc = input_dealloc;
-  InputType.tp_iter = input_iter;
-  InputType.tp_iternext = input_next;
-  InputType.tp_methods = input_methods;
-  return PyType_Ready(&InputType) == 0;
+  PyType_Slot slots[] = {
+      {Py_tp_doc, const_cast<char*>("wsgi.input: the request body")},
+      {Py_tp_dealloc, reinterpret_cast<void*>(input_dealloc)},
+      {Py_tp_iter, reinterpret_cast<void*>(input_iter)},
+      {Py_tp_iternext, reinterpret_cast<void*>(input_next)},
+      {Py_tp_methods, input_methods},
+      {0, nullptr},
+  };
+  PyType_Spec spec = {"ferry.Input", sizeof(Input), 0, Py_TPFLAGS_DEFAULT, slots};
+  input_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&spec));
+  return input_type != nullptr;
 }
 
 PyObject* new_input(worker::Exchange* exchange) {
-  Input* self = PyObject_New(Input, &InputType);
+  Input* self = PyObject_New(Input, input_type);
   if (self == nullptr) return nullptr;
   self->exchange = exchange;
-  self->pending = new std::string();
+  self->pending = nullptr;
   return reinterpret_cast<PyObject*>(self);
 }
 
 void close_input(PyObject* input) {
   auto* self = reinterpret_cast<Input*>(input);
   self->exchange = nullptr;
-  self->pending->clear();
+  delete std::exchange(self->pending, nullptr);
 }
 
 }  // namespace ferry::wsgi

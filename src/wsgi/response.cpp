@@ -130,7 +130,10 @@ PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs,
   PyRef items(PySequence_Fast(headers, "response_headers must be a list of (name, value) tuples"));
   if (!items) return nullptr;
 
-  std::string head = "HTTP/1.1 ";
+  // Built in place: head_ keeps its capacity from request to request.
+  started_ = false;
+  std::string& head = head_;
+  head.assign("HTTP/1.1 ");
   head += status_text;
   head += "\r\n";
   const Py_ssize_t count = PySequence_Fast_GET_SIZE(items.get());
@@ -155,7 +158,6 @@ PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs,
     head += "\r\n";
   }
   head += "\r\n";
-  head_ = std::move(head);
   started_ = true;
   exchange_->status = (status_text[0] - '0') * 100 + (status_text[1] - '0') * 10 + (status_text[2] - '0');
   exchange_->header_count = static_cast<std::uint32_t>(count);
@@ -246,8 +248,8 @@ bool Response::send_body(PyObject* result, const protocol::RequestFacts& facts) 
     for (Py_ssize_t i = 0; i < n && all_bytes; ++i) all_bytes = PyBytes_Check(PySequence_Fast_GET_ITEM(items.get(), i));
     if (all_bytes && !headers_sent_) {
       if (!finish_headers()) return false;
-      std::vector<iovec> parts;
-      parts.reserve(static_cast<std::size_t>(n) + 1);
+      auto& parts = parts_;
+      parts.clear();
       parts.push_back({head_.data(), head_.size()});
       for (Py_ssize_t i = 0; i < n && !exchange_->is_head; ++i) {
         PyObject* chunk = PySequence_Fast_GET_ITEM(items.get(), i);

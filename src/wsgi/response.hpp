@@ -4,7 +4,10 @@
 // Headers wait for the first non-empty body chunk (or the end), so an app can still
 // switch to an error response; they go out in the same writev as that chunk.
 
+#include <sys/uio.h>
+
 #include <string>
+#include <vector>
 
 #include "protocol/cgi.hpp"
 #include "wsgi/python.hpp"
@@ -44,6 +47,7 @@ class Response {
   PyRef close_name_;
   worker::Exchange* exchange_ = nullptr;
   std::string head_;  // status line + headers + blank line, latin-1
+  std::vector<iovec> parts_;  // the list fast path's writev, reused
   bool started_ = false;
   bool headers_sent_ = false;
   bool client_gone_logged_ = false;
