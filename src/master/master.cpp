@@ -171,12 +171,14 @@ class Master {
       const auto exit = ExitStatus::from_wait_status(status);
       // Everything the worker wrote before it died goes to the log before its obituary.
       if (auto it = outputs_.find(pid); it != outputs_.end()) {
-        drain(it->second);
+        if (it->second.pipe) drain(it->second);
+        close_pipe(it->second);
         if (exit.signal == 0 && exit.code == kExitAppLoad && !config_->logfile.empty() && !load_error_shown_) {
+          // The log is a file: repeat why on the terminal too.
           load_error_shown_ = true;
           for (const auto& line : it->second.recent) write_fully(STDERR_FILENO, line);
         }
-        close_output(pid);
+        outputs_.erase(it);
       }
       execute(supervisor_.on_exit(pid, exit, Clock::now()));
       if (done_) return;
@@ -220,10 +222,12 @@ class Master {
     WorkerOutput& out = it->second;
     out.pipe->async_read_some(asio::buffer(out.buffer), [this, pid](const asio::error_code& error, std::size_t n) {
       auto it = outputs_.find(pid);
-      if (it == outputs_.end()) return;  // closed after the worker was reaped
+      if (it == outputs_.end() || !it->second.pipe) return;  // closed after the worker was reaped
       if (n > 0) take_output(it->second, std::string_view(it->second.buffer.data(), n));
       if (error) {
-        if (error != asio::error::operation_aborted) close_output(pid);
+        // End of output: the worker exited (its obituary comes with SIGCHLD, and needs
+        // the recent lines, so the entry stays until then).
+        if (error != asio::error::operation_aborted) close_pipe(it->second);
         return;
       }
       read_output(pid);
@@ -244,12 +248,9 @@ class Master {
     }
   }
 
-  void close_output(pid_t pid) {
-    auto it = outputs_.find(pid);
-    if (it == outputs_.end()) return;
-    if (!it->second.partial.empty()) take_output(it->second, "\n");  // a last line without newline
-    it->second.pipe->close();
-    outputs_.erase(it);
+  void close_pipe(WorkerOutput& out) {
+    if (!out.partial.empty()) take_output(out, "\n");  // a last line without newline
+    out.pipe.reset();
   }
 
   // Passes on complete lines only, in one write per batch, so no line from one worker is
