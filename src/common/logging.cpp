@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <mutex>
+#include <string>
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
@@ -47,6 +48,14 @@ bool write_fully(int fd, std::string_view data) {
     data.remove_prefix(static_cast<std::size_t>(n));
   }
   return true;
+}
+
+void write_line(int fd, std::string_view line) {
+  std::string out;
+  out.reserve(line.size() + 1);
+  out.append(line);
+  out.push_back('\n');
+  write_fully(fd, out);
 }
 
 }  // namespace ferry

@@ -20,4 +20,8 @@ std::shared_ptr<spdlog::logger> make_fd_logger(const std::string& name, int fd);
 // Writes all of `data`, retrying on EINTR and short writes. False if the fd is gone.
 bool write_fully(int fd, std::string_view data);
 
+// Writes `line` plus a newline in one write(2), for lines outside spdlog's format (the
+// request log, and the Python side's notes around a traceback).
+void write_line(int fd, std::string_view line);
+
 }  // namespace ferry

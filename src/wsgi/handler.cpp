@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/logging.hpp"
 #include "worker/exchange.hpp"
 #include "wsgi/app_impl.hpp"
 #include "wsgi/environ.hpp"
@@ -28,12 +29,6 @@ constexpr std::string_view kInternalError =
     "Content-Length: 22\r\n"
     "\r\n"
     "Internal Server Error\n";
-
-// stderr is a pipe to the master; one write per line keeps lines whole.
-void log_line(const std::string& line) {
-  const std::string out = line + "\n";
-  [[maybe_unused]] auto ignored = ::write(2, out.data(), out.size());
-}
 
 class Handler final : public RequestHandler {
  public:
@@ -84,7 +79,7 @@ class Handler final : public RequestHandler {
 
   // Logs the error with the request it belongs to; answers 500 if nothing was sent yet.
   void fail(worker::Exchange& exchange, const RequestFacts& facts, const char* what) {
-    log_line(fmt::format("error in {} {}: {}{}", facts.method, facts.uri, what,
+    write_line(2, fmt::format("error in {} {}: {}{}", facts.method, facts.uri, what,
                          PyErr_Occurred() ? "; traceback:" : ""));
     if (PyErr_Occurred()) PyErr_PrintEx(0);
     if (!response_->headers_sent()) {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <vector>
 
+#include "common/logging.hpp"
 #include "worker/exchange.hpp"
 
 namespace ferry::wsgi {
@@ -57,11 +58,6 @@ bool is_token(std::string_view s) {
     if (c <= 32 || c >= 127 || c == ':') return false;
   }
   return true;
-}
-
-void log_line(const std::string& line) {
-  const std::string out = line + "\n";
-  [[maybe_unused]] auto ignored = ::write(2, out.data(), out.size());
 }
 
 }  // namespace
@@ -231,7 +227,7 @@ bool Response::send_body(PyObject* result, const protocol::RequestFacts& facts) 
     if (PyErr_Occurred()) return false;
     if (!client_gone_logged_) {
       client_gone_logged_ = true;
-      log_line(fmt::format("client went away during {} {} after {} body bytes; response stopped",
+      write_line(2, fmt::format("client went away during {} {} after {} body bytes; response stopped",
                            facts.method, facts.uri, exchange_->body_bytes));
     }
     return true;
@@ -293,7 +289,7 @@ void Response::close_iterable(PyObject* result, const protocol::RequestFacts& fa
   PyRef method(close);
   PyRef done(PyObject_CallNoArgs(method.get()));
   if (!done) {
-    log_line(fmt::format("error in {} {}: the response's close() raised; traceback:", facts.method, facts.uri));
+    write_line(2, fmt::format("error in {} {}: the response's close() raised; traceback:", facts.method, facts.uri));
     PyErr_PrintEx(0);
   }
 }
