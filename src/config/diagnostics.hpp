@@ -12,7 +12,7 @@ struct Location {
   int line = 0;
 
   std::string describe() const {
-    return file.empty() ? std::string("command line") : file + ":" + std::to_string(line);
+    return file.empty() ? std::string("command line") : file + ", line " + std::to_string(line);
   }
 };
 

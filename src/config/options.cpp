@@ -103,6 +103,15 @@ constexpr std::array kOptions{
            [](Config&, std::string_view v, const Location& w, Warnings& warn) {
              ignored_flag("need-app", v, w, warn, "ferry never runs without an app");
            }},
+    Option{"lazy-apps", "", OptionKind::flag, "", "load the app in each worker after fork (always, in this version)",
+           [](Config&, std::string_view v, const Location& w, Warnings& warn) {
+             if (!parse_bool("lazy-apps", v, w)) {
+               throw ConfigError(w, "lazy-apps = false (load the app once in the master, then fork) is not "
+                                    "implemented yet; remove the line: ferry loads the app in each worker");
+             }
+             warn.push_back(fmt::format("{}: lazy-apps = true is ferry's default and only mode; the line can go",
+                                        w.describe()));
+           }},
     Option{"socket", "uwsgi-socket s", OptionKind::list, "ADDR", "serve the uwsgi protocol on a Unix socket path or host:port (repeatable)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.sockets.push_back({text("socket", v, w), w});
@@ -189,7 +198,6 @@ constexpr std::array kUnsupported{
     Explained{"gid", "dropping privileges is not implemented yet; start ferry as the group it should run as"},
     Explained{"chown-socket", "not implemented yet; use chmod-socket, or create the socket as the right user"},
     Explained{"stats", "the stats server is not implemented yet"},
-    Explained{"lazy-apps", "ferry already loads the app in each worker after fork (uWSGI's lazy-apps = true)"},
     Explained{"touch-reload", "not implemented yet; send SIGHUP to the master to reload"},
     Explained{"py-autoreload", "not implemented yet; send SIGHUP to the master to reload"},
     Explained{"cheaper", "ferry runs a fixed number of workers; remove cheaper"},

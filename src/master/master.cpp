@@ -374,7 +374,12 @@ int run_master(config::Loaded loaded) {
   }
   if (config.daemonize) daemonize(log_fd.get());
   Pidfile pidfile;
-  if (!config.pidfile.empty()) pidfile.write(config.pidfile, ::getpid());
+  try {
+    if (!config.pidfile.empty()) pidfile.write(config.pidfile, ::getpid());
+  } catch (const StartupError&) {
+    vacuum_listeners(listeners);  // a failed start leaves nothing behind
+    throw;
+  }
   Master master(std::move(loaded), std::move(log_fd), std::move(listeners));
   master.set_pidfile(std::move(pidfile));
   return master.run();

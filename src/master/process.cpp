@@ -1,6 +1,7 @@
 #include "master/process.hpp"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +30,7 @@ pid_t fork_child(const std::vector<int>& keep, int output_fd, const std::functio
   sigset_t all, previous;
   sigfillset(&all);
   ::pthread_sigmask(SIG_BLOCK, &all, &previous);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid != 0) {
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
@@ -37,6 +39,11 @@ pid_t fork_child(const std::vector<int>& keep, int output_fd, const std::functio
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
   }
+  // If the master dies (even by SIGKILL), its workers stop gracefully instead of serving
+  // on as orphans that no one supervises. The check closes the race with a master that
+  // died before prctl ran.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent) ::_exit(0);
   ::dup2(output_fd, STDOUT_FILENO);
   ::dup2(output_fd, STDERR_FILENO);
   close_all_but(keep);

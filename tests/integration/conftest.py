@@ -1,0 +1,855 @@
+"""Fixtures and helpers for ferry's integration tests.
+
+The tests drive the real binary (env FERRY_BIN, default <repo>/build/ferry) through the
+real uwsgi protocol, either with the raw client below or through a real nginx. Every test
+gets its own short temporary directory (Unix socket paths must stay under ~100 bytes), and
+every process a test starts is killed at teardown, even when the test fails: processes are
+found by a unique marker in their environment (inherited by workers and by a daemonized
+ferry), by process group and by parentage.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+APPS = HERE / "apps"
+FERRY_BIN = os.path.abspath(os.environ.get("FERRY_BIN", str(REPO / "build" / "ferry")))
+SYSTEM_PYTHON = "/usr/bin/python3"
+NGINX_BIN = shutil.which("nginx") or "/usr/sbin/nginx"
+TAG_VAR = "FERRY_IT_TAG"
+START_TIMEOUT = 15.0
+
+# Matches one request line of uWSGI's default request-log format.
+REQUEST_LINE_RE = re.compile(
+    r"^\[pid: (?P<pid>\d+)\|app: 0\|req: \d+/\d+\] (?P<addr>\S+) \(\) "
+    r"\{(?P<vars>\d+) vars in (?P<pktsize>\d+) bytes\} "
+    r"\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] "
+    r"(?P<method>[A-Z]+) (?P<uri>\S+) => generated (?P<size>\d+) bytes in \d+ msecs "
+    r"\(HTTP/1\.[01] (?P<status>\d{3})\) (?P<hcount>\d+) headers in (?P<hsize>\d+) bytes "
+    r"\(1 switches on core 0\)$"
+)
+
+
+# --------------------------------------------------------------------------------------
+# Small utilities
+
+
+def wait_until(predicate, timeout, interval=0.05, message="condition"):
+    """Polls predicate() until it returns a truthy value; returns it or raises."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pid_alive(pid: int) -> bool:
+    """True if pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+    return state not in (b"Z", b"X", b"")
+
+
+def proc_stat(pid: int):
+    """(ppid, pgid) of pid, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return int(fields[1]), int(fields[2])
+
+
+def child_pids(pid: int) -> list[int]:
+    """Live (non-zombie) direct children of pid."""
+    children: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                children.extend(int(x) for x in f.read().split())
+        except OSError:
+            pass
+    return sorted(c for c in set(children) if pid_alive(c))
+
+
+def all_pids() -> list[int]:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def pids_with_env_marker(marker: bytes) -> list[int]:
+    found = []
+    for pid in all_pids():
+        if pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if marker in env.split(b"\0"):
+            found.append(pid)
+    return found
+
+
+def descendants(roots) -> set[int]:
+    parent = {}
+    for pid in all_pids():
+        st = proc_stat(pid)
+        if st:
+            parent[pid] = st[0]
+    out = set()
+    frontier = set(roots)
+    while frontier:
+        nxt = {p for p, pp in parent.items() if pp in frontier and p not in out}
+        out |= nxt
+        frontier = nxt
+    return out
+
+
+def read_text(path) -> str:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def can_connect(addr, timeout=0.5) -> bool:
+    try:
+        with connect(addr, timeout):
+            return True
+    except OSError:
+        return False
+
+
+def parse_addr(addr):
+    """A Unix socket path (str/Path containing '/'), 'host:port', or (host, port)."""
+    if isinstance(addr, tuple):
+        return socket.AF_INET, addr
+    addr = str(addr)
+    if "/" in addr:
+        return socket.AF_UNIX, addr
+    host, _, port = addr.rpartition(":")
+    return socket.AF_INET, (host or "127.0.0.1", int(port))
+
+
+def connect(addr, timeout=10.0) -> socket.socket:
+    family, target = parse_addr(addr)
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(target)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+# --------------------------------------------------------------------------------------
+# Raw uwsgi protocol client
+
+
+def encode_vars(vars) -> bytes:
+    if isinstance(vars, dict):
+        vars = list(vars.items())
+    out = bytearray()
+    for key, val in vars:
+        k = key.encode("latin-1") if isinstance(key, str) else key
+        v = val.encode("latin-1") if isinstance(val, str) else val
+        out += struct.pack("<H", len(k)) + k + struct.pack("<H", len(v)) + v
+    return bytes(out)
+
+
+def uwsgi_packet(vars, body=b"", modifier1=0, modifier2=0) -> bytes:
+    data = encode_vars(vars)
+    assert len(data) <= 0xFFFF, "vars block too large for a uwsgi packet"
+    return struct.pack("<BHB", modifier1, len(data), modifier2) + data + body
+
+
+def read_until_close(s: socket.socket, timeout=10.0) -> bytes:
+    """Reads until the peer closes. A reset after data counts as a close."""
+    deadline = time.monotonic() + timeout
+    chunks = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"peer did not close within {timeout}s; got {b''.join(chunks)[:200]!r}")
+        s.settimeout(remaining)
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        except socket.timeout:
+            raise TimeoutError(f"peer did not close within {timeout}s; got {b''.join(chunks)[:200]!r}")
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def raw_exchange(addr, data: bytes, timeout=10.0, shutdown_write=False) -> bytes:
+    """Sends raw bytes, then reads until the server closes."""
+    with connect(addr, timeout) as s:
+        try:
+            s.sendall(data)
+            if shutdown_write:
+                s.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            return b""
+        return read_until_close(s, timeout)
+
+
+def uwsgi_request(addr, vars, body=b"", modifier1=0, modifier2=0, timeout=10.0) -> bytes:
+    """Sends one uwsgi request the way nginx does (no half-close) and returns the raw
+    response bytes, read until the server closes the connection."""
+    return raw_exchange(addr, uwsgi_packet(vars, body, modifier1, modifier2), timeout)
+
+
+def nginx_vars(path="/", method="GET", query="", headers=None, body=b"", content_type="",
+               scheme="http", https=False, server_port="80"):
+    """The vars stock nginx sends with `include uwsgi_params`, in its order."""
+    uri = path + ("?" + query if query else "")
+    vars = [
+        ("QUERY_STRING", query),
+        ("REQUEST_METHOD", method),
+        ("CONTENT_TYPE", content_type),
+        ("CONTENT_LENGTH", str(len(body)) if body else ""),
+        ("REQUEST_URI", uri),
+        ("PATH_INFO", path),
+        ("DOCUMENT_ROOT", "/usr/share/nginx/html"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("REQUEST_SCHEME", scheme),
+    ]
+    if https:
+        vars.append(("HTTPS", "on"))
+    vars += [
+        ("REMOTE_ADDR", "127.0.0.1"),
+        ("REMOTE_PORT", "54321"),
+        ("SERVER_PORT", server_port),
+        ("SERVER_NAME", "localhost"),
+        ("HTTP_HOST", "localhost"),
+    ]
+    for k, v in (headers or []):
+        vars.append(("HTTP_" + k.upper().replace("-", "_"), v))
+    return vars
+
+
+@dataclass
+class Response:
+    version: str
+    status: int
+    reason: str
+    headers: list = field(default_factory=list)
+    body: bytes = b""
+    raw: bytes = b""
+
+    def header(self, name, default=None):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return default
+
+    def header_all(self, name):
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        import json
+
+        return json.loads(self.body)
+
+
+def parse_http_response(raw: bytes) -> Response:
+    assert raw, "empty response: the server closed the connection without answering"
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    assert sep, f"no end of headers in response: {raw[:300]!r}"
+    lines = head.split(b"\r\n")
+    m = re.match(rb"^(HTTP/1\.[01]) (\d{3})(?: (.*))?$", lines[0])
+    assert m, f"bad status line: {lines[0]!r}"
+    headers = []
+    for line in lines[1:]:
+        k, colon, v = line.partition(b":")
+        assert colon, f"bad header line: {line!r}"
+        headers.append((k.decode("latin-1"), v.strip().decode("latin-1")))
+    return Response(m.group(1).decode(), int(m.group(2)), (m.group(3) or b"").decode("latin-1"),
+                    headers, body, raw)
+
+
+def uwsgi_get(addr, path="/", query="", timeout=10.0, **kw) -> Response:
+    """A GET as nginx with uwsgi_params would send it, parsed."""
+    return parse_http_response(uwsgi_request(addr, nginx_vars(path, query=query, **kw),
+                                             timeout=timeout))
+
+
+# --------------------------------------------------------------------------------------
+# HTTP client (through nginx)
+
+
+def http_request(port, method="GET", path="/", body=None, headers=None, timeout=15.0):
+    """Returns (status, headers list, body bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        has_len = False
+        for k, v in (headers or []):
+            conn.putheader(k, v)
+            has_len |= k.lower() == "content-length"
+        if body is not None and not has_len:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, resp.getheaders(), data
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------------------
+# Process bookkeeping: everything a test starts dies at teardown
+
+
+class ProcessTracker:
+    def __init__(self):
+        self.tag = uuid.uuid4().hex
+        self.popens: list[subprocess.Popen] = []
+        self.roots: set[int] = set()
+        self.pidfiles: list[Path] = []
+
+    def env(self, extra=None) -> dict:
+        env = dict(os.environ)
+        env[TAG_VAR] = self.tag
+        env.update(extra or {})
+        return env
+
+    def popen(self, argv, **kw) -> subprocess.Popen:
+        p = subprocess.Popen(argv, start_new_session=True, **kw)
+        self.popens.append(p)
+        self.roots.add(p.pid)
+        return p
+
+    def _victims(self) -> set[int]:
+        roots = set(self.roots)
+        for pf in self.pidfiles:
+            try:
+                roots.add(int(Path(pf).read_text().split()[0]))
+            except (OSError, ValueError, IndexError):
+                pass
+        victims = set(pids_with_env_marker(f"{TAG_VAR}={self.tag}".encode()))
+        tracked_groups = {p.pid for p in self.popens}
+        for pid in all_pids():
+            st = proc_stat(pid)
+            if st and st[1] in tracked_groups:
+                victims.add(pid)
+        # A pidfile may name an unrelated process if a test wrote a fake pid: only kill
+        # those that carry our marker or descend from our own processes.
+        own_roots = {p.pid for p in self.popens if p.poll() is None}
+        victims |= descendants(own_roots | (victims & roots))
+        victims |= own_roots
+        victims.discard(os.getpid())
+        return {v for v in victims if pid_alive(v)}
+
+    def cleanup(self):
+        # Repeat until nothing is left: a master killed after one of its workers may have
+        # forked a replacement in between.
+        for _ in range(50):
+            victims = self._victims()
+            if not victims:
+                break
+            # Masters first (our own children), then everything else.
+            for pid in sorted(victims, key=lambda p: p not in self.roots):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            for p in self.popens:
+                try:
+                    p.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
+            time.sleep(0.02)
+        for p in self.popens:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            for stream in (p.stdout, p.stderr, p.stdin):
+                if stream:
+                    stream.close()
+
+
+@pytest.fixture
+def tmp():
+    """A short private temp dir (Unix socket paths must stay < 108 bytes)."""
+    d = Path(tempfile.mkdtemp(prefix="f", dir="/tmp"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def procs():
+    tracker = ProcessTracker()
+    yield tracker
+    tracker.cleanup()
+
+
+# --------------------------------------------------------------------------------------
+# ferry
+
+
+_LITERAL_KEY_RE = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*=\s*(.*?)\s*$")
+
+
+def _literal_values(ini_text: str, key: str) -> list[str]:
+    out = []
+    for line in ini_text.splitlines():
+        m = _LITERAL_KEY_RE.match(line)
+        if m and m.group(1) == key:
+            value = re.split(r"\s[#;]", m.group(2))[0].strip()
+            if value and "%" not in value and "$(" not in value:
+                out.append(value)
+    return out
+
+
+class Ferry:
+    """One ferry process started from an ini text and/or command-line arguments."""
+
+    def __init__(self, tracker: ProcessTracker, workdir: Path, ini=None, args=(),
+                 ini_name="app.ini", env=None, sockets=None, log=None, pidfile=None,
+                 use_ini_flag=False):
+        self.tracker = tracker
+        self.workdir = Path(workdir)
+        self.ini_path = None
+        if ini is not None:
+            self.ini_path = self.workdir / ini_name.split(":")[0]
+            self.ini_path.write_text(ini, encoding="utf-8")
+        section = (":" + ini_name.split(":", 1)[1]) if ":" in ini_name else ""
+        self.argv = [FERRY_BIN]
+        if self.ini_path is not None:
+            target = str(self.ini_path) + section
+            self.argv += ["--ini", target] if use_ini_flag else [target]
+        self.argv += [str(a) for a in args]
+        self.env = tracker.env(env)
+        ini_text = ini or ""
+        argv_pairs = self._flag_values(args)
+        if sockets is None:
+            sockets = _literal_values(ini_text, "socket") + argv_pairs.get("socket", [])
+        self.sockets = [str(s) for s in sockets]
+        if log is None:
+            for key in ("logger", "logto", "daemonize"):
+                vals = _literal_values(ini_text, key) + argv_pairs.get(key, [])
+                if vals:
+                    log = vals[-1][5:] if vals[-1].startswith("file:") else vals[-1]
+        self.log_path = Path(log) if log else None
+        if pidfile is None:
+            vals = _literal_values(ini_text, "pidfile") + argv_pairs.get("pidfile", [])
+            pidfile = vals[-1] if vals else None
+        self.pidfile = Path(pidfile) if pidfile else None
+        if self.pidfile:
+            tracker.pidfiles.append(self.pidfile)
+        self.stdout_path = self.workdir / "ferry.stdout"
+        self.stderr_path = self.workdir / "ferry.stderr"
+        self.proc = None
+
+    @staticmethod
+    def _flag_values(args):
+        out: dict[str, list[str]] = {}
+        args = [str(a) for a in args]
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if a.startswith("--"):
+                if "=" in a:
+                    k, v = a[2:].split("=", 1)
+                    out.setdefault(k, []).append(v)
+                elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+                    out.setdefault(a[2:], []).append(args[i + 1])
+                    i += 1
+            i += 1
+        return out
+
+    # -- lifecycle
+
+    def start(self, wait=True, timeout=START_TIMEOUT):
+        assert os.path.exists(FERRY_BIN), f"ferry binary not found at {FERRY_BIN}"
+        self._out = open(self.stdout_path, "wb")
+        self._err = open(self.stderr_path, "wb")
+        self.proc = self.tracker.popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._out,
+                                       stderr=self._err, env=self.env, cwd=self.workdir)
+        self._out.close()
+        self._err.close()
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        assert self.sockets, "no socket to wait for"
+        deadline = time.monotonic() + timeout
+        pending = list(self.sockets)
+        while pending:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"ferry exited with {self.proc.returncode} before accepting connections\n"
+                    + self.diagnostics())
+            if can_connect(pending[0]):
+                pending.pop(0)
+                continue
+            if time.monotonic() > deadline:
+                raise AssertionError(f"ferry did not accept on {pending[0]} within {timeout}s\n"
+                                     + self.diagnostics())
+            time.sleep(0.05)
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def returncode(self):
+        return self.proc.poll() if self.proc else None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait(self, timeout=10.0):
+        """Waits for the process to exit and returns its exit code (fails on timeout)."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"ferry (pid {self.pid}) still running after {timeout}s\n"
+                                 + self.diagnostics())
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Sends sig to the master and waits; SIGKILLs the group if it does not exit."""
+        if self.proc.poll() is None:
+            os.kill(self.pid, sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.proc.wait(timeout=5)
+            raise AssertionError(f"ferry did not exit within {timeout}s of signal {sig}\n"
+                                 + self.diagnostics())
+
+    def run_to_exit(self, timeout=START_TIMEOUT):
+        """Starts without waiting for a socket, waits for the exit; returns the code."""
+        self.start(wait=False)
+        return self.wait(timeout)
+
+    # -- observation
+
+    @property
+    def stderr(self) -> str:
+        return read_text(self.stderr_path)
+
+    @property
+    def stdout(self) -> str:
+        return read_text(self.stdout_path)
+
+    def log_text(self) -> str:
+        return read_text(self.log_path) if self.log_path else ""
+
+    def log_lines(self) -> list[str]:
+        return self.log_text().splitlines()
+
+    def request_lines(self):
+        return [m for m in map(REQUEST_LINE_RE.match, self.log_lines()) if m]
+
+    def wait_log(self, pattern, timeout=10.0, flags=0):
+        """Waits until the log matches the regex pattern; returns the match."""
+        rx = re.compile(pattern, flags | re.MULTILINE)
+        try:
+            return wait_until(lambda: rx.search(self.log_text()), timeout, message=pattern)
+        except AssertionError:
+            raise AssertionError(f"log never matched {pattern!r}\n" + self.diagnostics())
+
+    def workers(self) -> list[int]:
+        return child_pids(self.pid)
+
+    def wait_workers(self, n, timeout=10.0, exclude=(), settle=0.3) -> list[int]:
+        """Waits until the master has exactly n live children (none of them in exclude)
+        and still has the same ones `settle` seconds later."""
+        def ready():
+            w = [p for p in self.workers() if p not in exclude]
+            if len(w) != n:
+                return None
+            time.sleep(settle)
+            return w if [p for p in self.workers() if p not in exclude] == w else None
+
+        try:
+            return wait_until(ready, timeout, message=f"{n} workers")
+        except AssertionError:
+            raise AssertionError(f"expected {n} workers of {self.pid}, have {self.workers()}\n"
+                                 + self.diagnostics())
+
+    def diagnostics(self) -> str:
+        log = self.log_text()
+        return (f"--- argv: {self.argv}\n--- stderr:\n{self.stderr[-4000:]}\n"
+                f"--- stdout:\n{self.stdout[-2000:]}\n--- log ({self.log_path}):\n{log[-4000:]}")
+
+
+@pytest.fixture
+def ferry(tmp, procs):
+    """Factory: ferry(ini_text, args=..., start=True, ...) -> started Ferry."""
+
+    def make(ini=None, *, start=True, workdir=None, **kw):
+        f = Ferry(procs, workdir or tmp, ini, **kw)
+        if start:
+            f.start()
+        return f
+
+    return make
+
+
+def basic_ini(tmp, *extra, processes=2, module="testapp", master=True, log=True,
+              socket_name="s.sock") -> str:
+    """A typical ini: the test app on a Unix socket, a log file in tmp."""
+    lines = [
+        "[uwsgi]",
+        f"socket = {tmp}/{socket_name}",
+        f"pythonpath = {APPS}",
+        f"module = {module}",
+        f"processes = {processes}",
+    ]
+    if master:
+        lines.append("master = true")
+    if log:
+        lines.append(f"logger = file:{tmp}/ferry.log")
+    lines += list(extra)
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# nginx
+
+
+class Nginx:
+    def __init__(self, tracker: ProcessTracker, tmp: Path, upstream: str, uwsgi_params=True,
+                 extra_http="", extra_location=""):
+        self.tracker = tracker
+        self.dir = Path(tmp) / "nginx"
+        self.dir.mkdir(exist_ok=True)
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.dir / sub).mkdir(exist_ok=True)
+        self.port = free_port()
+        if upstream.startswith("unix:") or "/" not in upstream:
+            self.upstream = upstream  # unix:PATH or HOST:PORT
+        else:
+            self.upstream = f"unix:{upstream}"
+        user = ""
+        if os.geteuid() == 0:
+            user = "user root root;"
+        params = "include /etc/nginx/uwsgi_params;" if uwsgi_params else ""
+        d = self.dir
+        self.conf = d / "nginx.conf"
+        self.conf.write_text(f"""
+{user}
+daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile 8192;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    client_max_body_size 64m;
+    {extra_http}
+    server {{
+        listen 127.0.0.1:{self.port} backlog=4096;
+        server_name localhost;
+        location / {{
+            {params}
+            uwsgi_pass {self.upstream};
+            {extra_location}
+        }}
+    }}
+}}
+""")
+        self.proc = None
+
+    def start(self, timeout=10.0):
+        self.stderr_path = self.dir / "nginx.stderr"
+        with open(self.stderr_path, "wb") as err:
+            self.proc = self.tracker.popen(
+                [NGINX_BIN, "-p", str(self.dir), "-c", str(self.conf), "-e", "stderr"],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=self.tracker.env())
+        deadline = time.monotonic() + timeout
+        while not can_connect(("127.0.0.1", self.port)):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("nginx did not start:\n" + read_text(self.stderr_path)
+                                     + read_text(self.dir / "error.log"))
+            time.sleep(0.05)
+        return self
+
+    def request(self, method="GET", path="/", body=None, headers=None, timeout=15.0):
+        return http_request(self.port, method, path, body, headers, timeout)
+
+    def get(self, path="/", **kw):
+        return self.request("GET", path, **kw)
+
+    def error_log(self) -> str:
+        return read_text(self.dir / "error.log")
+
+
+@pytest.fixture
+def nginx(tmp, procs):
+    """Factory: nginx(upstream_socket_path, uwsgi_params=True) -> started Nginx."""
+
+    def make(upstream, **kw):
+        return Nginx(procs, tmp, str(upstream), **kw).start()
+
+    return make
+
+
+# --------------------------------------------------------------------------------------
+# Request loops used by the master tests
+
+
+class RequestLoop:
+    """Sends requests back to back from a thread, recording every outcome."""
+
+    def __init__(self, send, max_requests=5000, max_seconds=20.0, pause=0.0):
+        self.send = send
+        self.max_requests = max_requests
+        self.max_seconds = max_seconds
+        self.pause = pause
+        self.results = []  # (monotonic time, ok, detail)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        deadline = time.monotonic() + self.max_seconds
+        while (not self._stop.is_set() and len(self.results) < self.max_requests
+               and time.monotonic() < deadline):
+            t = time.monotonic()
+            try:
+                ok, detail = self.send()
+            except Exception as e:  # noqa: BLE001 - every failure is recorded
+                ok, detail = False, repr(e)
+            self.results.append((t, ok, detail))
+            if self.pause:
+                time.sleep(self.pause)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=self.max_seconds + 15)
+
+    def wait_count(self, n, timeout=10.0):
+        wait_until(lambda: len(self.results) >= n, timeout, message=f"{n} loop requests")
+
+    @property
+    def failures(self):
+        return [r for r in self.results if not r[1]]
+
+    @property
+    def successes(self):
+        return [r for r in self.results if r[1]]
+
+
+def ok_via_nginx(port, path="/"):
+    def send():
+        status, _, body = http_request(port, "GET", path, timeout=10)
+        return status == 200, f"{status} {body[:80]!r}"
+
+    return send
+
+
+def ok_via_uwsgi(addr, path="/"):
+    def send():
+        r = uwsgi_get(addr, path)
+        return r.status == 200, f"{r.status} {r.body[:80]!r}"
+
+    return send
+
+
+# --------------------------------------------------------------------------------------
+# Python environments
+
+
+def make_venv(path: Path) -> Path:
+    """A venv the way the user makes one (system site packages visible), without pip."""
+    subprocess.run([SYSTEM_PYTHON, "-m", "venv", "--system-site-packages", "--without-pip",
+                    str(path)], check=True, timeout=120)
+    return path
+
+
+def venv_site_packages(venv: Path) -> Path:
+    v = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    # The venv is made by /usr/bin/python3, which may differ from the interpreter running
+    # pytest only if pytest is run with another python: ask the venv itself.
+    out = subprocess.run([str(venv / "bin" / "python3"), "-c",
+                          "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    return Path(out) if out else venv / "lib" / v / "site-packages"
+
+
+def listen_backlog(addr) -> int | None:
+    """The backlog of a listening socket as `ss` reports it (Send-Q column)."""
+    family, target = parse_addr(addr)
+    if family == socket.AF_UNIX:
+        out = subprocess.run(["ss", "-xlnH"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            cols = line.split()
+            if len(cols) >= 5 and cols[4] == target:
+                return int(cols[3])
+    else:
+        out = subprocess.run(["ss", "-tlnH"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            cols = line.split()
+            if len(cols) >= 4 and cols[3] == f"{target[0]}:{target[1]}":
+                return int(cols[2])
+    return None
