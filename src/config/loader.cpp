@@ -77,10 +77,13 @@ class Loader {
       throw ConfigError(where, fmt::format("cannot read ini file '{}': {}", path,
                                            std::error_code(errno, std::generic_category()).message()));
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    const IniText ini = parse_ini(text.str(), path, section,
-                                  [](std::string_view name) { return find_option(name) != nullptr; });
+    std::stringstream stream;
+    stream << in.rdbuf();
+    std::string text = stream.str();
+    if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);  // a UTF-8 byte-order mark from Windows editors
+    const IniText ini = parse_ini(text, path, section,
+                                  // One-letter aliases (b, p, s) are too common in values to count.
+                                  [](std::string_view name) { return name.size() > 1 && find_option(name) != nullptr; });
     if (!ini.section_found) {
       throw ConfigError(where, fmt::format("'{}' has no [{}] section; ferry reads the [uwsgi] section, or "
                                            "another one named as FILE:SECTION", path, section));

@@ -34,7 +34,8 @@ std::string text(std::string_view key, std::string_view value, const Location& w
 // an optional logger name may come first (`logger = main file:PATH`).
 std::string logger_path(std::string_view value, const Location& where) {
   if (const auto space = value.find(' '); space != std::string_view::npos) {
-    value = value.substr(value.find_first_not_of(' ', space));
+    const auto target = value.find_first_not_of(' ', space);
+    value = target == std::string_view::npos ? std::string_view() : value.substr(target);
   }
   constexpr std::string_view file_prefix = "file:";
   if (!value.starts_with(file_prefix)) {

@@ -18,10 +18,14 @@ std::string seconds_since(Clock::time_point start, Clock::time_point now) {
   return fmt::format("{:.1f} s", std::chrono::duration<double>(now - start).count());
 }
 
-Action make(Action::Kind kind) { return Action{kind}; }
+Action make(Action::Kind kind) {
+  Action a;
+  a.kind = kind;
+  return a;
+}
 
 Action log(Action::Kind kind, std::string message) {
-  Action a{kind};
+  Action a = make(kind);
   a.message = std::move(message);
   return a;
 }
@@ -195,7 +199,8 @@ Actions Supervisor::on_reload(int processes, Clock::time_point) {
   }
   phase_ = Phase::reloading;
   settings_.processes = processes;
-  reload_generation_ = generation_ + 1;
+  // Never reuse a number: workers of a failed reload may still be finishing requests.
+  reload_generation_ = ++newest_generation_;
   Actions actions{log(Action::Kind::log_info,
                       fmt::format("reloading: starting {} new worker{} (generation {}); the current ones "
                                   "keep serving until they are ready",

@@ -37,7 +37,7 @@ struct Action {
     log_info,     // a line for the log
     log_error,
   };
-  Kind kind;
+  Kind kind = Kind::log_info;
   int slot = 0;
   int generation = 0;
   pid_t pid = 0;
@@ -99,6 +99,7 @@ class Supervisor {
   Phase phase_ = Phase::running;
   int generation_ = 1;         // the generation serving now
   int reload_generation_ = 0;  // the one being started by a reload
+  int newest_generation_ = 1;  // the highest number handed out
   bool ever_ready_ = false;
   int quick_deaths_ = 0;  // consecutive workers that died soon after starting
   int exit_code_ = 0;

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <limits>
+#include <unordered_map>
 
 namespace ferry::protocol {
 namespace {
@@ -23,15 +24,31 @@ std::string_view separator_for(std::string_view key) {
   return key == "HTTP_COOKIE" ? "; " : ", ";
 }
 
-// Index of an earlier var with the same key, or -1. Requests carry a few dozen vars, so
-// a linear scan with a cheap length/first-byte reject beats hashing every key.
-int find_earlier(const std::vector<Var>& vars, std::string_view key) {
-  for (std::size_t i = 0; i < vars.size(); ++i) {
-    const auto& k = vars[i].key;
-    if (k.size() == key.size() && k.back() == key.back() && k == key) return static_cast<int>(i);
+// Requests from nginx carry a few dozen vars: up to this many, a linear scan with a cheap
+// length/last-byte reject beats hashing every key. A packet with thousands of distinct
+// vars switches to a hash index, so it cannot cost quadratic time.
+constexpr std::size_t kLinearScanLimit = 64;
+
+// Finds an earlier var with the same key.
+class KeyIndex {
+ public:
+  int find(const std::vector<Var>& vars, std::string_view key) {
+    if (vars.size() <= kLinearScanLimit) {
+      for (std::size_t i = 0; i < vars.size(); ++i) {
+        const auto& k = vars[i].key;
+        if (k.size() == key.size() && k.back() == key.back() && k == key) return static_cast<int>(i);
+      }
+      return -1;
+    }
+    for (; indexed_ < vars.size(); ++indexed_) by_key_.emplace(vars[indexed_].key, indexed_);
+    const auto it = by_key_.find(key);
+    return it == by_key_.end() ? -1 : static_cast<int>(it->second);
   }
-  return -1;
-}
+
+ private:
+  std::unordered_map<std::string_view, std::size_t> by_key_;
+  std::size_t indexed_ = 0;
+};
 
 }  // namespace
 
@@ -71,6 +88,7 @@ ParseResult parse_packet(std::string_view buffer, std::size_t max_vars_size, Pac
   const char* p = buffer.data() + kHeaderSize;
   const char* const end = buffer.data() + total;
   std::vector<std::pair<std::size_t, std::string_view>> repeats;  // (index, extra value)
+  KeyIndex earlier_keys;
   while (p < end) {
     if (end - p < 2) return {Status::invalid, Error::truncated_key_size, 0};
     const std::size_t keylen = read_u16(p);
@@ -86,7 +104,7 @@ ParseResult parse_packet(std::string_view buffer, std::size_t max_vars_size, Pac
     const std::string_view value(p, vallen);
     p += vallen;
 
-    if (const int earlier = find_earlier(out.vars, key); earlier >= 0) {
+    if (const int earlier = earlier_keys.find(out.vars, key); earlier >= 0) {
       repeats.emplace_back(static_cast<std::size_t>(earlier), value);
       continue;
     }

@@ -4,6 +4,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -173,3 +174,28 @@ def test_enable_threads_background_thread_runs(ferry, tmp):
     assert r.status == 200
     # No further request: the thread must run while the worker waits for connections.
     wait_until(target.exists, 5, message="the app's background thread to finish")
+
+
+def test_threads_serve_requests_of_one_worker_concurrently(ferry, tmp):
+    """threads = 4 in a single worker: four sleeping requests run at once inside it."""
+    ferry(basic_ini(tmp, "threads = 4", processes=1))
+    results = []
+
+    def one():
+        results.append(uwsgi_get(tmp / "s.sock", "/overlap", query="s=0.5"))
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status for r in results] == [200] * 4
+    # The worker's own count of requests in flight at once (1 if they queued).
+    assert max(int(r.body) for r in results) == 4
+
+
+def test_max_requests_replaces_the_worker(ferry, tmp):
+    f = ferry(basic_ini(tmp, "max-requests = 3", processes=1))
+    pids = {uwsgi_get(tmp / "s.sock", "/pid").body for _ in range(7)}
+    assert len(pids) >= 3, f"a worker serves at most 3 requests: {pids}"
+    wait_until(lambda: "served max-requests (3)" in f.log_text(), 5, message="the recycle line")

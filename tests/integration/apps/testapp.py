@@ -13,6 +13,10 @@ import threading
 import time
 from urllib.parse import parse_qs
 
+_in_flight_lock = threading.Lock()
+_in_flight = 0
+_most_in_flight = 0
+
 
 def _q(environ):
     return {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
@@ -166,6 +170,18 @@ def application(environ, start_response):
                                        ("X-Two", "two"), ("Set-Cookie", "a=1"),
                                        ("Set-Cookie", "b=2"), ("Content-Length", "7")])
         return [b"created"]
+
+    if path == "/overlap":
+        # How many requests this worker ran at once: threads > 1 make it more than one.
+        global _in_flight, _most_in_flight
+        with _in_flight_lock:
+            _in_flight += 1
+            _most_in_flight = max(_most_in_flight, _in_flight)
+        time.sleep(float(q.get("s", "0.5")))
+        with _in_flight_lock:
+            _in_flight -= 1
+            most = _most_in_flight
+        return _text(start_response, str(most))
 
     if path == "/sleep":
         mark = q.get("mark")

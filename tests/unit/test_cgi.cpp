@@ -1,0 +1,95 @@
+// src/protocol/cgi.cpp: the vars ferry reads itself, their defaults, and percent-decoding.
+
+#include "protocol/cgi.hpp"
+
+#include <doctest/doctest.h>
+
+#include <initializer_list>
+#include <string>
+
+using namespace ferry::protocol;
+
+namespace {
+
+// Holds the encoded bytes the parsed views point into.
+struct Parsed {
+  std::string bytes;
+  Packet packet;
+
+  explicit Parsed(std::initializer_list<std::pair<std::string, std::string>> vars)
+      : bytes(encode_packet(vars)) {
+    REQUIRE(parse_packet(bytes, kMaxVarsSize, packet).status == Status::complete);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("request_facts: the defaults when nginx sends no uwsgi_params") {
+  const Parsed parsed({{"HTTP_HOST", "example.org"}});
+  const auto facts = request_facts(parsed.packet);
+  CHECK(facts.method == "GET");
+  CHECK(facts.uri == "/");
+  CHECK(facts.protocol == "HTTP/1.1");
+  CHECK(facts.remote_addr == "");
+  CHECK(facts.remote_user == "");
+  CHECK(facts.content_length == "");
+}
+
+TEST_CASE("request_facts: reads what uwsgi_params sends") {
+  const Parsed parsed({{"REQUEST_METHOD", "POST"},
+                       {"REQUEST_URI", "/a%20b?x=1"},
+                       {"PATH_INFO", "/a b"},
+                       {"SERVER_PROTOCOL", "HTTP/1.0"},
+                       {"REMOTE_ADDR", "10.0.0.7"},
+                       {"REMOTE_USER", "alice"},
+                       {"CONTENT_LENGTH", "12"}});
+  const auto facts = request_facts(parsed.packet);
+  CHECK(facts.method == "POST");
+  CHECK(facts.uri == "/a%20b?x=1");
+  CHECK(facts.protocol == "HTTP/1.0");
+  CHECK(facts.remote_addr == "10.0.0.7");
+  CHECK(facts.remote_user == "alice");
+  CHECK(facts.content_length == "12");
+}
+
+TEST_CASE("request_facts: PATH_INFO stands in for a missing REQUEST_URI") {
+  const Parsed parsed({{"PATH_INFO", "/only/path"}});
+  CHECK(request_facts(parsed.packet).uri == "/only/path");
+}
+
+TEST_CASE("request_facts: empty values fall back to the defaults") {
+  const Parsed parsed({{"REQUEST_METHOD", ""}, {"REQUEST_URI", ""}, {"PATH_INFO", ""}, {"SERVER_PROTOCOL", ""}});
+  const auto facts = request_facts(parsed.packet);
+  CHECK(facts.method == "GET");
+  CHECK(facts.uri == "/");
+  CHECK(facts.protocol == "HTTP/1.1");
+}
+
+TEST_CASE("request_facts: names that only share a first letter are ignored") {
+  const Parsed parsed({{"R", "x"}, {"REQUEST_METHODX", "PUT"}, {"SERVER_NAME", "s"}, {"CONTENT_TYPE", "t"}});
+  const auto facts = request_facts(parsed.packet);
+  CHECK(facts.method == "GET");
+  CHECK(facts.protocol == "HTTP/1.1");
+  CHECK(facts.content_length == "");
+}
+
+TEST_CASE("percent_decode: valid escapes, either case") {
+  CHECK(percent_decode("a%20b") == "a b");
+  CHECK(percent_decode("%41%42") == "AB");
+  CHECK(percent_decode("%2f%2F") == "//");
+  CHECK(percent_decode("%e2%82%ac") == "\xe2\x82\xac");
+  CHECK(percent_decode("%00") == std::string(1, '\0'));
+  CHECK(percent_decode("a+b") == "a+b");  // '+' is a space only in forms, not in paths
+  CHECK(percent_decode("") == "");
+}
+
+TEST_CASE("percent_decode: invalid or truncated escapes are kept as they are") {
+  CHECK(percent_decode("%") == "%");
+  CHECK(percent_decode("100%") == "100%");
+  CHECK(percent_decode("%4") == "%4");
+  CHECK(percent_decode("a%4") == "a%4");
+  CHECK(percent_decode("%zz") == "%zz");
+  CHECK(percent_decode("%4g") == "%4g");
+  CHECK(percent_decode("%g4") == "%g4");
+  CHECK(percent_decode("%%41") == "%A");
+}

@@ -1,0 +1,360 @@
+// src/master/supervisor.cpp: the master's policy, driven as a pure state machine.
+
+#include "master/supervisor.hpp"
+
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <csignal>
+#include <optional>
+
+using namespace ferry::master;
+using namespace std::chrono_literals;
+using Kind = Action::Kind;
+
+namespace {
+
+const ExitStatus kClean{0, 0};
+const ExitStatus kAppLoadError{4, 0};
+const ExitStatus kSegfault{0, SIGSEGV};
+
+std::vector<pid_t> pids(const Actions& actions, Kind kind) {
+  std::vector<pid_t> out;
+  for (const auto& a : actions) {
+    if (a.kind == kind) out.push_back(a.pid);
+  }
+  return out;
+}
+
+std::size_t count(const Actions& actions, Kind kind) { return pids(actions, kind).size(); }
+
+// A copy, so that it outlives the Actions it came from.
+std::optional<Action> first(const Actions& actions, Kind kind) {
+  for (const auto& a : actions) {
+    if (a.kind == kind) return a;
+  }
+  return std::nullopt;
+}
+
+// Plays master.cpp: carries out every spawn at once (a fork that succeeds, with a fresh
+// pid) and reports it back, the way the real master does before its next event.
+class Master {
+ public:
+  explicit Master(int processes, std::chrono::seconds grace = 30s)
+      : supervisor_(Supervisor::Settings{processes, grace, 4}) {}
+
+  Supervisor& supervisor() { return supervisor_; }
+  Clock::time_point now{};
+  std::vector<pid_t> spawned;  // every pid, in spawn order
+  std::vector<int> spawned_generation;
+
+  Actions start() { return carry_out(supervisor_.start(now)); }
+  Actions ready(pid_t pid) { return carry_out(supervisor_.on_ready(pid)); }
+  Actions exit(pid_t pid, ExitStatus status) { return carry_out(supervisor_.on_exit(pid, status, now)); }
+  Actions reload(int processes) { return carry_out(supervisor_.on_reload(processes, now)); }
+  Actions stop() { return carry_out(supervisor_.on_stop(now)); }
+  Actions timer() { return carry_out(supervisor_.on_timer(now)); }
+
+  // Starts `processes` workers and reports them all ready; returns their pids.
+  std::vector<pid_t> start_ready() {
+    start();
+    for (pid_t pid : spawned) ready(pid);
+    return spawned;
+  }
+
+ private:
+  Actions carry_out(Actions actions) {
+    Actions all;
+    for (const auto& a : actions) {
+      all.push_back(a);
+      if (a.kind != Kind::spawn) continue;
+      const pid_t pid = next_pid_++;
+      spawned.push_back(pid);
+      spawned_generation.push_back(a.generation);
+      for (const auto& more : supervisor_.on_spawned(a.slot, a.generation, pid, now)) all.push_back(more);
+    }
+    return all;
+  }
+
+  Supervisor supervisor_;
+  pid_t next_pid_ = 1000;
+};
+
+}  // namespace
+
+TEST_CASE("start spawns one worker per process, slots 1..N, generation 1") {
+  Supervisor supervisor({3});
+  const auto actions = supervisor.start({});
+  REQUIRE(actions.size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(actions[i].kind == Kind::spawn);
+    CHECK(actions[i].slot == i + 1);
+    CHECK(actions[i].generation == 1);
+  }
+}
+
+TEST_CASE("a ready worker that exits is replaced at once, in its slot") {
+  Master master(2);
+  const auto workers = master.start_ready();
+  master.now += 60s;
+  const auto actions = master.exit(workers[1], kSegfault);
+  const auto spawn = first(actions, Kind::spawn);
+  REQUIRE(spawn);
+  CHECK(spawn->slot == 2);
+  CHECK(spawn->generation == 1);
+  const auto line = first(actions, Kind::log_error);
+  REQUIRE(line);
+  CHECK(line->message.find("signal 11") != std::string::npos);
+  CHECK(master.supervisor().live_workers() == 2);
+}
+
+TEST_CASE("exits of unknown pids are ignored") {
+  Master master(1);
+  master.start_ready();
+  CHECK(master.exit(4242, kClean).empty());
+  CHECK(master.ready(4242).empty());
+}
+
+TEST_CASE("app load error before any worker was ready: stop the rest, exit with 4") {
+  Master master(3);
+  master.start();
+  const auto& w = master.spawned;
+  const auto actions = master.exit(w[0], kAppLoadError);
+  CHECK(count(actions, Kind::spawn) == 0);
+  CHECK(count(actions, Kind::log_error) == 1);
+  CHECK(pids(actions, Kind::stop) == std::vector<pid_t>{w[1], w[2]});
+  CHECK(master.supervisor().stopping());
+
+  CHECK(count(master.exit(w[1], kAppLoadError), Kind::exit) == 0);
+  const auto last = master.exit(w[2], kClean);
+  const auto exit = first(last, Kind::exit);
+  REQUIRE(exit);
+  CHECK(exit->code == 4);
+}
+
+TEST_CASE("app load error with a single worker exits at once with 4") {
+  Master master(1);
+  master.start();
+  const auto exit = first(master.exit(master.spawned[0], kAppLoadError), Kind::exit);
+  REQUIRE(exit);
+  CHECK(exit->code == 4);
+}
+
+TEST_CASE("exit code 4 after the app once loaded is an ordinary crash: respawn") {
+  Master master(1);
+  const auto workers = master.start_ready();
+  master.now += 60s;
+  master.exit(workers[0], kSegfault);  // its replacement then fails to load the app
+  master.now += 5s;
+  const auto actions = master.exit(master.spawned.back(), kAppLoadError);
+  CHECK(count(actions, Kind::spawn) == 1);
+  CHECK(count(actions, Kind::exit) == 0);
+  CHECK_FALSE(master.supervisor().stopping());
+}
+
+TEST_CASE("a crash loop backs off with growing delays") {
+  Master master(1);
+  master.start();
+
+  // The first quick death is respawned at once.
+  CHECK(count(master.exit(master.spawned.back(), kSegfault), Kind::spawn) == 1);
+
+  Clock::duration previous{};
+  for (int death = 2; death <= 5; ++death) {
+    CAPTURE(death);
+    master.now += 10ms;  // each new worker dies 10 ms after it started
+    const auto actions = master.exit(master.spawned.back(), kSegfault);
+    CHECK(count(actions, Kind::spawn) == 0);
+    const auto wake = first(actions, Kind::wake_at);
+    REQUIRE(wake);
+    const auto delay = wake->when - master.now;
+    CHECK(delay > previous);
+    previous = delay;
+
+    // Too early: only another wake-up.
+    master.now += delay / 2;
+    const auto early = master.timer();
+    CHECK(count(early, Kind::spawn) == 0);
+    CHECK(count(early, Kind::wake_at) == 1);
+
+    master.now = wake->when;
+    const auto due = master.timer();
+    REQUIRE(count(due, Kind::spawn) == 1);
+    CHECK(first(due, Kind::spawn)->slot == 1);
+  }
+  CHECK(previous == 800ms);  // 100, 200, 400, 800
+}
+
+TEST_CASE("a worker that lived a while resets the backoff") {
+  Master master(1);
+  master.start();
+  master.exit(master.spawned.back(), kSegfault);
+  master.now += 10ms;
+  CHECK(count(master.exit(master.spawned.back(), kSegfault), Kind::wake_at) == 1);
+  master.now += 1s;
+  master.timer();
+  master.now += 5s;  // this one lived 5 s
+  CHECK(count(master.exit(master.spawned.back(), kSegfault), Kind::spawn) == 1);
+  master.now += 10ms;  // a quick death again, but the first in a row
+  CHECK(count(master.exit(master.spawned.back(), kSegfault), Kind::spawn) == 1);
+}
+
+TEST_CASE("stop: every worker is asked to stop; exit 0 when the last one is gone") {
+  Master master(2, 30s);
+  const auto workers = master.start_ready();
+  const auto actions = master.stop();
+  CHECK(pids(actions, Kind::stop) == workers);
+  const auto wake = first(actions, Kind::wake_at);
+  REQUIRE(wake);
+  CHECK(wake->when == master.now + 30s);
+  CHECK(master.supervisor().stopping());
+
+  const auto first_gone = master.exit(workers[0], kClean);
+  CHECK(count(first_gone, Kind::spawn) == 0);
+  CHECK(count(first_gone, Kind::exit) == 0);
+  const auto exit = first(master.exit(workers[1], kClean), Kind::exit);
+  REQUIRE(exit);
+  CHECK(exit->code == 0);
+}
+
+TEST_CASE("stop with no workers left exits at once") {
+  Master master(1);
+  const auto exit = first(master.stop(), Kind::exit);
+  REQUIRE(exit);
+  CHECK(exit->code == 0);
+}
+
+TEST_CASE("stop: the grace period passes, the stragglers are killed") {
+  Master master(2, 30s);
+  const auto workers = master.start_ready();
+  master.stop();
+  master.exit(workers[0], kClean);
+
+  master.now += 29s;
+  CHECK(count(master.timer(), Kind::kill) == 0);
+  master.now += 1s;
+  CHECK(pids(master.timer(), Kind::kill) == std::vector<pid_t>{workers[1]});
+  CHECK(count(master.timer(), Kind::kill) == 0);  // once is enough
+}
+
+TEST_CASE("a second stop kills at once") {
+  Master master(2);
+  const auto workers = master.start_ready();
+  master.stop();
+  CHECK(pids(master.stop(), Kind::kill) == workers);
+}
+
+TEST_CASE("stop cancels a pending respawn; a spawn that lands during stop is stopped") {
+  Master master(1);
+  master.start();
+  master.exit(master.spawned.back(), kSegfault);
+  master.now += 10ms;
+  master.exit(master.spawned.back(), kSegfault);  // backing off: a respawn is pending
+  const auto stopping = master.stop();
+  CHECK(count(stopping, Kind::exit) == 1);
+  master.now += 1h;
+  CHECK(count(master.timer(), Kind::spawn) == 0);
+
+  const auto late = master.supervisor().on_spawned(1, 1, 777, master.now);
+  CHECK(pids(late, Kind::stop) == std::vector<pid_t>{777});
+}
+
+TEST_CASE("reload: new generation first; the old one is stopped once all new are ready") {
+  Master master(2);
+  const auto old = master.start_ready();
+  const auto actions = master.reload(2);
+  CHECK(count(actions, Kind::stop) == 0);
+  REQUIRE(master.spawned.size() == 4);
+  CHECK(master.spawned_generation[2] == 2);
+  CHECK(master.spawned_generation[3] == 2);
+  const pid_t new1 = master.spawned[2];
+  const pid_t new2 = master.spawned[3];
+
+  CHECK(count(master.ready(new1), Kind::stop) == 0);
+  const auto done = master.ready(new2);
+  CHECK(pids(done, Kind::stop) == old);
+  CHECK(master.supervisor().generation() == 2);
+
+  // The old workers leave without being replaced.
+  CHECK(count(master.exit(old[0], kClean), Kind::spawn) == 0);
+  CHECK(count(master.exit(old[1], kClean), Kind::spawn) == 0);
+  CHECK(master.supervisor().live_workers() == 2);
+}
+
+TEST_CASE("reload: a new generation that cannot load the app leaves the old one serving") {
+  Master master(2);
+  const auto old = master.start_ready();
+  master.reload(2);
+  const pid_t new1 = master.spawned[2];
+  const pid_t new2 = master.spawned[3];
+
+  const auto failed = master.exit(new1, kAppLoadError);
+  CHECK(pids(failed, Kind::stop) == std::vector<pid_t>{new2});
+  CHECK(count(failed, Kind::spawn) == 0);
+  CHECK(count(failed, Kind::exit) == 0);
+  CHECK(first(failed, Kind::log_error)->message.find("reload failed") != std::string::npos);
+  CHECK_FALSE(master.supervisor().stopping());
+  CHECK(master.supervisor().generation() == 1);
+
+  CHECK(master.exit(new2, kClean).size() == 1);  // a log line, no respawn
+  // The old generation is still supervised as before: a crash is replaced.
+  master.now += 60s;
+  const auto spawn = first(master.exit(old[0], kSegfault), Kind::spawn);
+  REQUIRE(spawn);
+  CHECK(spawn->generation == 1);
+}
+
+TEST_CASE("reload is ignored while stopping or while another reload runs") {
+  Master master(1);
+  master.start_ready();
+  master.reload(1);
+  const auto again = master.reload(1);
+  CHECK(count(again, Kind::spawn) == 0);
+  CHECK(first(again, Kind::log_info)->message.find("already in progress") != std::string::npos);
+
+  master.stop();
+  CHECK(count(master.reload(1), Kind::spawn) == 0);
+}
+
+// BUG: after a failed reload, the next reload reuses the failed reload's generation number
+// (reload_generation_ = generation_ + 1 again). A worker of the failed generation that was
+// already ready, and is still finishing its requests after being told to stop, then counts
+// towards the new generation's readiness, so the old generation is stopped while the new
+// one is only half up.
+TEST_CASE("a reload after a failed reload waits for its own workers") {
+  Master master(2);
+  const auto old = master.start_ready();
+  master.reload(2);
+  const pid_t failed_ready = master.spawned[2];
+  master.ready(failed_ready);
+  master.exit(master.spawned[3], kAppLoadError);  // reload failed; failed_ready is stopping
+
+  master.reload(2);
+  REQUIRE(master.spawned.size() == 6);
+  CHECK(master.spawned_generation[4] != master.spawned_generation[2]);
+  const auto one_ready = master.ready(master.spawned[4]);
+  CHECK(count(one_ready, Kind::stop) == 0);  // only 1 of the 2 new workers is ready
+  const auto both_ready = master.ready(master.spawned[5]);
+  CHECK(pids(both_ready, Kind::stop) == old);
+}
+
+TEST_CASE("ExitStatus::describe") {
+  CHECK(ExitStatus{3, 0}.describe() == "exit code 3");
+  CHECK(ExitStatus{0, 0}.describe() == "exit code 0");
+  CHECK(ExitStatus{0, SIGKILL}.describe() == "killed by signal 9 (SIGKILL)");
+  CHECK(ExitStatus{0, SIGSEGV}.describe() == "killed by signal 11 (SIGSEGV, a crash in native code)");
+  CHECK(ExitStatus{0, SIGABRT, true}.describe() == "killed by signal 6 (SIGABRT), core dumped");
+}
+
+TEST_CASE("ExitStatus::from_wait_status") {
+  const auto exited = ExitStatus::from_wait_status(W_EXITCODE(3, 0));
+  CHECK(exited.code == 3);
+  CHECK(exited.signal == 0);
+  const auto killed = ExitStatus::from_wait_status(W_EXITCODE(0, SIGKILL));
+  CHECK(killed.signal == SIGKILL);
+  CHECK_FALSE(killed.core_dumped);
+  const auto dumped = ExitStatus::from_wait_status(W_EXITCODE(0, SIGSEGV) | WCOREFLAG);
+  CHECK(dumped.signal == SIGSEGV);
+  CHECK(dumped.core_dumped);
+}
