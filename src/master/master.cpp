@@ -197,7 +197,6 @@ class Master {
     for (const auto& l : listeners_) setup.listen_fds.push_back(l.fd.get());
     setup.events_fd = events_write_.get();
     setup.slot = slot;
-    setup.generation = generation;
     setup.counters = counters_;
     std::vector<int> keep = setup.listen_fds;
     keep.push_back(setup.events_fd);

@@ -50,8 +50,6 @@ class Exchange {
   std::uint64_t header_bytes = 0;
   bool client_gone = false;
 
-  int fd() const { return fd_; }
-
  private:
   bool wait(short events);
 

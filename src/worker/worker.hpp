@@ -21,7 +21,6 @@ struct WorkerSetup {
   std::vector<int> listen_fds;
   int events_fd = -1;  // write end of the master's event pipe
   int slot = 0;
-  int generation = 0;
   SharedCounters* counters = nullptr;
 };
 
