@@ -59,6 +59,7 @@ struct WorkerState {
   int timeout_ms;
   std::size_t buffer_capacity;
   bool log_requests;
+  int pid = static_cast<int>(::getpid());
 };
 
 class ServingThread {
@@ -172,7 +173,7 @@ class ServingThread {
     const auto elapsed = std::chrono::steady_clock::now() - started;
     line_.clear();
     format_request_line(line_, RequestLogEntry{
-        static_cast<int>(::getpid()), served, total, &facts, exchange.packet.vars.size(),
+        state_.pid, served, total, &facts, exchange.packet.vars.size(),
         exchange.packet.vars_bytes, wall_start,
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()),
         exchange.body_bytes, exchange.status, exchange.header_count, exchange.header_bytes, core_});

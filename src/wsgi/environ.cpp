@@ -28,6 +28,7 @@ void EnvironBuilder::init() {
       {"CONTENT_LENGTH", kContentLength}, {"REMOTE_ADDR", kOther},   {"REMOTE_PORT", kOther},
       {"DOCUMENT_ROOT", kOther},     {"SERVER_ADDR", kOther},         {"HTTP_USER_AGENT", kOther},
       {"HTTP_ACCEPT", kOther},       {"HTTP_COOKIE", kOther},         {"HTTP_CONNECTION", kOther},
+      {"HTTP_CONTENT_TYPE", kHeaderDuplicate}, {"HTTP_CONTENT_LENGTH", kHeaderDuplicate},
   };
   for (const auto& [name, role] : known) {
     keys_.emplace(name, Key{PyUnicode_InternFromString(name), role});
@@ -76,6 +77,10 @@ PyObject* EnvironBuilder::build(const protocol::Packet& packet, PyObject* input)
       case kContentLength:
         if (var.value.empty()) continue;  // nginx sends them empty on a GET
         break;
+      case kHeaderDuplicate:
+        // nginx forwards the Content-Type/Length headers as HTTP_* too; CGI (RFC 3875
+        // 4.1.18) and PEP 3333 keep them only as CONTENT_TYPE/CONTENT_LENGTH.
+        continue;
       case kHttps: https = https || is_on(var.value); break;
       case kRequestScheme: https = https || var.value == "https"; break;
       case kUwsgiScheme: https = var.value == "https"; break;

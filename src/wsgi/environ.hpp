@@ -41,6 +41,7 @@ class EnvironBuilder {
     kHost = 1u << 10,
     kContentType = 1u << 11,
     kContentLength = 1u << 12,
+    kHeaderDuplicate = 1u << 13,  // HTTP_CONTENT_TYPE/LENGTH: CGI has them without HTTP_
   };
   struct Key {
     PyObject* name;  // interned, owned for the worker's life

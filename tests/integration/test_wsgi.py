@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import (basic_ini, nginx_vars, parse_http_response, uwsgi_get, uwsgi_request,
+from conftest import (basic_ini, http_request, nginx_vars, parse_http_response, uwsgi_get, uwsgi_request,
                       wait_until)
 
 
@@ -191,3 +191,17 @@ def test_protocol_violations_by_the_app_give_500(app, tmp, path, error):
     app.wait_log(error)
     assert app.workers() == worker
     assert uwsgi_get(tmp / "s.sock").body == b"hello"
+
+
+def test_wsgiref_validator_is_satisfied_through_nginx(ferry, nginx, tmp):
+    f = ferry(basic_ini(tmp, module="validated"))
+    ng = nginx(tmp / "s.sock")
+    status, _, body = http_request(ng.port, "GET", "/v?x=1")
+    assert (status, body) == (200, b"ok:GET:")
+    status, _, body = http_request(ng.port, "POST", "/v", body=b"form=data")
+    assert (status, body) == (200, b"ok:POST:form=data"), f.log_text()
+    status, headers, body = http_request(ng.port, "HEAD", "/v")
+    assert (status, body) == (200, b"")
+    assert dict((k.lower(), v) for k, v in headers)["content-length"] == str(len(b"ok:HEAD:"))
+    log = f.log_text()
+    assert "Traceback" not in log and "Warning" not in log and "AssertionError" not in log, log
