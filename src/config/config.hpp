@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -37,6 +38,7 @@ struct Config {
   int listen = 0;  // 0: the kernel's somaxconn, capped at kDefaultListen
   std::size_t buffer_size = 65535;
   int socket_timeout = 60;  // seconds a worker waits on a silent client
+  std::uint64_t limit_post = 0;  // largest request body accepted; 0: no limit
 
   // Processes
   int processes = 1;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <limits>
 #include <fmt/format.h>
 
 namespace ferry::config {
@@ -129,6 +130,10 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.socket_timeout = number("socket-timeout", v, w, 1, 86400);
            }},
+    Option{"limit-post", "", OptionKind::number, "BYTES", "refuse request bodies larger than this with 413 (0 = no limit)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.limit_post = static_cast<std::uint64_t>(parse_number("limit-post", v, w, 0, std::numeric_limits<long>::max()));
+           }},
     Option{"master", "M", OptionKind::flag, "", "run a master process (always on in ferry)",
            [](Config&, std::string_view v, const Location& w, Warnings& warn) {
              ignored_flag("master", v, w, warn, "ferry always runs a master that supervises the workers");
@@ -209,7 +214,6 @@ constexpr std::array kUnsupported{
     Explained{"umask", "not implemented yet"},
     Explained{"no-orphans", "not implemented yet"},
     Explained{"reload-on-rss", "not implemented yet"},
-    Explained{"limit-post", "not implemented yet"},
 };
 
 template <typename Table>

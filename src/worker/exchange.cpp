@@ -1,6 +1,7 @@
 #include "worker/exchange.hpp"
 
 #include <poll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -74,6 +75,25 @@ bool Exchange::write(const iovec* parts, int count) {
     }
     parts += batch;
     count -= batch;
+  }
+  return true;
+}
+
+bool Exchange::send_file(int file, std::uint64_t offset, std::uint64_t count, std::uint64_t& sent) {
+  sent = 0;
+  if (client_gone) return false;
+  auto position = static_cast<off_t>(offset);
+  while (sent < count) {
+    const ssize_t n = ::sendfile(fd_, file, &position, static_cast<std::size_t>(count - sent));
+    if (n > 0) {
+      sent += static_cast<std::uint64_t>(n);
+      continue;
+    }
+    if (n == 0) break;  // the file is shorter than it was: the caller logs the shortfall
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN && wait(POLLOUT)) continue;
+    client_gone = true;
+    return false;
   }
   return true;
 }

@@ -30,6 +30,10 @@ class Exchange {
     return write(&part, 1);
   }
 
+  // Sends `count` bytes of the regular file `file` from `offset` with sendfile(2); false
+  // once the client is gone. Returns how many bytes went out in `sent`.
+  bool send_file(int file, std::uint64_t offset, std::uint64_t count, std::uint64_t& sent);
+
   // Reads and drops the body the app did not read, so closing the socket does not reset
   // a connection nginx is still reading our response from.
   void discard_body();

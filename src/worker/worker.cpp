@@ -163,6 +163,15 @@ class ServingThread {
       return;
     }
     exchange.start_body({buffer_.data() + parsed.bytes_needed, have - parsed.bytes_needed}, *content_length);
+    const auto limit = state_.setup.config->limit_post;
+    if (limit > 0 && *content_length > limit) {
+      state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", facts.method,
+                       facts.uri, *content_length, limit);
+      exchange.write("HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/plain\r\nContent-Length: 25\r\n\r\n"
+                     "Request Entity Too Large\n");
+      exchange.discard_body();  // so nginx reads the 413 instead of a connection reset
+      return;
+    }
     const std::time_t wall_start = std::time(nullptr);
     handler_.handle(exchange);
     exchange.discard_body();

@@ -62,13 +62,19 @@ bool start_interpreter(const std::string& executable) {
 
 // sys.path as uWSGI users expect it: the pythonpath entries, then the working directory
 // (chdir), so `module = server_dev.wsgi` imports from the project directory.
-void prepare_sys(const config::Config& config) {
+void prepare_sys(const config::Config& config, const WorkerInfo& info) {
   py::module_ sys = py::module_::import("sys");
   py::list path = sys.attr("path");
   path.insert(0, fs::current_path().string());
   for (auto it = config.pythonpath.rbegin(); it != config.pythonpath.rend(); ++it) {
     path.insert(0, fs::absolute(*it).string());
   }
+  // `import ferry`, last on the path so it never shadows one of the app's modules.
+  const char* ferry_dir = fs::exists(FERRY_PYTHON_DIR "/ferry") ? FERRY_PYTHON_DIR : FERRY_PYTHON_INSTALLED_DIR;
+  path.append(ferry_dir);
+  py::module_ ferry = py::module_::import("ferry");
+  ferry.attr("version") = FERRY_VERSION;
+  ferry.attr("worker_id") = info.id;
   // stdout is a pipe to the master: flush every line, so output is neither late nor lost
   // when the worker dies. (stderr is line-buffered already.)
   sys.attr("stdout").attr("reconfigure")(py::arg("line_buffering") = true);
@@ -106,8 +112,9 @@ py::object import_callable(const config::Config& config) {
   return app;
 }
 
-PyRef make_environ_template(const WorkerInfo& info) {
+PyRef make_environ_template(const WorkerInfo& info, PyObject* file_wrapper) {
   py::dict env;
+  env["wsgi.file_wrapper"] = py::reinterpret_borrow<py::object>(file_wrapper);
   env["wsgi.version"] = py::make_tuple(1, 0);
   env["wsgi.errors"] = py::module_::import("sys").attr("stderr");
   env["wsgi.multithread"] = py::bool_(info.multithread);
@@ -131,9 +138,10 @@ std::unique_ptr<App> App::load(const config::Config& config, const WorkerInfo& i
   impl->info = info;
   try {
     if (!init_input_type()) throw py::error_already_set();
-    prepare_sys(config);
+    prepare_sys(config, info);
+    impl->file_wrapper = PyRef(py::object(py::module_::import("ferry").attr("FileWrapper")).release().ptr());
     impl->application = PyRef(import_callable(config).release().ptr());
-    impl->environ_template = make_environ_template(info);
+    impl->environ_template = make_environ_template(info, impl->file_wrapper.get());
   } catch (py::error_already_set& e) {
     complain(fmt::format("the app ({}) failed to load; the Python traceback follows:", config.app_description()));
     e.restore();
@@ -172,6 +180,7 @@ void App::finish() {
       "        pass\n");
   impl_->application = PyRef();
   impl_->environ_template = PyRef();
+  impl_->file_wrapper = PyRef();
   PyGILState_Release(state);
 }
 

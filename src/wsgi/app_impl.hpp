@@ -11,6 +11,7 @@ struct App::Impl {
   WorkerInfo info;
   PyRef application;      // the WSGI callable
   PyRef environ_template;  // the wsgi.* keys every environ starts with
+  PyRef file_wrapper;      // ferry.FileWrapper, wsgi.file_wrapper
   PyThreadState* loader_thread = nullptr;  // the loading thread's state, parked while serving
 };
 

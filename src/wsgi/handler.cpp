@@ -35,7 +35,7 @@ class Handler final : public RequestHandler {
   Handler(App::Impl& app, PyThreadState* thread) : app_(app), thread_(thread), environ_(app.environ_template.get()) {
     PyEval_RestoreThread(thread_);
     response_.emplace();
-    response_->init();
+    response_->init(app.file_wrapper.get());
     environ_.init();
     PyEval_SaveThread();
   }

@@ -1,9 +1,16 @@
 #include "wsgi/response.hpp"
 
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <strings.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <fmt/format.h>
+#include <optional>
 #include <vector>
 
 #include "common/logging.hpp"
@@ -52,6 +59,31 @@ bool has_control(std::string_view s) {
   return false;
 }
 
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// PEP 3333: hop-by-hop headers belong to the server, and an app's Transfer-Encoding or
+// Connection would corrupt the framing nginx relies on.
+bool is_hop_by_hop(std::string_view name) {
+  for (std::string_view hop : {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+                               "trailer", "trailers", "transfer-encoding", "upgrade"}) {
+    if (equals_ignoring_case(name, hop)) return true;
+  }
+  return false;
+}
+
+std::optional<std::uint64_t> parse_length(std::string_view value) {
+  std::uint64_t n = 0;
+  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) return std::nullopt;
+  return n;
+}
+
+// Clients that vanished mid-response, in this worker: counted, logged once each, never
+// raised into the app.
+std::atomic<std::uint64_t> clients_gone{0};
+
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
   for (unsigned char c : s) {
@@ -62,7 +94,8 @@ bool is_token(std::string_view s) {
 
 }  // namespace
 
-void Response::init() {
+void Response::init(PyObject* file_wrapper) {
+  file_wrapper_ = file_wrapper;
   PyRef capsule(PyCapsule_New(this, kCapsuleName, nullptr));
   start_response_ = PyRef(PyCFunction_New(&start_response_def, capsule.get()));
   write_ = PyRef(PyCFunction_New(&write_def, capsule.get()));
@@ -72,7 +105,8 @@ void Response::init() {
 void Response::begin(worker::Exchange* exchange) {
   exchange_ = exchange;
   head_.clear();
-  started_ = headers_sent_ = client_gone_logged_ = false;
+  started_ = headers_sent_ = client_gone_logged_ = length_exceeded_ = false;
+  declared_length_.reset();
 }
 
 void Response::end() { exchange_ = nullptr; }
@@ -128,6 +162,7 @@ PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs,
 
   // Built in place: head_ keeps its capacity from request to request.
   started_ = false;
+  declared_length_.reset();
   std::string& head = head_;
   head.assign("HTTP/1.1 ");
   head += status_text;
@@ -147,6 +182,17 @@ PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs,
       return PyErr_Format(PyExc_ValueError,
                           "response header %R has a control character or an invalid name "
                           "(this would split the response)", item);
+    }
+    if (is_hop_by_hop(name)) {
+      return PyErr_Format(PyExc_ValueError,
+                          "response header %R is hop-by-hop (PEP 3333): the server handles the connection "
+                          "and the framing; remove it", item);
+    }
+    if (equals_ignoring_case(name, "content-length")) {
+      declared_length_ = parse_length(value);
+      if (!declared_length_) {
+        return PyErr_Format(PyExc_ValueError, "response header %R: Content-Length must be a number of bytes", item);
+      }
     }
     head += name;
     head += ": ";
@@ -170,6 +216,11 @@ bool Response::finish_headers() {
 bool Response::send_chunk(const char* data, std::size_t size) {
   if (size == 0 && headers_sent_) return true;
   if (!headers_sent_ && !finish_headers()) return false;
+  if (declared_length_ && !exchange_->is_head && exchange_->body_bytes + size > *declared_length_) {
+    // Never send past the declared length: nginx would take the excess as garbage.
+    size = static_cast<std::size_t>(*declared_length_ - exchange_->body_bytes);
+    length_exceeded_ = true;
+  }
   iovec parts[2];
   int count = 0;
   if (!headers_sent_) {
@@ -187,7 +238,7 @@ bool Response::send_chunk(const char* data, std::size_t size) {
     GilReleased unlocked;
     ok = exchange_->write(parts, count);
   }
-  return ok;
+  return ok && !length_exceeded_;
 }
 
 bool Response::send_bytes_like(PyObject* chunk) {
@@ -223,17 +274,29 @@ PyObject* Response::call_write(PyObject* data) {
 }
 
 bool Response::send_body(PyObject* result, const protocol::RequestFacts& facts) {
+  // A write stopped without a Python error: the client went away, or the app sent more
+  // than its Content-Length. Either way the response is over; the app is not told.
   auto client_gone = [&] {
     if (PyErr_Occurred()) return false;
+    if (length_exceeded_) {
+      write_line(2, fmt::format("{} {}: the app sent more than its Content-Length ({} bytes); cut the response "
+                                "there", facts.method, facts.uri, *declared_length_));
+      return true;
+    }
     if (!client_gone_logged_) {
       client_gone_logged_ = true;
-      write_line(2, fmt::format("client went away during {} {} after {} body bytes; response stopped",
-                           facts.method, facts.uri, exchange_->body_bytes));
+      write_line(2, fmt::format("client went away during {} {} after {} body bytes; response stopped ({} so far "
+                                "in this worker)", facts.method, facts.uri, exchange_->body_bytes, ++clients_gone));
     }
     return true;
   };
 
-  if (PyBytes_Check(result)) {
+  std::optional<bool> sent_file;
+  if (Py_TYPE(result) == reinterpret_cast<PyTypeObject*>(file_wrapper_)) sent_file = send_wrapped_file(result);
+  if (PyErr_Occurred()) return false;
+  if (sent_file) {
+    if (!*sent_file) return client_gone();
+  } else if (PyBytes_Check(result)) {
     if (!send_bytes_like(result)) return client_gone();
   } else if ((PyList_CheckExact(result) || PyTuple_CheckExact(result))) {
     // The common case (Django, most frameworks): every chunk is known now, so the head and
@@ -241,8 +304,15 @@ bool Response::send_body(PyObject* result, const protocol::RequestFacts& facts) 
     PyRef items(PySequence_Fast(result, ""));
     const Py_ssize_t n = PySequence_Fast_GET_SIZE(items.get());
     bool all_bytes = true;
-    for (Py_ssize_t i = 0; i < n && all_bytes; ++i) all_bytes = PyBytes_Check(PySequence_Fast_GET_ITEM(items.get(), i));
-    if (all_bytes && !headers_sent_) {
+    std::uint64_t total = 0;
+    for (Py_ssize_t i = 0; i < n && all_bytes; ++i) {
+      PyObject* chunk = PySequence_Fast_GET_ITEM(items.get(), i);
+      all_bytes = PyBytes_Check(chunk);
+      if (all_bytes) total += static_cast<std::uint64_t>(PyBytes_GET_SIZE(chunk));
+    }
+    // A length mismatch takes the chunk-by-chunk path, which cuts and logs it.
+    const bool length_ok = !declared_length_ || exchange_->is_head || total == *declared_length_;
+    if (all_bytes && length_ok && !headers_sent_) {
       if (!finish_headers()) return false;
       auto& parts = parts_;
       parts.clear();
@@ -275,8 +345,48 @@ bool Response::send_body(PyObject* result, const protocol::RequestFacts& facts) 
     }
     if (PyErr_Occurred()) return false;
   }
-  if (!headers_sent_) return send_chunk(nullptr, 0) || client_gone();
+  if (!headers_sent_ && !send_chunk(nullptr, 0)) return client_gone();
+  if (declared_length_ && !exchange_->is_head && exchange_->body_bytes < *declared_length_) {
+    write_line(2, fmt::format("{} {}: the app sent {} bytes but its Content-Length says {}; the connection is "
+                              "closed so nginx sees the response as truncated",
+                              facts.method, facts.uri, exchange_->body_bytes, *declared_length_));
+  }
   return true;
+}
+
+std::optional<bool> Response::send_wrapped_file(PyObject* wrapper) {
+  PyRef filelike(PyObject_GetAttrString(wrapper, "filelike"));
+  if (!filelike) return false;
+  PyRef fileno(PyObject_CallMethod(filelike.get(), "fileno", nullptr));
+  const int fd = fileno ? static_cast<int>(PyLong_AsLong(fileno.get())) : -1;
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    PyErr_Clear();  // io.BytesIO and friends: no descriptor, so the wrapper is iterated
+    return std::nullopt;
+  }
+  // From where the app left the file: Python's buffered position, not the descriptor's,
+  // which read-ahead may have moved.
+  std::uint64_t offset;
+  if (PyRef tell{PyObject_CallMethod(filelike.get(), "tell", nullptr)}) {
+    offset = PyLong_AsUnsignedLongLong(tell.get());
+  } else {
+    PyErr_Clear();
+    offset = static_cast<std::uint64_t>(::lseek(fd, 0, SEEK_CUR));
+  }
+  if (PyErr_Occurred()) return false;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t count = size > offset ? size - offset : 0;
+  if (declared_length_) count = std::min(count, *declared_length_ - exchange_->body_bytes);
+  if (!headers_sent_ && !send_chunk(nullptr, 0)) return false;
+  if (exchange_->is_head || count == 0) return true;
+  std::uint64_t sent = 0;
+  bool ok;
+  {
+    GilReleased unlocked;
+    ok = exchange_->send_file(fd, offset, count, sent);
+  }
+  exchange_->body_bytes += sent;
+  return ok;
 }
 
 void Response::close_iterable(PyObject* result, const protocol::RequestFacts& facts) {

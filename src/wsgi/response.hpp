@@ -6,6 +6,8 @@
 
 #include <sys/uio.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,8 +22,9 @@ namespace ferry::wsgi {
 
 class Response {
  public:
-  // Creates the start_response callable bound to this object; GIL held.
-  void init();
+  // Creates the start_response callable bound to this object; GIL held. `file_wrapper` is
+  // the wsgi.file_wrapper type, whose files go out with sendfile(2).
+  void init(PyObject* file_wrapper);
   PyObject* start_response() const { return start_response_.get(); }
 
   void begin(worker::Exchange* exchange);
@@ -41,16 +44,22 @@ class Response {
   bool send_chunk(const char* data, std::size_t size);
   bool send_bytes_like(PyObject* chunk);
   bool finish_headers();
+  // Sends a wsgi.file_wrapper's file with sendfile. nullopt: it has no real file
+  // descriptor, iterate it instead; false: the client went away.
+  std::optional<bool> send_wrapped_file(PyObject* wrapper);
 
   PyRef start_response_;
   PyRef write_;
   PyRef close_name_;
+  PyObject* file_wrapper_ = nullptr;  // borrowed: App owns it
   worker::Exchange* exchange_ = nullptr;
   std::string head_;  // status line + headers + blank line, latin-1
   std::vector<iovec> parts_;  // the list fast path's writev, reused
   bool started_ = false;
   bool headers_sent_ = false;
   bool client_gone_logged_ = false;
+  bool length_exceeded_ = false;
+  std::optional<std::uint64_t> declared_length_;  // the app's Content-Length, if any
 };
 
 }  // namespace ferry::wsgi
