@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,22 @@ struct SocketOption {
   Location where;
 };
 
+// One WSGI callable to load: the main app (mountpoint "") or a `mount`.
+struct AppSpec {
+  std::string mountpoint;  // "" or "/prefix", without a trailing slash
+  std::string module;      // "pkg.mod" (callable split off), or
+  std::string wsgi_file;   // a .py file
+  std::string callable;    // empty: "application"
+
+  std::string describe() const {
+    const std::string target = wsgi_file.empty() ? module : wsgi_file;
+    return (mountpoint.empty() ? "" : mountpoint + "=") + target + (callable.empty() ? "" : ":" + callable);
+  }
+};
+
+// "module:callable" or "path/to/file.py[:callable]" as `module` and `mount` take them.
+AppSpec parse_app_target(std::string_view target, std::string mountpoint);
+
 struct Config {
   // Python and the app
   std::string home;  // virtualenv
@@ -31,6 +48,8 @@ struct Config {
   std::string callable;   // empty: "application", or what module names after ':'
   std::vector<std::pair<std::string, std::string>> env;
   bool need_app = true;
+  std::vector<AppSpec> mounts;  // mount = /prefix=target
+  bool manage_script_name = false;
 
   // Sockets
   std::vector<SocketOption> sockets;
@@ -57,9 +76,18 @@ struct Config {
   std::vector<std::string> arguments;
   std::vector<std::string> ini_files;
 
+  // Every app to load: the main one (if any) first, then the mounts.
+  std::vector<AppSpec> apps() const {
+    std::vector<AppSpec> all;
+    if (!module.empty() || !wsgi_file.empty()) all.push_back(AppSpec{"", module, wsgi_file, callable});
+    all.insert(all.end(), mounts.begin(), mounts.end());
+    return all;
+  }
+
   std::string app_description() const {
-    if (!wsgi_file.empty()) return wsgi_file + (callable.empty() ? "" : ":" + callable);
-    return module;
+    std::string out;
+    for (const auto& app : apps()) out += (out.empty() ? "" : ", ") + app.describe();
+    return out;
   }
 };
 

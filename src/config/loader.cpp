@@ -183,9 +183,18 @@ class Loader {
     if (!c.module.empty() && !c.wsgi_file.empty()) {
       throw ConfigError(cli, "both 'module' and 'wsgi-file' are set; keep the one that names your app");
     }
-    if (c.module.empty() && c.wsgi_file.empty()) {
+    if (c.module.empty() && c.wsgi_file.empty() && c.mounts.empty()) {
       throw ConfigError(cli, "no app to serve: set 'module = yourproject.wsgi:application' (or "
-                             "'wsgi-file = path/to/wsgi.py')");
+                             "'wsgi-file = path/to/wsgi.py', or 'mount = /prefix=app.wsgi:application')");
+    }
+    for (std::size_t i = 0; i < c.mounts.size(); ++i) {
+      const bool main_too = c.mounts[i].mountpoint.empty() && (!c.module.empty() || !c.wsgi_file.empty());
+      bool twice = main_too;
+      for (std::size_t j = 0; j < i; ++j) twice |= c.mounts[j].mountpoint == c.mounts[i].mountpoint;
+      if (twice) {
+        throw ConfigError(cli, fmt::format("two apps are mounted at '{}'; give each its own prefix",
+                                           c.mounts[i].mountpoint.empty() ? "/" : c.mounts[i].mountpoint));
+      }
     }
     if (const auto colon = c.module.find(':'); colon != std::string::npos) {
       if (c.callable.empty()) c.callable = c.module.substr(colon + 1);

@@ -101,6 +101,21 @@ constexpr std::array kOptions{
              }
              c.env.emplace_back(std::string(v.substr(0, eq)), std::string(v.substr(eq + 1)));
            }},
+    Option{"mount", "", OptionKind::list, "/PREFIX=APP", "serve another app under a URL prefix, e.g. /api=api.wsgi:app (repeatable)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             const auto eq = v.find('=');
+             std::string prefix(v.substr(0, eq == std::string_view::npos ? 0 : eq));
+             while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+             if (eq == std::string_view::npos || prefix.empty() || prefix.front() != '/' || eq + 1 == v.size()) {
+               throw ConfigError(w, fmt::format("mount expects /PREFIX=module:callable (or =path/to/app.py), got '{}'", v));
+             }
+             if (prefix == "/") prefix.clear();  // "/" is the main app's place
+             c.mounts.push_back(parse_app_target(v.substr(eq + 1), prefix));
+           }},
+    Option{"manage-script-name", "", OptionKind::flag, "", "pick the mounted app by PATH_INFO prefix, moving the prefix to SCRIPT_NAME",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.manage_script_name = parse_bool("manage-script-name", v, w);
+           }},
     Option{"need-app", "", OptionKind::flag, "", "exit if the app cannot be loaded (always on)",
            [](Config&, std::string_view v, const Location& w, Warnings& warn) {
              ignored_flag("need-app", v, w, warn, "ferry never runs without an app");
@@ -252,6 +267,24 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }  // namespace
 
 std::span<const Option> options() { return kOptions; }
+
+AppSpec parse_app_target(std::string_view target, std::string mountpoint) {
+  AppSpec spec;
+  spec.mountpoint = std::move(mountpoint);
+  // A path (has a '/' or ends in .py) is a wsgi-file; else a module. ":name" picks the callable.
+  const auto colon = target.rfind(':');
+  std::string_view path = target;
+  if (colon != std::string_view::npos && target.find('/', colon) == std::string_view::npos) {
+    spec.callable = target.substr(colon + 1);
+    path = target.substr(0, colon);
+  }
+  if (path.find('/') != std::string_view::npos || path.ends_with(".py")) {
+    spec.wsgi_file = path;
+  } else {
+    spec.module = path;
+  }
+  return spec;
+}
 
 const Option* find_option(std::string_view name) {
   for (const auto& option : kOptions) {

@@ -16,7 +16,6 @@ int hex_value(char c) {
 
 RequestFacts request_facts(const Packet& packet) {
   RequestFacts facts;
-  std::string_view path_info;
   for (const auto& [key, value] : packet.vars) {
     // Dispatch on the first letter: most vars are HTTP_* and skip every comparison.
     switch (key.front()) {
@@ -28,9 +27,10 @@ RequestFacts request_facts(const Packet& packet) {
         break;
       case 'S':
         if (key == "SERVER_PROTOCOL") facts.protocol = value;
+        else if (key == "SCRIPT_NAME") facts.script_name = value;
         break;
       case 'P':
-        if (key == "PATH_INFO") path_info = value;
+        if (key == "PATH_INFO") facts.path_info = value;
         break;
       case 'C':
         if (key == "CONTENT_LENGTH") facts.content_length = value;
@@ -39,7 +39,7 @@ RequestFacts request_facts(const Packet& packet) {
         break;
     }
   }
-  if (facts.uri.empty()) facts.uri = path_info.empty() ? std::string_view("/") : path_info;
+  if (facts.uri.empty()) facts.uri = facts.path_info.empty() ? std::string_view("/") : facts.path_info;
   if (facts.method.empty()) facts.method = "GET";
   if (facts.protocol.empty()) facts.protocol = "HTTP/1.1";
   return facts;

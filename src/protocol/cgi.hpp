@@ -16,6 +16,8 @@ struct RequestFacts {
   std::string_view remote_addr;
   std::string_view remote_user;
   std::string_view content_length;
+  std::string_view path_info;    // as sent, possibly empty
+  std::string_view script_name;  // as sent (uwsgi_param SCRIPT_NAME), possibly empty
 };
 
 RequestFacts request_facts(const Packet& packet);

@@ -48,6 +48,7 @@ class Exchange {
   bool is_head = false;
 
   // Filled while the response is written, read by the request log.
+  int app_id = 0;  // which app (main = 0, then mounts) served it
   int status = 0;
   std::uint64_t body_bytes = 0;
   std::uint32_t header_count = 0;

@@ -24,9 +24,9 @@ std::string_view date_for(std::time_t when) {
 void format_request_line(std::string& out, const RequestLogEntry& e) {
   // uWSGI counts keys and values separately in "{N vars ...}"; keep its numbers.
   fmt::format_to(std::back_inserter(out),
-                 "[pid: {}|app: 0|req: {}/{}] {} ({}) {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes "
+                 "[pid: {}|app: {}|req: {}/{}] {} ({}) {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes "
                  "in {} msecs ({} {}) {} headers in {} bytes (1 switches on core {})\n",
-                 e.pid, e.worker_requests, e.total_requests, e.facts->remote_addr, e.facts->remote_user,
+                 e.pid, e.app_id, e.worker_requests, e.total_requests, e.facts->remote_addr, e.facts->remote_user,
                  e.var_count * 2, e.vars_bytes, date_for(e.started), e.facts->method, e.facts->uri,
                  e.body_bytes, e.msecs, e.facts->protocol, e.status, e.header_count, e.header_bytes, e.core);
 }

@@ -16,6 +16,7 @@ namespace ferry::worker {
 
 struct RequestLogEntry {
   int pid;
+  int app_id;
   std::uint64_t worker_requests;
   std::uint64_t total_requests;
   const protocol::RequestFacts* facts;

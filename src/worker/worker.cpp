@@ -182,7 +182,7 @@ class ServingThread {
     const auto elapsed = std::chrono::steady_clock::now() - started;
     line_.clear();
     format_request_line(line_, RequestLogEntry{
-        state_.pid, served, total, &facts, exchange.packet.vars.size(),
+        state_.pid, exchange.app_id, served, total, &facts, exchange.packet.vars.size(),
         exchange.packet.vars_bytes, wall_start,
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()),
         exchange.body_bytes, exchange.status, exchange.header_count, exchange.header_bytes, core_});

@@ -3,6 +3,7 @@
 #include <pybind11/embed.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fmt/format.h>
 
@@ -80,29 +81,29 @@ void prepare_sys(const config::Config& config, const WorkerInfo& info) {
   sys.attr("stdout").attr("reconfigure")(py::arg("line_buffering") = true);
 }
 
-py::object import_callable(const config::Config& config) {
-  const std::string name = config.callable.empty() ? "application" : config.callable;
+py::object import_callable(const config::AppSpec& spec, int id) {
+  const std::string name = spec.callable.empty() ? "application" : spec.callable;
   py::object holder;
   std::string where;
-  if (!config.wsgi_file.empty()) {
+  if (!spec.wsgi_file.empty()) {
     py::module_ util = py::module_::import("importlib.util");
-    const std::string path = fs::absolute(config.wsgi_file).string();
+    const std::string path = fs::absolute(spec.wsgi_file).string();
     if (!fs::exists(path)) {
-      throw std::runtime_error(fmt::format("wsgi-file = {}: no such file (looked for {})", config.wsgi_file, path));
+      throw std::runtime_error(fmt::format("wsgi-file {}: no such file (looked for {})", spec.wsgi_file, path));
     }
-    py::object spec = util.attr("spec_from_file_location")("__ferry_wsgi_file__", path);
-    holder = util.attr("module_from_spec")(spec);
-    py::module_::import("sys").attr("modules")["__ferry_wsgi_file__"] = holder;
-    spec.attr("loader").attr("exec_module")(holder);
-    where = "wsgi-file " + config.wsgi_file;
+    const std::string module_name = fmt::format("__ferry_wsgi_file_{}__", id);
+    py::object file_spec = util.attr("spec_from_file_location")(module_name, path);
+    holder = util.attr("module_from_spec")(file_spec);
+    py::module_::import("sys").attr("modules")[module_name.c_str()] = holder;
+    file_spec.attr("loader").attr("exec_module")(holder);
+    where = "wsgi-file " + spec.wsgi_file;
   } else {
-    holder = py::module_::import(config.module.c_str());
-    where = "module " + config.module;
+    holder = py::module_::import(spec.module.c_str());
+    where = "module " + spec.module;
   }
   if (!py::hasattr(holder, name.c_str())) {
     throw std::runtime_error(fmt::format("{} has no '{}'; name the WSGI callable with 'callable = NAME' or "
-                                         "'module = {}:NAME'", where, name,
-                                         config.module.empty() ? "pkg.mod" : config.module));
+                                         "'{}:NAME'", where, name, spec.module.empty() ? spec.wsgi_file : spec.module));
   }
   py::object app = holder.attr(name.c_str());
   if (!PyCallable_Check(app.ptr())) {
@@ -140,7 +141,15 @@ std::unique_ptr<App> App::load(const config::Config& config, const WorkerInfo& i
     if (!init_input_type()) throw py::error_already_set();
     prepare_sys(config, info);
     impl->file_wrapper = PyRef(py::object(py::module_::import("ferry").attr("FileWrapper")).release().ptr());
-    impl->application = PyRef(import_callable(config).release().ptr());
+    const auto specs = config.apps();
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+      impl->apps.push_back({specs[i].mountpoint, PyRef(import_callable(specs[i], static_cast<int>(i)).release().ptr()),
+                            PyRef(py::str(specs[i].mountpoint).release().ptr()), static_cast<int>(i)});
+    }
+    std::stable_sort(impl->apps.begin(), impl->apps.end(), [](const auto& a, const auto& b) {
+      return a.mountpoint.size() > b.mountpoint.size();
+    });
+    impl->manage_script_name = config.manage_script_name;
     impl->environ_template = make_environ_template(info, impl->file_wrapper.get());
   } catch (py::error_already_set& e) {
     complain(fmt::format("the app ({}) failed to load; the Python traceback follows:", config.app_description()));
@@ -178,7 +187,7 @@ void App::finish() {
       "        s.flush()\n"
       "    except Exception:\n"
       "        pass\n");
-  impl_->application = PyRef();
+  impl_->apps.clear();
   impl_->environ_template = PyRef();
   impl_->file_wrapper = PyRef();
   PyGILState_Release(state);

@@ -5,11 +5,21 @@
 #include "wsgi/app.hpp"
 #include "wsgi/python.hpp"
 
+#include <string>
+#include <vector>
+
 namespace ferry::wsgi {
 
 struct App::Impl {
   WorkerInfo info;
-  PyRef application;      // the WSGI callable
+  struct Mounted {
+    std::string mountpoint;  // "" for the main app
+    PyRef callable;
+    PyRef script_name;       // mountpoint as a str, for manage-script-name
+    int id;                  // position in config.apps(): "app: N" in the request log
+  };
+  std::vector<Mounted> apps;  // longest mountpoint first
+  bool manage_script_name = false;
   PyRef environ_template;  // the wsgi.* keys every environ starts with
   PyRef file_wrapper;      // ferry.FileWrapper, wsgi.file_wrapper
   PyThreadState* loader_thread = nullptr;  // the loading thread's state, parked while serving

@@ -30,6 +30,13 @@ constexpr std::string_view kInternalError =
     "\r\n"
     "Internal Server Error\n";
 
+constexpr std::string_view kNotFound =
+    "HTTP/1.1 404 Not Found\r\n"
+    "Content-Type: text/plain\r\n"
+    "Content-Length: 10\r\n"
+    "\r\n"
+    "Not Found\n";
+
 class Handler final : public RequestHandler {
  public:
   Handler(App::Impl& app, PyThreadState* thread) : app_(app), thread_(thread), environ_(app.environ_template.get()) {
@@ -57,15 +64,24 @@ class Handler final : public RequestHandler {
   void run(worker::Exchange& exchange) {
     const RequestFacts facts = request_facts(exchange.packet);
     exchange.is_head = facts.method == "HEAD";
+    const Route route = pick_app(facts);
+    if (route.app == nullptr) {
+      write_line(2, fmt::format("no app is mounted for {} {} (SCRIPT_NAME '{}'); answered 404", facts.method,
+                                facts.uri, facts.script_name));
+      answer(exchange, 404, kNotFound);
+      return;
+    }
+    exchange.app_id = route.app->id;
     PyRef input(new_input(&exchange));
     PyRef environ(input ? environ_.build(exchange.packet, input.get()) : nullptr);
+    if (environ && route.rewrite && !rewrite_script_name(environ.get(), *route.app, facts.path_info)) environ = PyRef();
     if (!environ) {
       fail(exchange, facts, "could not build the environ");
       return;
     }
     response_->begin(&exchange);
     PyObject* call_args[] = {environ.get(), response_->start_response()};
-    PyRef result(PyObject_Vectorcall(app_.application.get(), call_args, 2, nullptr));
+    PyRef result(PyObject_Vectorcall(route.app->callable.get(), call_args, 2, nullptr));
     if (!result) {
       fail(exchange, facts, "the app raised an exception");
     } else if (!response_->send_body(result.get(), facts)) {
@@ -77,19 +93,54 @@ class Handler final : public RequestHandler {
     close_input(input.get());
   }
 
+  struct Route {
+    const App::Impl::Mounted* app = nullptr;
+    bool rewrite = false;  // manage-script-name: SCRIPT_NAME = mountpoint, PATH_INFO = the rest
+  };
+
+  // One app: always it. With mounts: by PATH_INFO prefix under manage-script-name (at a
+  // '/' boundary, longest first), else by the SCRIPT_NAME nginx sends; the main app
+  // (mountpoint "") takes the rest.
+  Route pick_app(const RequestFacts& facts) const {
+    const auto& apps = app_.apps;
+    if (apps.size() == 1 && apps[0].mountpoint.empty()) return {&apps[0], false};
+    for (const auto& app : apps) {
+      if (app.mountpoint.empty()) return {&app, false};
+      if (app_.manage_script_name) {
+        const auto& path = facts.path_info;
+        if (path.starts_with(app.mountpoint) &&
+            (path.size() == app.mountpoint.size() || path[app.mountpoint.size()] == '/')) {
+          return {&app, true};
+        }
+      } else if (facts.script_name == app.mountpoint) {
+        return {&app, false};
+      }
+    }
+    return {};
+  }
+
+  bool rewrite_script_name(PyObject* environ, const App::Impl::Mounted& app, std::string_view path_info) {
+    const std::string_view rest = path_info.substr(app.mountpoint.size());
+    PyRef path(PyUnicode_DecodeLatin1(rest.data(), static_cast<Py_ssize_t>(rest.size()), nullptr));
+    return path && PyDict_SetItemString(environ, "SCRIPT_NAME", app.script_name.get()) == 0 &&
+           PyDict_SetItemString(environ, "PATH_INFO", path.get()) == 0;
+  }
+
+  static void answer(worker::Exchange& exchange, int status, std::string_view response) {
+    exchange.status = status;
+    exchange.header_count = 2;
+    exchange.header_bytes = response.find("\r\n\r\n") + 4;
+    exchange.body_bytes = response.size() - exchange.header_bytes;
+    GilReleased unlocked;
+    exchange.write(response);
+  }
+
   // Logs the error with the request it belongs to; answers 500 if nothing was sent yet.
   void fail(worker::Exchange& exchange, const RequestFacts& facts, const char* what) {
     write_line(2, fmt::format("error in {} {}: {}{}", facts.method, facts.uri, what,
                          PyErr_Occurred() ? "; traceback:" : ""));
     if (PyErr_Occurred()) PyErr_PrintEx(0);
-    if (!response_->headers_sent()) {
-      exchange.status = 500;
-      exchange.header_count = 2;
-      exchange.header_bytes = kInternalError.size() - 22;
-      exchange.body_bytes = 22;
-      GilReleased unlocked;
-      exchange.write(kInternalError);
-    }
+    if (!response_->headers_sent()) answer(exchange, 500, kInternalError);
   }
 
   App::Impl& app_;

@@ -280,7 +280,7 @@ TEST_CASE("module a.b:app means module a.b, callable app") {
   const auto c = load_args({"--socket", "/tmp/a.sock", "--module", "a.b:app"}).config;
   CHECK(c.module == "a.b");
   CHECK(c.callable == "app");
-  CHECK(c.app_description() == "a.b");
+  CHECK(c.app_description() == "a.b:app");
 
   const auto named = load_args({"--socket", "/tmp/a.sock", "--callable", "other", "--module", "a.b:app"}).config;
   CHECK(named.callable == "other");

@@ -199,3 +199,31 @@ TEST_CASE("lazy-apps = true is accepted with a warning; false is refused") {
   CHECK(contains(warnings[0], "lazy-apps = true is ferry's default"));
   CHECK(contains(error_of("lazy-apps", "false"), "not implemented yet"));
 }
+
+TEST_CASE("mount = /prefix=target: module, module:callable, or a .py file") {
+  const Config module_mount = apply("mount", "/api=api.wsgi:app");
+  REQUIRE(module_mount.mounts.size() == 1);
+  CHECK(module_mount.mounts[0].mountpoint == "/api");
+  CHECK(module_mount.mounts[0].module == "api.wsgi");
+  CHECK(module_mount.mounts[0].callable == "app");
+  CHECK(module_mount.mounts[0].wsgi_file.empty());
+
+  const Config file_mount = apply("mount", "/v2/=/srv/v2/wsgi.py");
+  CHECK(file_mount.mounts[0].mountpoint == "/v2");  // a trailing slash is dropped
+  CHECK(file_mount.mounts[0].wsgi_file == "/srv/v2/wsgi.py");
+  CHECK(file_mount.mounts[0].callable.empty());
+
+  CHECK(apply("mount", "/=site.wsgi").mounts[0].mountpoint.empty());  // "/" is the main app's place
+  CHECK(contains(error_of("mount", "api=api.wsgi"), "mount expects /PREFIX="));
+  CHECK(contains(error_of("mount", "/api"), "mount expects /PREFIX="));
+  CHECK(contains(error_of("mount", "/api="), "mount expects /PREFIX="));
+}
+
+TEST_CASE("parse_app_target tells files from modules") {
+  CHECK(parse_app_target("pkg.mod", "").module == "pkg.mod");
+  CHECK(parse_app_target("app.py", "").wsgi_file == "app.py");
+  const AppSpec spec = parse_app_target("dir/app.py:handler", "/x");
+  CHECK(spec.wsgi_file == "dir/app.py");
+  CHECK(spec.callable == "handler");
+  CHECK(spec.describe() == "/x=dir/app.py:handler");
+}

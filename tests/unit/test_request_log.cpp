@@ -25,6 +25,7 @@ void use_utc() {
 RequestLogEntry entry(const protocol::RequestFacts& facts, std::time_t started) {
   return RequestLogEntry{
       .pid = 812,
+      .app_id = 0,
       .worker_requests = 3,
       .total_requests = 9,
       .facts = &facts,
