@@ -58,6 +58,7 @@ struct Config {
   std::size_t buffer_size = 65535;
   int socket_timeout = 60;  // seconds a worker waits on a silent client
   std::uint64_t limit_post = 0;  // largest request body accepted; 0: no limit
+  std::uint64_t post_buffering = 0;  // read bodies before the app runs: in memory up to this, then a temp file
 
   // Processes
   int processes = 1;

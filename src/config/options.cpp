@@ -149,6 +149,10 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.limit_post = static_cast<std::uint64_t>(parse_number("limit-post", v, w, 0, std::numeric_limits<long>::max()));
            }},
+    Option{"post-buffering", "", OptionKind::number, "BYTES", "read each body before the app runs (seekable wsgi.input): in memory up to BYTES, larger ones in an unlinked temp file",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.post_buffering = static_cast<std::uint64_t>(parse_number("post-buffering", v, w, 0, std::numeric_limits<long>::max()));
+           }},
     Option{"master", "M", OptionKind::flag, "", "run a master process (always on in ferry)",
            [](Config&, std::string_view v, const Location& w, Warnings& warn) {
              ignored_flag("master", v, w, warn, "ferry always runs a master that supervises the workers");
@@ -223,7 +227,6 @@ constexpr std::array kUnsupported{
     Explained{"py-autoreload", "not implemented yet; send SIGHUP to the master to reload"},
     Explained{"cheaper", "ferry runs a fixed number of workers; remove cheaper"},
     Explained{"offload-threads", "ferry has no offload threads; remove it"},
-    Explained{"post-buffering", "not implemented yet; request bodies stream from the socket"},
     Explained{"log-maxsize", "ferry does not rotate logs itself; use logrotate"},
     Explained{"reload-mercy", "use worker-reload-mercy"},
     Explained{"umask", "not implemented yet"},

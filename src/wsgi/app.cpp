@@ -150,6 +150,7 @@ std::unique_ptr<App> App::load(const config::Config& config, const WorkerInfo& i
       return a.mountpoint.size() > b.mountpoint.size();
     });
     impl->manage_script_name = config.manage_script_name;
+    impl->post_buffering = config.post_buffering;
     impl->environ_template = make_environ_template(info, impl->file_wrapper.get());
   } catch (py::error_already_set& e) {
     complain(fmt::format("the app ({}) failed to load; the Python traceback follows:", config.app_description()));

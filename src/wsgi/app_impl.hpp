@@ -5,6 +5,7 @@
 #include "wsgi/app.hpp"
 #include "wsgi/python.hpp"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct App::Impl {
   };
   std::vector<Mounted> apps;  // longest mountpoint first
   bool manage_script_name = false;
+  std::uint64_t post_buffering = 0;
   PyRef environ_template;  // the wsgi.* keys every environ starts with
   PyRef file_wrapper;      // ferry.FileWrapper, wsgi.file_wrapper
   PyThreadState* loader_thread = nullptr;  // the loading thread's state, parked while serving

@@ -1,9 +1,14 @@
 #include "wsgi/input.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <utility>
 
+#include "common/logging.hpp"
 #include "worker/exchange.hpp"
 #include "wsgi/python.hpp"
 
@@ -182,7 +187,60 @@ PyObject* new_input(worker::Exchange* exchange) {
   return reinterpret_cast<PyObject*>(self);
 }
 
+PyObject* new_buffered_input(worker::Exchange* exchange, std::uint64_t memory_limit) {
+  const std::uint64_t size = exchange->body_left();
+  PyRef io(PyImport_ImportModule("io"));
+  if (!io) return nullptr;
+  if (size <= memory_limit) {
+    PyRef body(PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(size)));
+    if (!body) return nullptr;
+    char* data = PyBytes_AS_STRING(body.get());
+    std::uint64_t have = 0;
+    long got = 1;
+    {
+      GilReleased unlocked;
+      while (have < size && (got = exchange->read_body(data + have, size - have)) > 0) have += static_cast<std::uint64_t>(got);
+    }
+    if (have < size) {
+      PyErr_SetString(PyExc_OSError, "the client disconnected or timed out before sending the whole request body");
+      return nullptr;
+    }
+    return PyObject_CallMethod(io.get(), "BytesIO", "O", body.get());
+  }
+  // An unlinked file: nothing to clean up if the worker dies, invisible to other users.
+  const char* dir = std::getenv("TMPDIR");
+  const int fd = ::open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return PyErr_SetFromErrnoWithFilename(PyExc_OSError, dir && *dir ? dir : "/tmp");
+  bool ok = true;
+  {
+    GilReleased unlocked;
+    char buffer[kChunk];
+    long got;
+    while ((got = exchange->read_body(buffer, sizeof buffer)) > 0) {
+      if (!write_fully(fd, std::string_view(buffer, static_cast<std::size_t>(got)))) {
+        ok = false;
+        break;
+      }
+    }
+    ok = ok && got == 0 && ::lseek(fd, 0, SEEK_SET) == 0;
+  }
+  if (!ok) {
+    ::close(fd);
+    PyErr_SetString(PyExc_OSError, "could not spool the request body: the client vanished or the temp dir is full");
+    return nullptr;
+  }
+  PyObject* file = PyObject_CallMethod(io.get(), "open", "isi", fd, "rb", -1);
+  if (file == nullptr) ::close(fd);
+  return file;
+}
+
 void close_input(PyObject* input) {
+  if (Py_TYPE(input) != input_type) {
+    // A post-buffering stream: close it to free its memory or temp file now.
+    PyRef done(PyObject_CallMethod(input, "close", nullptr));
+    if (!done) PyErr_Clear();
+    return;
+  }
   auto* self = reinterpret_cast<Input*>(input);
   self->exchange = nullptr;
   delete std::exchange(self->pending, nullptr);

@@ -6,6 +6,8 @@
 
 #include <Python.h>
 
+#include <cstdint>
+
 namespace ferry::worker {
 class Exchange;
 }
@@ -15,6 +17,10 @@ namespace ferry::wsgi {
 // Registers the type; call once, with the GIL, after the interpreter starts.
 bool init_input_type();
 PyObject* new_input(worker::Exchange* exchange);
+// post-buffering: reads the whole body now and returns a seekable stream over it, an
+// io.BytesIO up to `memory_limit` bytes, else a file object over an unlinked temp file.
+// nullptr with a Python error if the client vanished or the temp file failed.
+PyObject* new_buffered_input(worker::Exchange* exchange, std::uint64_t memory_limit);
 // Detaches the stream from its finished request.
 void close_input(PyObject* input);
 
