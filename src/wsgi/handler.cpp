@@ -81,7 +81,7 @@ class Handler final : public RequestHandler {
       fail(exchange, facts, "could not build the environ");
       return;
     }
-    response_->begin(&exchange);
+    response_->begin(&exchange, &facts);
     PyObject* call_args[] = {environ.get(), response_->start_response()};
     PyRef result(PyObject_Vectorcall(route.app->callable.get(), call_args, 2, nullptr));
     if (!result) {

@@ -102,10 +102,11 @@ void Response::init(PyObject* file_wrapper) {
   close_name_ = PyRef(PyUnicode_InternFromString("close"));
 }
 
-void Response::begin(worker::Exchange* exchange) {
+void Response::begin(worker::Exchange* exchange, const protocol::RequestFacts* facts) {
   exchange_ = exchange;
+  facts_ = facts;
   head_.clear();
-  started_ = headers_sent_ = client_gone_logged_ = length_exceeded_ = false;
+  started_ = headers_sent_ = stop_logged_ = length_exceeded_ = false;
   declared_length_.reset();
 }
 
@@ -265,31 +266,29 @@ PyObject* Response::call_write(PyObject* data) {
     PyErr_SetString(PyExc_RuntimeError, "write() called outside of its request");
     return nullptr;
   }
-  if (!send_bytes_like(data)) {
-    if (PyErr_Occurred()) return nullptr;
-    PyErr_SetString(PyExc_OSError, "write(): the client went away");  // only the legacy write() raises
-    return nullptr;
-  }
+  // A vanished client is logged once and otherwise ignored, as for returned bodies: the
+  // app is not handed an OSError for it.
+  if (!send_bytes_like(data) && !stopped(*facts_)) return nullptr;
   Py_RETURN_NONE;
 }
 
-bool Response::send_body(PyObject* result, const protocol::RequestFacts& facts) {
-  // A write stopped without a Python error: the client went away, or the app sent more
-  // than its Content-Length. Either way the response is over; the app is not told.
-  auto client_gone = [&] {
-    if (PyErr_Occurred()) return false;
-    if (length_exceeded_) {
+bool Response::stopped(const protocol::RequestFacts& facts) {
+  if (PyErr_Occurred()) return false;
+  if (length_exceeded_) {
+    if (!stop_logged_) {
       write_line(2, fmt::format("{} {}: the app sent more than its Content-Length ({} bytes); cut the response "
                                 "there", facts.method, facts.uri, *declared_length_));
-      return true;
     }
-    if (!client_gone_logged_) {
-      client_gone_logged_ = true;
-      write_line(2, fmt::format("client went away during {} {} after {} body bytes; response stopped ({} so far "
-                                "in this worker)", facts.method, facts.uri, exchange_->body_bytes, ++clients_gone));
-    }
-    return true;
-  };
+  } else if (!stop_logged_) {
+    write_line(2, fmt::format("client went away during {} {} after {} body bytes; response stopped ({} so far "
+                              "in this worker)", facts.method, facts.uri, exchange_->body_bytes, ++clients_gone));
+  }
+  stop_logged_ = true;
+  return true;
+}
+
+bool Response::send_body(PyObject* result, const protocol::RequestFacts& facts) {
+  auto client_gone = [&] { return stopped(facts); };
 
   std::optional<bool> sent_file;
   if (Py_TYPE(result) == reinterpret_cast<PyTypeObject*>(file_wrapper_)) sent_file = send_wrapped_file(result);

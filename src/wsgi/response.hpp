@@ -27,7 +27,7 @@ class Response {
   void init(PyObject* file_wrapper);
   PyObject* start_response() const { return start_response_.get(); }
 
-  void begin(worker::Exchange* exchange);
+  void begin(worker::Exchange* exchange, const protocol::RequestFacts* facts);
   // Sends the body. False with a Python error set if the app's response is invalid or the
   // iterable raised; true when done, including when the client went away (logged once).
   bool send_body(PyObject* result, const protocol::RequestFacts& facts);
@@ -44,6 +44,9 @@ class Response {
   bool send_chunk(const char* data, std::size_t size);
   bool send_bytes_like(PyObject* chunk);
   bool finish_headers();
+  // A write stopped without a Python error: the client went away, or the app sent more
+  // than its Content-Length. Logs it once; false if a Python error is pending instead.
+  bool stopped(const protocol::RequestFacts& facts);
   // Sends a wsgi.file_wrapper's file with sendfile. nullopt: it has no real file
   // descriptor, iterate it instead; false: the client went away.
   std::optional<bool> send_wrapped_file(PyObject* wrapper);
@@ -57,7 +60,8 @@ class Response {
   std::vector<iovec> parts_;  // the list fast path's writev, reused
   bool started_ = false;
   bool headers_sent_ = false;
-  bool client_gone_logged_ = false;
+  bool stop_logged_ = false;
+  const protocol::RequestFacts* facts_ = nullptr;
   bool length_exceeded_ = false;
   std::optional<std::uint64_t> declared_length_;  // the app's Content-Length, if any
 };

@@ -26,7 +26,7 @@ struct Fixture {
 
   Fixture() : exchange(make_pair(), 1000, packet) {
     response.init(nullptr);
-    response.begin(&exchange);
+    response.begin(&exchange, &facts);
   }
 
   int make_pair() {
