@@ -17,7 +17,7 @@ void append_u16(std::string& out, std::size_t value) {
   out.push_back(static_cast<char>((value >> 8) & 0xff));
 }
 
-// nginx 1.23+ joins a repeated request header with ", ", except Cookie, which it joins
+// nginx 1.23+ joins a repeated request header (HTTP_*) with ", ", except Cookie, which it joins
 // with "; " (RFC 6265). nginx 1.22 (Debian 12) sends the repeats as separate vars; merging
 // here means the app sees one value whichever nginx is in front.
 std::string_view separator_for(std::string_view key) {
@@ -105,7 +105,13 @@ ParseResult parse_packet(std::string_view buffer, std::size_t max_vars_size, Pac
     p += vallen;
 
     if (const int earlier = earlier_keys.find(out.vars, key); earlier >= 0) {
-      repeats.emplace_back(static_cast<std::size_t>(earlier), value);
+      if (key.starts_with("HTTP_")) {
+        repeats.emplace_back(static_cast<std::size_t>(earlier), value);
+      } else {
+        // A CGI var given twice is `include uwsgi_params` followed by an override such as
+        // `uwsgi_param REMOTE_ADDR $http_x_real_ip`: the later one wins, as in uWSGI.
+        out.vars[static_cast<std::size_t>(earlier)].value = value;
+      }
       continue;
     }
     if (out.vars.size() == kMaxVars) return {Status::invalid, Error::too_many_vars, 0};

@@ -58,8 +58,9 @@ std::string_view describe(Error error);
 
 struct Packet {
   PacketHeader header;
-  // In arrival order; a key sent more than once appears once, at its first position,
-  // with its values joined the way nginx 1.23+ joins repeated headers.
+  // In arrival order; a key sent more than once appears once, at its first position: a
+  // header (HTTP_*) with its values joined the way nginx 1.23+ joins repeated headers,
+  // any other var with its last value (a uwsgi_param overriding uwsgi_params).
   std::vector<Var> vars;
   std::size_t packet_size = 0;  // header + vars block: where the body starts in the buffer
   std::size_t vars_bytes = 0;   // datasize, for the request log

@@ -158,7 +158,11 @@ PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs,
       has_control(status_text)) {
     return PyErr_Format(PyExc_ValueError, "the status must look like '200 OK', got %R", status);
   }
-  PyRef items(PySequence_Fast(headers, "response_headers must be a list of (name, value) tuples"));
+  if (!PyList_Check(headers)) {
+    return PyErr_Format(PyExc_TypeError, "response_headers must be a list of (name, value) tuples (PEP 3333), "
+                        "not %.100s", Py_TYPE(headers)->tp_name);
+  }
+  PyRef items(PySequence_Fast(headers, ""));
   if (!items) return nullptr;
 
   // Built in place: head_ keeps its capacity from request to request.
@@ -214,8 +218,12 @@ bool Response::finish_headers() {
   return false;
 }
 
-bool Response::send_chunk(const char* data, std::size_t size) {
-  if (size == 0 && headers_sent_) return true;
+bool Response::send_headers() { return headers_sent_ || send_chunk(nullptr, 0, true); }
+
+bool Response::send_chunk(const char* data, std::size_t size, bool headers_now) {
+  // An empty chunk sends nothing, not even the headers: the app may still fail and get
+  // a 500, or call start_response again with exc_info.
+  if (size == 0 && !headers_now) return true;
   if (!headers_sent_ && !finish_headers()) return false;
   if (declared_length_ && !exchange_->is_head && exchange_->body_bytes + size > *declared_length_) {
     // Never send past the declared length: nginx would take the excess as garbage.
@@ -344,7 +352,7 @@ bool Response::send_body(PyObject* result, const protocol::RequestFacts& facts) 
     }
     if (PyErr_Occurred()) return false;
   }
-  if (!headers_sent_ && !send_chunk(nullptr, 0)) return client_gone();
+  if (!send_headers()) return client_gone();
   if (declared_length_ && !exchange_->is_head && exchange_->body_bytes < *declared_length_) {
     write_line(2, fmt::format("{} {}: the app sent {} bytes but its Content-Length says {}; the connection is "
                               "closed so nginx sees the response as truncated",
@@ -376,7 +384,7 @@ std::optional<bool> Response::send_wrapped_file(PyObject* wrapper) {
   const auto size = static_cast<std::uint64_t>(st.st_size);
   std::uint64_t count = size > offset ? size - offset : 0;
   if (declared_length_) count = std::min(count, *declared_length_ - exchange_->body_bytes);
-  if (!headers_sent_ && !send_chunk(nullptr, 0)) return false;
+  if (!send_headers()) return false;
   if (exchange_->is_head || count == 0) return true;
   std::uint64_t sent = 0;
   bool ok;

@@ -41,7 +41,10 @@ class Response {
   PyObject* call_write(PyObject* data);
 
  private:
-  bool send_chunk(const char* data, std::size_t size);
+  // Sends a body chunk, with the headers first if they have not gone out. An empty
+  // chunk is skipped unless `headers_now`.
+  bool send_chunk(const char* data, std::size_t size, bool headers_now = false);
+  bool send_headers();
   bool send_bytes_like(PyObject* chunk);
   bool finish_headers();
   // A write stopped without a Python error: the client went away, or the app sent more

@@ -24,7 +24,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -415,20 +417,44 @@ class ProcessTracker:
                     stream.close()
 
 
-@pytest.fixture
-def tmp():
+def new_short_tmp_dir(prefix="f") -> Path:
     """A short private temp dir (Unix socket paths must stay < 108 bytes)."""
-    d = Path(tempfile.mkdtemp(prefix="f", dir="/tmp"))
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     os.chmod(d, 0o755)
+    return d
+
+
+def _short_tmp_dir():
+    d = new_short_tmp_dir()
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture
-def procs():
+def _tracked_processes():
     tracker = ProcessTracker()
     yield tracker
     tracker.cleanup()
+
+
+@pytest.fixture
+def tmp():
+    yield from _short_tmp_dir()
+
+
+@pytest.fixture
+def procs():
+    yield from _tracked_processes()
+
+
+# For a stack that every test of one module uses (nginx, ferry and a migrated project).
+@pytest.fixture(scope="module")
+def module_tmp():
+    yield from _short_tmp_dir()
+
+
+@pytest.fixture(scope="module")
+def module_procs():
+    yield from _tracked_processes()
 
 
 # --------------------------------------------------------------------------------------
@@ -666,7 +692,7 @@ def basic_ini(tmp, *extra, processes=2, module="testapp", master=True, log=True,
 
 class Nginx:
     def __init__(self, tracker: ProcessTracker, tmp: Path, upstream: str, uwsgi_params=True,
-                 extra_http="", extra_location=""):
+                 extra_http="", extra_location="", extra_server=""):
         self.tracker = tracker
         self.dir = Path(tmp) / "nginx"
         self.dir.mkdir(exist_ok=True)
@@ -704,6 +730,7 @@ http {{
     server {{
         listen 127.0.0.1:{self.port} backlog=4096;
         server_name localhost;
+        {extra_server}
         location / {{
             {params}
             uwsgi_pass {self.upstream};
@@ -853,3 +880,255 @@ def listen_backlog(addr) -> int | None:
             if len(cols) >= 4 and cols[3] == f"{target[0]}:{target[1]}":
                 return int(cols[2])
     return None
+
+
+# --------------------------------------------------------------------------------------
+# The demo Django project (conf/server_dev) and a client that logs into its admin
+
+
+DEMO = REPO / "conf" / "server_dev"
+ADMIN_PASSWORD = "ferry-Test-pw-4711"
+
+# The seed ini with its paths in the test's directory and its second line split in two;
+# everything else (including the Korean inline comments) exactly as the user wrote it.
+SEED_FIXED = """[uwsgi]
+base = {base}
+home = %(base)/venv
+chdir = %(base) #가상환경 경로
+module = server_dev.wsgi:application #프로젝트 경로
+socket = {tmp}/django.sock #리눅스에서 제공하는 소켓사용
+chmod-socket = 666 #소켓의 파일권한
+master = true #마스터 프로세스 유무
+enable-threads = true # 워커를 쓰레드 기반으로 할 것인가
+pidfile = {tmp}/django.pid #uwsgi 모든 프로세스 번호를 쉽게 확인
+vacuum = true #uwsgi 흔적(soket, pid)을 자동으로 지워줌
+logger = file:{tmp}/uwsgi.log # log파일 기록
+env = FERRY_DEMO_DATA={data}
+"""
+
+
+def seed_ini(tmp, base, data, *extra) -> str:
+    """SEED_FIXED for a project prepared in tmp, with extra lines appended."""
+    return SEED_FIXED.format(base=base, tmp=tmp, data=data) + "".join(f"{x}\n" for x in extra)
+
+
+def start_seed_stack(procs, tmp, base, data, *extra_ini, **nginx_kw):
+    """ferry from the seed ini (plus extra lines) behind a started nginx: (Ferry, Nginx)."""
+    f = Ferry(procs, tmp, seed_ini(tmp, base, data, *extra_ini), sockets=[tmp / "django.sock"],
+              log=tmp / "uwsgi.log", pidfile=tmp / "django.pid").start()
+    return f, Nginx(procs, tmp, str(tmp / "django.sock"), **nginx_kw).start()
+
+
+def manage(base, data, *args, extra_env=None):
+    env = dict(os.environ, FERRY_DEMO_DATA=str(data), **(extra_env or {}))
+    r = subprocess.run([SYSTEM_PYTHON, str(base / "manage.py"), *args], cwd=base, env=env,
+                       timeout=180, capture_output=True, text=True)
+    assert r.returncode == 0, f"manage.py {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+def prepare_project(tmp, admin=True, env=None, static=False):
+    """The demo project copied to tmp/server_dev with its venv, migrated (with an admin).
+
+    env: extra environment for manage.py, e.g. MariaDB.django_env(); static: also run
+    collectstatic into $FERRY_DEMO_DATA/static for nginx to serve."""
+    base = tmp / "server_dev"
+    shutil.copytree(DEMO, base, ignore=shutil.ignore_patterns("data", "venv", "__pycache__",
+                                                              "*.sqlite3"))
+    make_venv(base / "venv")
+    data = tmp / "data"
+    manage(base, data, "migrate", "--noinput", extra_env=env)
+    if static:
+        manage(base, data, "collectstatic", "--noinput", extra_env=env)
+    if admin:
+        manage(base, data, "createsuperuser", "--noinput", extra_env={
+            **(env or {}), "DJANGO_SUPERUSER_USERNAME": "admin",
+            "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
+            "DJANGO_SUPERUSER_EMAIL": "admin@example.org"})
+    return base, data
+
+
+def nginx_static_location(data) -> str:
+    """An nginx `location` serving the demo's collected static files, as a real site does.
+    With their MIME types: a browser ignores a stylesheet served as text/plain."""
+    return f"location /static/ {{ include /etc/nginx/mime.types; alias {data}/static/; }}"
+
+
+def cookies_from(headers, jar):
+    for k, v in headers:
+        if k.lower() == "set-cookie":
+            c = SimpleCookie()
+            c.load(v)
+            for name, morsel in c.items():
+                jar[name] = morsel.value
+    return jar
+
+
+def cookie_header(jar):
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
+
+
+def header_value(headers, name, default=None):
+    for k, v in headers:
+        if k.lower() == name.lower():
+            return v
+    return default
+
+
+_CSRF_INPUT_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+class DjangoClient:
+    """What a browser does for Django through nginx: keeps a cookie jar (sent with every
+    request, updated from every response) and posts forms with their CSRF token."""
+
+    def __init__(self, port):
+        self.port = port
+        self.jar: dict[str, str] = {}
+
+    def request(self, method, path, body=None, headers=(), timeout=30.0):
+        headers = list(headers)
+        if self.jar:
+            headers.append(("Cookie", cookie_header(self.jar)))
+        status, resp_headers, data = http_request(self.port, method, path, body, headers,
+                                                  timeout)
+        cookies_from(resp_headers, self.jar)
+        return status, resp_headers, data
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def get_form(self, path) -> tuple[str, str]:
+        """GETs a page with a form; returns (page, the form's CSRF token)."""
+        status, _, body = self.get(path)
+        page = body.decode("utf-8", "replace")
+        assert status == 200, f"GET {path}: {status}\n{page[:2000]}"
+        m = _CSRF_INPUT_RE.search(page)
+        assert m and "<form" in page, f"GET {path}: no form with a CSRF token\n{page[:2000]}"
+        assert "csrftoken" in self.jar, f"GET {path}: no csrftoken cookie; jar {self.jar}"
+        return page, m.group(1)
+
+    def post_form(self, path, fields, token):
+        form = urlencode({"csrfmiddlewaretoken": token, **fields}).encode()
+        return self.request("POST", path, body=form, headers=[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Referer", f"http://127.0.0.1:{self.port}{path}")])
+
+    def admin_login(self, password=ADMIN_PASSWORD) -> str:
+        """Logs in as admin the way the login page does; returns the dashboard's HTML."""
+        path = "/admin/login/?next=/admin/"
+        _, token = self.get_form(path)
+        status, headers, body = self.post_form(
+            path, {"username": "admin", "password": password, "next": "/admin/"}, token)
+        assert status == 302, f"POST {path}: {status}\n{body[:3000]!r}"
+        location = header_value(headers, "Location", "")
+        assert location.endswith("/admin/"), headers
+        assert "sessionid" in self.jar, f"no session cookie after login; jar {self.jar}"
+        status, _, body = self.get(urlsplit(location)._replace(scheme="", netloc="").geturl())
+        page = body.decode("utf-8", "replace")
+        assert status == 200 and "Site administration" in page, f"{status}\n{page[:2000]}"
+        return page
+
+
+# --------------------------------------------------------------------------------------
+# MariaDB
+
+
+MARIADBD = "/usr/sbin/mariadbd"
+MARIADB_INSTALL_DB = "/usr/bin/mariadb-install-db"
+
+
+class MariaDB:
+    """A private mariadbd from Debian's mariadb-server: its own datadir, a Unix socket and
+    no TCP port, root without a password. Independent of any system MariaDB service."""
+
+    def __init__(self, tracker: ProcessTracker, base: Path):
+        self.tracker = tracker
+        self.base = Path(base)
+        self.datadir = self.base / "data"
+        self.socket = self.base / "mysql.sock"
+        self.error_log = self.base / "error.log"
+        self.proc = None
+        # mariadbd refuses to run as root unless told to; CI runs as root.
+        self.user_args = ["--user=root"] if os.geteuid() == 0 else []
+
+    def start(self, timeout=30.0):
+        # --no-defaults: nothing from /etc/mysql (the system service's socket, port, user).
+        # "normal" root authentication: a password (empty) rather than the Unix user's
+        # identity, so the tests connect as root whoever runs them.
+        r = subprocess.run(
+            [MARIADB_INSTALL_DB, "--no-defaults", f"--datadir={self.datadir}",
+             "--auth-root-authentication-method=normal", "--skip-test-db",
+             *self.user_args],
+            capture_output=True, text=True, timeout=120, env=self.tracker.env())
+        assert r.returncode == 0, f"mariadb-install-db failed:\n{r.stdout}\n{r.stderr}"
+        self.proc = self.tracker.popen(
+            [MARIADBD, "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
+             f"--pid-file={self.base / 'mariadbd.pid'}", f"--log-error={self.error_log}",
+             "--skip-networking", "--skip-name-resolve", "--character-set-server=utf8mb4",
+             "--collation-server=utf8mb4_unicode_ci",
+             # Throwaway data: durability is not worth an fsync per migration step.
+             "--innodb-flush-log-at-trx-commit=0", "--skip-innodb-doublewrite",
+             *self.user_args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=self.tracker.env())
+
+        def accepts():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"mariadbd exited with {self.proc.returncode}:\n"
+                                     + read_text(self.error_log)[-4000:])
+            try:
+                self.connect().close()
+                return True
+            except Exception:  # noqa: BLE001 - not accepting yet
+                return False
+
+        try:
+            wait_until(accepts, timeout, interval=0.1, message="mariadbd to accept")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{read_text(self.error_log)[-4000:]}") from None
+        return self
+
+    def connect(self, db=None):
+        import MySQLdb  # Debian's python3-mysqldb, the driver Django's backend uses
+
+        kw = {"db": db} if db else {}
+        return MySQLdb.connect(unix_socket=str(self.socket), user="root", passwd="",
+                               charset="utf8mb4", connect_timeout=5, **kw)
+
+    def query(self, sql, args=None, db=None) -> list[tuple]:
+        conn = self.connect(db)
+        try:
+            cur = conn.cursor()
+            cur.execute(sql, args)
+            rows = list(cur.fetchall())
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+
+    def create_database(self, name) -> str:
+        assert re.fullmatch(r"\w+", name), name
+        self.query(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        return name
+
+    def django_env(self, db) -> dict:
+        """The demo settings' environment for this server and database."""
+        return {"FERRY_DEMO_DB": "mysql", "FERRY_DEMO_MYSQL_SOCKET": str(self.socket),
+                "FERRY_DEMO_MYSQL_DB": db, "FERRY_DEMO_MYSQL_USER": "root",
+                "FERRY_DEMO_MYSQL_PASSWORD": ""}
+
+
+@pytest.fixture(scope="session")
+def mariadb():
+    """A running private MariaDB with an empty database `server_dev`; killed at the end of
+    the session however the tests went (the data is thrown away with it)."""
+    tracker = ProcessTracker()
+    base = new_short_tmp_dir("m")
+    try:
+        db = MariaDB(tracker, base).start()
+        db.create_database("server_dev")
+        yield db
+    finally:
+        tracker.cleanup()
+        shutil.rmtree(base, ignore_errors=True)

@@ -2,60 +2,12 @@
 
 import json
 import os
-import re
-import shutil
 import signal
-import subprocess
 import time
-from http.cookies import SimpleCookie
-from urllib.parse import urlencode
 
 import pytest
 
-from conftest import REPO, SYSTEM_PYTHON, RequestLoop, http_request, make_venv
-
-DEMO = REPO / "conf" / "server_dev"
-ADMIN_PASSWORD = "ferry-Test-pw-4711"
-
-# The seed ini with its paths in the test's directory and its second line split in two;
-# everything else (including the Korean inline comments) exactly as the user wrote it.
-SEED_FIXED = """[uwsgi]
-base = {base}
-home = %(base)/venv
-chdir = %(base) #가상환경 경로
-module = server_dev.wsgi:application #프로젝트 경로
-socket = {tmp}/django.sock #리눅스에서 제공하는 소켓사용
-chmod-socket = 666 #소켓의 파일권한
-master = true #마스터 프로세스 유무
-enable-threads = true # 워커를 쓰레드 기반으로 할 것인가
-pidfile = {tmp}/django.pid #uwsgi 모든 프로세스 번호를 쉽게 확인
-vacuum = true #uwsgi 흔적(soket, pid)을 자동으로 지워줌
-logger = file:{tmp}/uwsgi.log # log파일 기록
-env = FERRY_DEMO_DATA={data}
-"""
-
-
-def manage(base, data, *args, extra_env=None):
-    env = dict(os.environ, FERRY_DEMO_DATA=str(data), **(extra_env or {}))
-    r = subprocess.run([SYSTEM_PYTHON, str(base / "manage.py"), *args], cwd=base, env=env,
-                       timeout=180, capture_output=True, text=True)
-    assert r.returncode == 0, f"manage.py {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}"
-
-
-def prepare_project(tmp, admin=True):
-    """The demo project copied to tmp/server_dev with its venv, migrated (with an admin)."""
-    base = tmp / "server_dev"
-    shutil.copytree(DEMO, base, ignore=shutil.ignore_patterns("data", "venv", "__pycache__",
-                                                              "*.sqlite3"))
-    make_venv(base / "venv")
-    data = tmp / "data"
-    manage(base, data, "migrate", "--noinput")
-    if not admin:
-        return base, data
-    manage(base, data, "createsuperuser", "--noinput", extra_env={
-        "DJANGO_SUPERUSER_USERNAME": "admin", "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD,
-        "DJANGO_SUPERUSER_EMAIL": "admin@example.org"})
-    return base, data
+from conftest import DjangoClient, RequestLoop, http_request, prepare_project, seed_ini
 
 
 @pytest.fixture
@@ -63,23 +15,9 @@ def seed_project(tmp):
     return prepare_project(tmp)
 
 
-def cookies_from(headers, jar):
-    for k, v in headers:
-        if k.lower() == "set-cookie":
-            c = SimpleCookie()
-            c.load(v)
-            for name, morsel in c.items():
-                jar[name] = morsel.value
-    return jar
-
-
-def cookie_header(jar):
-    return "; ".join(f"{k}={v}" for k, v in jar.items())
-
-
 def test_seed_ini_serves_django_behind_nginx(ferry, nginx, tmp, seed_project):
     base, data = seed_project
-    f = ferry(SEED_FIXED.format(base=base, tmp=tmp, data=data), sockets=[tmp / "django.sock"],
+    f = ferry(seed_ini(tmp, base, data), sockets=[tmp / "django.sock"],
               log=tmp / "uwsgi.log", pidfile=tmp / "django.pid")
     ng = nginx(tmp / "django.sock")
 
@@ -91,28 +29,9 @@ def test_seed_ini_serves_django_behind_nginx(ferry, nginx, tmp, seed_project):
     assert status == 200, body[:2000]
     assert json.loads(body)["pid"] in f.workers()
 
-    # The admin login page: a form with a CSRF token (templates, static URLs, DB sessions).
-    jar = {}
-    status, headers, body = ng.get("/admin/login/?next=/admin/")
-    assert status == 200, body[:2000]
-    page = body.decode()
-    m = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-    assert m and "<form" in page, page[:2000]
-    cookies_from(headers, jar)
-    assert "csrftoken" in jar
-
-    # Log in: a POST body through nginx, cookies both ways, a session in SQLite.
-    form = urlencode({"csrfmiddlewaretoken": m.group(1), "username": "admin",
-                      "password": ADMIN_PASSWORD, "next": "/admin/"}).encode()
-    status, headers, body = ng.request("POST", "/admin/login/?next=/admin/", body=form, headers=[
-        ("Content-Type", "application/x-www-form-urlencoded"), ("Cookie", cookie_header(jar)),
-        ("Referer", f"http://127.0.0.1:{ng.port}/admin/login/")])
-    assert status == 302, body[:3000]
-    assert dict((k.lower(), v) for k, v in headers)["location"].endswith("/admin/")
-    cookies_from(headers, jar)
-    assert "sessionid" in jar
-    status, _, body = ng.get("/admin/", headers=[("Cookie", cookie_header(jar))])
-    assert status == 200 and b"Site administration" in body, body[:2000]
+    # The admin login page: a form with a CSRF token (templates, static URLs, DB sessions),
+    # then the login: a POST body through nginx, cookies both ways, a session in SQLite.
+    DjangoClient(ng.port).admin_login()
 
     # The seed's options took effect.
     assert ((tmp / "django.sock").stat().st_mode & 0o777) == 0o666
@@ -130,7 +49,7 @@ def test_seed_ini_serves_django_behind_nginx(ferry, nginx, tmp, seed_project):
 
 def test_seed_stack_survives_kill9_and_reload_under_requests(ferry, nginx, tmp):
     base, data = prepare_project(tmp, admin=False)
-    ini = SEED_FIXED.format(base=base, tmp=tmp, data=data) + "processes = 2\n"
+    ini = seed_ini(tmp, base, data, "processes = 2")
     f = ferry(ini, sockets=[tmp / "django.sock"], log=tmp / "uwsgi.log",
               pidfile=tmp / "django.pid")
     ng = nginx(tmp / "django.sock")
@@ -154,6 +73,8 @@ def test_seed_stack_survives_kill9_and_reload_under_requests(ferry, nginx, tmp):
         reload_from = len(loop.results)
         os.kill(f.pid, signal.SIGHUP)
         after_reload = f.wait_workers(2, exclude=after_kill, timeout=20)
+        # The new workers serve once they have loaded Django; the old ones until then.
+        f.wait_log(r"reload done", timeout=30)
         loop.wait_count(len(loop.results) + 30, timeout=20)
     f.wait_log(rf"^(?=.*\b{victim}\b)(?=.*\bsignal 9\b).*$")
     assert len(kill_failures) <= 1, kill_failures

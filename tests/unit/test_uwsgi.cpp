@@ -205,7 +205,7 @@ TEST_CASE("decode_header reads a little-endian datasize") {
 
 TEST_CASE("a reused Packet holds only the latest parse") {
   Packet packet;
-  const auto first = encode_packet({{"A", "1"}, {"A", "2"}});
+  const auto first = encode_packet({{"HTTP_A", "1"}, {"HTTP_A", "2"}});
   const auto second = encode_packet({{"B", "3"}});
   REQUIRE(parse(first, packet).status == Status::complete);
   CHECK(packet.merged.size() == 1);
@@ -239,4 +239,15 @@ TEST_CASE("parse_content_length: digits only, empty means 0") {
   CHECK_FALSE(parse_content_length("1 "));
   CHECK_FALSE(parse_content_length("18446744073709551616"));
   CHECK_FALSE(parse_content_length("99999999999999999999999999999999"));
+}
+
+TEST_CASE("a CGI var sent twice keeps its last value: uwsgi_param overriding uwsgi_params") {
+  Packet packet;
+  const auto bytes = encode_packet({{"REMOTE_ADDR", "127.0.0.1"}, {"HTTP_X", "a"}, {"REMOTE_ADDR", "10.9.8.7"},
+                                    {"HTTP_X", "b"}});
+  REQUIRE(parse(bytes, packet).status == Status::complete);
+  REQUIRE(packet.vars.size() == 2);
+  CHECK(packet.vars[0].key == "REMOTE_ADDR");
+  CHECK(packet.vars[0].value == "10.9.8.7");
+  CHECK(packet.vars[1].value == "a, b");
 }
