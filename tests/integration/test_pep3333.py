@@ -264,6 +264,37 @@ def worker_rss_kb(pid):
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+def test_one_gigabyte_upload_streams_without_growing_the_worker(ferry, tmp):
+    """1 GiB straight to the socket, as nginx would stream it, read in 64 KB chunks:
+    the worker's RSS grows by less than 10 MB."""
+    f = ferry(basic_ini(tmp, processes=1, module=APP, log=False))
+    (worker,) = f.wait_workers(1)
+    uwsgi_request(tmp / "s.sock", nginx_vars("/input/consume", method="POST", query="chunk=65536&nohash=1",
+                                            body=b"x" * 300_000), body=b"x" * 300_000)
+    rss_before = worker_rss_kb(worker)
+    block = b"\xa5" * (1 << 20)
+    total = 1024 * len(block)
+    vars_ = nginx_vars("/input/consume", method="POST", query="chunk=65536&nohash=1", body=b"")
+    vars_ = [(k, str(total) if k == "CONTENT_LENGTH" else v) for k, v in vars_]
+    with connect(tmp / "s.sock", timeout=120) as s:
+        s.sendall(uwsgi_packet(vars_))
+        for _ in range(1024):
+            s.sendall(block)
+        response = parse_http_response(read_all(s))
+    assert response.status == 200, response.body[:500]
+    got = json.loads(response.body)
+    assert got["length"] == total
+    assert got["rss_peak_kb"] - got["rss_before_kb"] < 10 * 1024, got
+    assert worker_rss_kb(worker) - rss_before < 10 * 1024
+
+
+def read_all(s):
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    return data
+
+
 def test_large_upload_streams_without_growing_the_worker(ferry, nginx, tmp):
     """200 MB through nginx, read in 64 KB chunks: the worker's RSS grows by < 10 MB."""
     f = ferry(basic_ini(tmp, processes=1, module=APP))
