@@ -169,6 +169,10 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.max_requests = number("max-requests", v, w, 0, 1 << 30);
            }},
+    Option{"max-requests-delta", "", OptionKind::number, "N", "worker K recycles after max-requests + K*N requests, so workers do not recycle together",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.max_requests_delta = number("max-requests-delta", v, w, 0, 1 << 20);
+           }},
     Option{"worker-reload-mercy", "", OptionKind::number, "SECONDS", "how long stopping workers may finish in-flight requests (default 30)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.worker_reload_mercy = number("worker-reload-mercy", v, w, 1, 86400);

@@ -22,6 +22,7 @@
 #include "master/process.hpp"
 #include "master/startup_error.hpp"
 #include "master/supervisor.hpp"
+#include "master/systemd_notify.hpp"
 #include "worker/events.hpp"
 #include "worker/worker.hpp"
 
@@ -75,6 +76,7 @@ class Master {
         timer_(io_),
         supervisor_(settings_for(*config_)) {
     signals_.add(SIGHUP);
+    signals_.add(SIGUSR1);
     for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
   }
 
@@ -126,14 +128,37 @@ class Master {
       if (error) return;
       const auto now = Clock::now();
       if (sig == SIGHUP) {
+        notifier_.send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading",
+                                   std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now().time_since_epoch()).count()));
         execute(reload(now));
+      } else if (sig == SIGUSR1) {
+        reopen_log();
       } else {
+        notifier_.send("STOPPING=1\nSTATUS=stopping: finishing in-flight requests");
         log_->info("got SIG{}: stopping gracefully (workers finish their requests, at most {} s)",
                    sigabbrev_np(sig), config_->worker_reload_mercy);
         execute(supervisor_.on_stop(now));
       }
       wait_signal();
     });
+  }
+
+  // SIGUSR1, after logrotate moved the file away: continue in a new file at the same
+  // path. The descriptor number stays, so everything holding it follows.
+  void reopen_log() {
+    if (config_->logfile.empty()) return;
+    try {
+      UniqueFd fresh = open_log(config_->logfile);
+      ::dup3(fresh.get(), log_fd_.get(), O_CLOEXEC);
+      if (config_->daemonize) {
+        ::dup2(log_fd_.get(), STDOUT_FILENO);
+        ::dup2(log_fd_.get(), STDERR_FILENO);
+      }
+      log_->info("got SIGUSR1: reopened the log file {}", config_->logfile);
+    } catch (const StartupError& e) {
+      log_->error("got SIGUSR1 but could not reopen the log: {}; still writing to the old file", e.what());
+    }
   }
 
   Actions reload(Clock::time_point now) {
@@ -310,6 +335,10 @@ class Master {
         case Action::Kind::log_info: log_->info("{}", action.message); break;
         case Action::Kind::log_error: log_->error("{}", action.message); break;
         case Action::Kind::exit: finish(action.code); break;
+        case Action::Kind::serving:
+          notifier_.send(fmt::format("READY=1\nSTATUS=serving: {} worker{}, generation {}", config_->processes,
+                                     config_->processes == 1 ? "" : "s", supervisor_.generation()));
+          break;
       }
     }
   }
@@ -344,6 +373,7 @@ class Master {
   std::vector<Listener> listeners_;
   Pidfile pidfile_;
   asio::io_context io_;
+  SystemdNotifier notifier_;  // before signals_: constructed first
   asio::signal_set signals_;
   asio::signal_set children_;
   asio::steady_timer timer_;

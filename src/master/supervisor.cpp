@@ -93,7 +93,17 @@ Actions Supervisor::on_ready(pid_t pid) {
   if (worker == nullptr) return {};
   worker->ready = true;
   ever_ready_ = true;
-  return phase_ == Phase::reloading ? finish_reload_if_ready() : Actions{};
+  if (phase_ == Phase::reloading) return finish_reload_if_ready();
+  if (!started_ && phase_ == Phase::running) {
+    const auto ready = std::count_if(workers_.begin(), workers_.end(), [this](const Worker& w) {
+      return w.generation == generation_ && w.ready;
+    });
+    if (ready >= settings_.processes) {
+      started_ = true;
+      return {make(Action::Kind::serving)};
+    }
+  }
+  return {};
 }
 
 Actions Supervisor::finish_reload_if_ready() {
@@ -115,6 +125,8 @@ Actions Supervisor::finish_reload_if_ready() {
                  pending_.end());
   generation_ = reload_generation_;
   phase_ = Phase::running;
+  started_ = true;
+  actions.push_back(make(Action::Kind::serving));
   actions.push_back(log(Action::Kind::log_info,
                         fmt::format("reload done: {} new worker{} serving (generation {}); the old ones "
                                     "finish their requests and exit",
@@ -162,6 +174,7 @@ Actions Supervisor::on_exit(pid_t pid, ExitStatus status, Clock::time_point now)
                                   [this](const PendingRespawn& p) { return p.generation == reload_generation_; }),
                    pending_.end());
     phase_ = Phase::running;
+    actions.push_back(make(Action::Kind::serving));  // the old generation still is
     return actions;
   }
 

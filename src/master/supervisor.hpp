@@ -34,6 +34,7 @@ struct Action {
     kill,         // SIGKILL `pid`: its grace period is over
     wake_at,      // call on_timer() at `when`
     exit,         // everything is down: exit the master with `code`
+    serving,      // every worker of the current generation is ready (after start or a reload)
     log_info,     // a line for the log
     log_error,
   };
@@ -101,6 +102,7 @@ class Supervisor {
   int reload_generation_ = 0;  // the one being started by a reload
   int newest_generation_ = 1;  // the highest number handed out
   bool ever_ready_ = false;
+  bool started_ = false;  // the first generation has been fully ready once
   int quick_deaths_ = 0;  // consecutive workers that died soon after starting
   int exit_code_ = 0;
   std::vector<Worker> workers_;

@@ -49,6 +49,9 @@ void install_signal_handlers() {
   // SIGHUP/SIGQUIT sent by hand: all mean "finish what you are doing and exit".
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) ::sigaction(sig, &stop, nullptr);
   ::signal(SIGPIPE, SIG_IGN);  // a vanished client is an EPIPE from write, not a death
+  // SIGUSR1 (reopen the log) is the master's business; `killall -USR1 ferry` from a
+  // logrotate script reaches the workers too, and its default action would kill them.
+  ::signal(SIGUSR1, SIG_IGN);
 }
 
 struct WorkerState {
@@ -200,6 +203,14 @@ class ServingThread {
   std::string line_;
 };
 
+// max-requests-delta staggers the workers: all of them recycling at the same moment would
+// leave nobody loading the app's code warm.
+std::uint64_t max_requests_for(const config::Config& config, int slot) {
+  if (config.max_requests == 0) return 0;
+  return static_cast<std::uint64_t>(config.max_requests) +
+         static_cast<std::uint64_t>(slot) * static_cast<std::uint64_t>(config.max_requests_delta);
+}
+
 void notify_master(int events_fd, EventKind kind) {
   const Event event{static_cast<std::int32_t>(::getpid()), kind};
   [[maybe_unused]] auto ignored = ::write(events_fd, &event, sizeof event);
@@ -223,7 +234,7 @@ int run_worker(const WorkerSetup& setup) {
   if (!app) return kExitAppLoad;
   app->begin_serving();
 
-  WorkerState state{setup, log, {}, static_cast<std::uint64_t>(config.max_requests), config.socket_timeout * 1000,
+  WorkerState state{setup, log, {}, max_requests_for(config, setup.slot), config.socket_timeout * 1000,
                     protocol::kHeaderSize + config.buffer_size + kBodyPrefetch, !config.disable_logging};
   // The first handler adopts the loading thread's Python state, so make it here.
   auto main_handler = app->make_handler();

@@ -358,3 +358,28 @@ TEST_CASE("ExitStatus::from_wait_status") {
   CHECK(dumped.signal == SIGSEGV);
   CHECK(dumped.core_dumped);
 }
+
+TEST_CASE("serving (systemd READY=1) once every worker is ready, and again after a reload") {
+  Master m(2);
+  m.start();
+  CHECK(count(m.ready(m.spawned[0]), Kind::serving) == 0);  // one of two is not enough
+  CHECK(count(m.ready(m.spawned[1]), Kind::serving) == 1);
+
+  // A respawn after a crash is not a new READY.
+  m.now += 10s;
+  m.exit(m.spawned[0], kSegfault);
+  CHECK(count(m.ready(m.spawned.back()), Kind::serving) == 0);
+
+  m.reload(2);
+  const auto first_new = m.spawned.size() - 2;
+  CHECK(count(m.ready(m.spawned[first_new]), Kind::serving) == 0);
+  CHECK(count(m.ready(m.spawned[first_new + 1]), Kind::serving) == 1);
+}
+
+TEST_CASE("a failed reload says serving again: the old generation still is") {
+  Master m(1);
+  m.start_ready();
+  m.reload(1);
+  const Actions failed = m.exit(m.spawned.back(), kAppLoadError);
+  CHECK(count(failed, Kind::serving) == 1);
+}
