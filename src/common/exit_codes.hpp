@@ -8,5 +8,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitConfig = 2;   // bad ini line, unknown option, bad value, bad flag
 inline constexpr int kExitStartup = 3;  // cannot bind, pidfile held by a live ferry, no log file
 inline constexpr int kExitAppLoad = 4;  // the WSGI app failed to import or is not callable
+// A worker that ended itself because a request overran harakiri (never the master's code).
+inline constexpr int kExitHarakiri = 5;
 
 }  // namespace ferry

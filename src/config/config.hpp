@@ -65,6 +65,7 @@ struct Config {
   int threads = 1;
   int max_requests = 0;         // 0: never recycle
   int max_requests_delta = 0;   // worker N recycles after max_requests + N * delta
+  int harakiri = 0;              // seconds a request may run; 0: no limit
   int worker_reload_mercy = 30;  // seconds a stopping worker may finish in-flight requests
   std::string pidfile;
   bool vacuum = false;

@@ -173,6 +173,8 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.max_requests_delta = number("max-requests-delta", v, w, 0, 1 << 20);
            }},
+    Option{"harakiri", "", OptionKind::number, "SECONDS", "a request running longer is logged with every thread's Python stack, cut, and its worker replaced",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.harakiri = number("harakiri", v, w, 0, 86400); }},
     Option{"worker-reload-mercy", "", OptionKind::number, "SECONDS", "how long stopping workers may finish in-flight requests (default 30)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.worker_reload_mercy = number("worker-reload-mercy", v, w, 1, 86400);
@@ -212,7 +214,7 @@ constexpr std::array kMeaningless{
     Explained{"strict", "ferry always rejects unknown options"},
     Explained{"auto-procname", "not implemented yet; process titles are left as they are"},
     Explained{"memory-report", "not implemented yet; request lines do not carry memory figures"},
-    Explained{"harakiri-verbose", "harakiri is not implemented yet"},
+    Explained{"harakiri-verbose", "ferry always logs the stuck request and every thread's Python stack"},
     Explained{"py-tracebacker", "not available in ferry"},
 };
 
@@ -222,7 +224,6 @@ constexpr std::array kUnsupported{
     Explained{"http-socket", "ferry has no HTTP listener yet: put nginx in front (uwsgi_pass) and use 'socket'"},
     Explained{"https", "terminate TLS in nginx and use 'socket'"},
     Explained{"static-map", "serve static files from nginx (a 'location /static/' block)"},
-    Explained{"harakiri", "per-request deadlines are not implemented yet; remove it to start"},
     Explained{"uid", "dropping privileges is not implemented yet; start ferry as the user it should run as"},
     Explained{"gid", "dropping privileges is not implemented yet; start ferry as the group it should run as"},
     Explained{"chown-socket", "not implemented yet; use chmod-socket, or create the socket as the right user"},

@@ -1,5 +1,7 @@
 #include "master/supervisor.hpp"
 
+#include "common/exit_codes.hpp"
+
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -44,7 +46,7 @@ ExitStatus ExitStatus::from_wait_status(int status) {
 }
 
 std::string ExitStatus::describe() const {
-  if (signal == 0) return fmt::format("exit code {}", code);
+  if (signal == 0) return fmt::format("exit code {}{}", code, code == kExitHarakiri ? " (harakiri)" : "");
   const char* abbrev = sigabbrev_np(signal);
   return fmt::format("killed by signal {} (SIG{}{}){}", signal, abbrev ? abbrev : "?",
                      signal == SIGSEGV ? ", a crash in native code" : "",

@@ -1,6 +1,7 @@
 #include "worker/worker.hpp"
 
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -20,11 +21,15 @@
 #include "protocol/uwsgi.hpp"
 #include "worker/events.hpp"
 #include "worker/exchange.hpp"
+#include "worker/request_clock.hpp"
 #include "worker/request_log.hpp"
 #include "wsgi/app.hpp"
 
 namespace ferry::worker {
 namespace {
+
+// harakiri asks faulthandler for the Python stacks with this signal.
+constexpr int kStackDumpSignal = SIGUSR2;
 
 // Body bytes read together with the packet, so a small POST costs no extra read.
 constexpr std::size_t kBodyPrefetch = 16 * 1024;
@@ -63,6 +68,7 @@ struct WorkerState {
   std::size_t buffer_capacity;
   bool log_requests;
   int pid = static_cast<int>(::getpid());
+  std::unique_ptr<RequestClock> clock;  // only with harakiri
 };
 
 class ServingThread {
@@ -165,6 +171,14 @@ class ServingThread {
       exchange.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
       return;
     }
+    if (state_.clock) state_.clock->begin(core_, fd, facts.method, facts.uri, started);
+    struct ClockStop {  // every return below ends the request's harakiri clock
+      RequestClock* clock;
+      int core;
+      ~ClockStop() {
+        if (clock) clock->end(core);
+      }
+    } clock_stop{state_.clock.get(), core_};
     exchange.start_body({buffer_.data() + parsed.bytes_needed, have - parsed.bytes_needed}, *content_length);
     const auto limit = state_.setup.config->limit_post;
     if (limit > 0 && *content_length > limit) {
@@ -211,6 +225,33 @@ std::uint64_t max_requests_for(const config::Config& config, int slot) {
          static_cast<std::uint64_t>(slot) * static_cast<std::uint64_t>(config.max_requests_delta);
 }
 
+// harakiri's watchdog: a request past its deadline is logged with every Python thread's
+// stack, its connection is cut (nginx answers 502 at once instead of waiting), the other
+// threads finish their requests, and the worker exits to be replaced. The stuck thread
+// cannot be stopped from outside, so the process ends around it.
+void watch_deadlines(WorkerState& state, int harakiri, int mercy) {
+  const auto limit = std::chrono::seconds(harakiri);
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto now = RequestClock::Clock::now();
+    const auto stuck = state.clock->overdue(limit, now);
+    if (!stuck) continue;
+    state.log->error("harakiri: {} {} has run for {:.1f} s, past harakiri = {} s (worker {}, pid {}, thread {}); "
+                     "the Python stack of every thread follows, then this worker is replaced",
+                     stuck->method, stuck->uri, std::chrono::duration<double>(stuck->running).count(), harakiri,
+                     state.setup.slot, state.pid, stuck->core);
+    // faulthandler dumps the stacks from the signal handler, before pthread_kill returns.
+    ::pthread_kill(::pthread_self(), kStackDumpSignal);
+    ::shutdown(stuck->fd, SHUT_RDWR);
+    on_stop_signal(0);
+    const auto give_up = now + std::chrono::seconds(mercy);
+    while (state.clock->busy_except(stuck->core) > 0 && RequestClock::Clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::_exit(kExitHarakiri);
+  }
+}
+
 void notify_master(int events_fd, EventKind kind) {
   const Event event{static_cast<std::int32_t>(::getpid()), kind};
   [[maybe_unused]] auto ignored = ::write(events_fd, &event, sizeof event);
@@ -232,12 +273,18 @@ int run_worker(const WorkerSetup& setup) {
   const wsgi::WorkerInfo info{setup.slot, config.threads > 1, config.processes > 1};
   auto app = wsgi::App::load(config, info);
   if (!app) return kExitAppLoad;
+  if (config.harakiri > 0 && !app->enable_stack_dumps(kStackDumpSignal)) return kExitAppLoad;
   app->begin_serving();
 
   WorkerState state{setup, log, {}, max_requests_for(config, setup.slot), config.socket_timeout * 1000,
-                    protocol::kHeaderSize + config.buffer_size + kBodyPrefetch, !config.disable_logging};
+                    protocol::kHeaderSize + config.buffer_size + kBodyPrefetch, !config.disable_logging,
+                    static_cast<int>(::getpid()), nullptr};
   // The first handler adopts the loading thread's Python state, so make it here.
   auto main_handler = app->make_handler();
+  if (config.harakiri > 0) {
+    state.clock = std::make_unique<RequestClock>(config.threads);
+    std::thread(watch_deadlines, std::ref(state), config.harakiri, config.worker_reload_mercy).detach();
+  }
   notify_master(setup.events_fd, EventKind::ready);
 
   std::vector<std::thread> threads;

@@ -165,6 +165,18 @@ std::unique_ptr<App> App::load(const config::Config& config, const WorkerInfo& i
   return std::unique_ptr<App>(new App(std::move(impl)));
 }
 
+bool App::enable_stack_dumps(int signal) {
+  try {
+    py::module_::import("faulthandler")
+        .attr("register")(signal, py::arg("file") = py::module_::import("sys").attr("stderr"),
+                          py::arg("all_threads") = true);
+    return true;
+  } catch (py::error_already_set& e) {
+    complain(fmt::format("cannot set up Python stack dumps for harakiri: {}", e.what()));
+    return false;
+  }
+}
+
 void App::begin_serving() { impl_->loader_thread = PyEval_SaveThread(); }
 
 std::unique_ptr<RequestHandler> App::make_handler() {

@@ -38,6 +38,9 @@ class App {
   // The loading thread lets go of the GIL so serving threads can take it per request.
   void begin_serving();
   std::unique_ptr<RequestHandler> make_handler();
+  // Makes `signal` dump every Python thread's stack to stderr (faulthandler), even while a
+  // thread is stuck holding the GIL. Call while loading, before begin_serving().
+  bool enable_stack_dumps(int signal);
   // Runs atexit functions and flushes sys.stdout/sys.stderr before the worker exits.
   void finish();
 

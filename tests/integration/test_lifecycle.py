@@ -2,10 +2,14 @@
 logrotate, and staggered recycling."""
 
 import os
+import re
 import signal
 import socket
+import threading
+import time
 
-from conftest import basic_ini, uwsgi_get, wait_until
+from conftest import (RequestLoop, basic_ini, http_request, nginx_vars, ok_via_nginx, uwsgi_get, uwsgi_request,
+                      wait_until)
 
 
 class NotifyListener:
@@ -91,3 +95,46 @@ def test_max_requests_delta_staggers_recycling(ferry, tmp):
     f.wait_log(r"served max-requests \(7\)")
     f.wait_log(r"served max-requests \(10\)")
     assert "served max-requests (4)" not in f.log_text()
+
+
+def test_harakiri_logs_the_stuck_request_and_its_stack_and_replaces_the_worker(ferry, nginx, tmp):
+    f = ferry(basic_ini(tmp, "harakiri = 1", processes=2))
+    ng = nginx(tmp / "s.sock")
+    workers = f.wait_workers(2)
+    with RequestLoop(ok_via_nginx(ng.port, "/pid"), max_seconds=20, pause=0.005) as loop:
+        loop.wait_count(10, timeout=10)
+        started = time.monotonic()
+        status, _, _ = http_request(ng.port, "GET", "/sleep?s=20", timeout=30)
+        elapsed = time.monotonic() - started
+        f.wait_log(r"exited: exit code 5 \(harakiri\)")
+        loop.wait_count(len(loop.results) + 20, timeout=10)
+    # nginx got its answer when ferry cut the connection, not when the app finished.
+    assert status == 502
+    assert elapsed < 10, elapsed
+    log = f.log_text()
+    line = f.wait_log(r"harakiri: GET /sleep\?s=20 has run for [\d.]+ s, past harakiri = 1 s "
+                      r"\(worker \d, pid (\d+), thread 0\)")
+    stuck_pid = int(line.group(1))
+    assert stuck_pid in workers
+    # faulthandler's dump: the frame the request was stuck in.
+    assert re.search(r'File ".*testapp\.py", line \d+ in application', log), log
+    # Only the stuck request failed; the rest went to the other worker.
+    assert loop.failures == [], loop.failures[:3]
+    f.wait_workers(2, exclude=(stuck_pid,))
+
+
+def test_harakiri_with_threads_lets_the_other_threads_finish(ferry, tmp):
+    f = ferry(basic_ini(tmp, "harakiri = 1", "threads = 2", processes=1))
+    results = {}
+    stuck = threading.Thread(target=lambda: results.setdefault(
+        "stuck", uwsgi_request(tmp / "s.sock", nginx_vars("/sleep", query="s=20"), timeout=30)))
+    stuck.start()
+    time.sleep(0.3)
+    # Started before the deadline on the other thread, finishing after it.
+    finished = uwsgi_get(tmp / "s.sock", "/sleep", query="s=1.5", timeout=30)
+    stuck.join(30)
+    assert results["stuck"] == b""  # cut: nginx would answer 502
+    assert finished.status == 200
+    f.wait_log(r"harakiri: GET /sleep\?s=20 .* thread \d\)")
+    f.wait_log(r"exited: exit code 5 \(harakiri\)")
+    assert uwsgi_get(tmp / "s.sock", "/pid").status == 200

@@ -206,10 +206,10 @@ TEST_CASE("a meaningless uWSGI option is a warning, not an error") {
 
 TEST_CASE("an unsupported uWSGI option is an error") {
   TempDir dir;
-  const auto ini = dir.write("app.ini", kMinimal + "harakiri = 30\n");
+  const auto ini = dir.write("app.ini", kMinimal + "stats = 127.0.0.1:9191\n");
   const auto error = error_of({ini});
   CHECK(error.where().line == 4);
-  CHECK(contains(error.what(), "'harakiri' is not supported by ferry"));
+  CHECK(contains(error.what(), "'stats' is not supported by ferry"));
 }
 
 TEST_CASE("later settings override earlier ones, flags and ini alike") {
