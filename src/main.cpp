@@ -20,7 +20,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: ferry FILE.ini [--option value ...]\n"
     "       ferry --socket /run/app.sock --module project.wsgi:application [--option value ...]\n"
-    "       ferry --stop PIDFILE | --reload PIDFILE\n"
+    "       ferry --stop PIDFILE | --reload PIDFILE | --chain-reload PIDFILE\n"
     "\n"
     "Runs a WSGI app behind nginx (uwsgi_pass), reading uWSGI-style ini files.\n"
     "Every option works in the [uwsgi] section of an ini file as 'name = value' and on the\n"
@@ -52,17 +52,20 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "--help" || args[0] == "-h") {
     std::printf("%s%s", kUsage, ferry::config::options_help().c_str());
-    std::printf("  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n", "--stop PIDFILE", "stop the ferry whose pidfile this is",
-                "--reload PIDFILE", "reload it gracefully", "--version", "print the version", "--help",
-                "print this help");
+    std::printf("  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n", "--stop PIDFILE",
+                "stop the ferry whose pidfile this is", "--reload PIDFILE", "reload it gracefully (SIGHUP)",
+                "--chain-reload PIDFILE", "replace its workers one at a time (SIGUSR2)", "--version",
+                "print the version", "--help", "print this help");
     return ferry::kExitOk;
   }
   if (args[0] == "--version") {
     std::printf("ferry %s (Python %s)\n", FERRY_VERSION, FERRY_PYTHON_VERSION);
     return ferry::kExitOk;
   }
-  if ((args[0] == "--stop" || args[0] == "--reload") && args.size() == 2) {
-    return args[0] == "--stop" ? signal_pidfile(args[1], SIGTERM, "stop") : signal_pidfile(args[1], SIGHUP, "reload");
+  if (args.size() == 2) {
+    if (args[0] == "--stop") return signal_pidfile(args[1], SIGTERM, "stop");
+    if (args[0] == "--reload") return signal_pidfile(args[1], SIGHUP, "reload");
+    if (args[0] == "--chain-reload") return signal_pidfile(args[1], SIGUSR2, "chain-reload");
   }
 
   ferry::config::Loaded loaded;

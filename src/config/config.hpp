@@ -65,6 +65,8 @@ struct Config {
   int threads = 1;
   int max_requests = 0;         // 0: never recycle
   int max_requests_delta = 0;   // worker N recycles after max_requests + N * delta
+  std::vector<std::string> touch_reload;        // reload when one of these files' mtime changes
+  std::vector<std::string> touch_chain_reload;  // chain-reload likewise
   int harakiri = 0;              // seconds a request may run; 0: no limit
   int worker_reload_mercy = 30;  // seconds a stopping worker may finish in-flight requests
   std::string pidfile;

@@ -173,6 +173,12 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.max_requests_delta = number("max-requests-delta", v, w, 0, 1 << 20);
            }},
+    Option{"touch-reload", "", OptionKind::list, "FILE", "reload gracefully when FILE's modification time changes (repeatable)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.touch_reload.push_back(text("touch-reload", v, w)); }},
+    Option{"touch-chain-reload", "", OptionKind::list, "FILE", "replace the workers one at a time when FILE's modification time changes",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.touch_chain_reload.push_back(text("touch-chain-reload", v, w));
+           }},
     Option{"harakiri", "", OptionKind::number, "SECONDS", "a request running longer is logged with every thread's Python stack, cut, and its worker replaced",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.harakiri = number("harakiri", v, w, 0, 86400); }},
     Option{"worker-reload-mercy", "", OptionKind::number, "SECONDS", "how long stopping workers may finish in-flight requests (default 30)",
@@ -228,7 +234,6 @@ constexpr std::array kUnsupported{
     Explained{"gid", "dropping privileges is not implemented yet; start ferry as the group it should run as"},
     Explained{"chown-socket", "not implemented yet; use chmod-socket, or create the socket as the right user"},
     Explained{"stats", "the stats server is not implemented yet"},
-    Explained{"touch-reload", "not implemented yet; send SIGHUP to the master to reload"},
     Explained{"py-autoreload", "not implemented yet; send SIGHUP to the master to reload"},
     Explained{"cheaper", "ferry runs a fixed number of workers; remove cheaper"},
     Explained{"offload-threads", "ferry has no offload threads; remove it"},

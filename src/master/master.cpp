@@ -77,6 +77,7 @@ class Master {
         supervisor_(settings_for(*config_)) {
     signals_.add(SIGHUP);
     signals_.add(SIGUSR1);
+    signals_.add(SIGUSR2);
     for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
   }
 
@@ -94,6 +95,7 @@ class Master {
     wait_child();
     read_events();
     execute(supervisor_.start(Clock::now()));
+    watch_touch_files();
     io_.run();
     return exit_code_;
   }
@@ -127,11 +129,9 @@ class Master {
     signals_.async_wait([this](const asio::error_code& error, int sig) {
       if (error) return;
       const auto now = Clock::now();
-      if (sig == SIGHUP) {
-        notifier_.send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading",
-                                   std::chrono::duration_cast<std::chrono::microseconds>(
-                                       std::chrono::steady_clock::now().time_since_epoch()).count()));
-        execute(reload(now));
+      if (sig == SIGHUP || sig == SIGUSR2) {
+        send_reloading();
+        execute(reload(now, sig == SIGUSR2, fmt::format("got SIG{}", sigabbrev_np(sig))));
       } else if (sig == SIGUSR1) {
         reopen_log();
       } else {
@@ -161,8 +161,8 @@ class Master {
     }
   }
 
-  Actions reload(Clock::time_point now) {
-    log_->info("got SIGHUP: reloading the configuration and the app");
+  Actions reload(Clock::time_point now, bool chain, std::string_view why) {
+    log_->info("{}: {}reloading the configuration and the app", why, chain ? "chain-" : "");
     try {
       auto loaded = config::load(config_->arguments);
       for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
@@ -178,7 +178,41 @@ class Master {
       log_->error("reload aborted, the configuration has an error (the current workers keep serving): {}", e.what());
       return {};
     }
-    return supervisor_.on_reload(config_->processes, now);
+    return supervisor_.on_reload(config_->processes, now, chain);
+  }
+
+  // touch-reload / touch-chain-reload: a changed mtime (checked each second) reloads.
+  void watch_touch_files() {
+    if (touched_.empty()) {
+      for (const auto& path : config_->touch_reload) touched_.push_back({path, false, mtime_of(path)});
+      for (const auto& path : config_->touch_chain_reload) touched_.push_back({path, true, mtime_of(path)});
+      if (touched_.empty()) return;
+    }
+    touch_timer_.expires_after(std::chrono::seconds(1));
+    touch_timer_.async_wait([this](const asio::error_code& error) {
+      if (error || done_) return;
+      for (auto& file : touched_) {
+        const auto mtime = mtime_of(file.path);
+        if (mtime == file.mtime) continue;
+        file.mtime = mtime;
+        send_reloading();
+        execute(reload(Clock::now(), file.chain, fmt::format("{} was touched", file.path)));
+        break;
+      }
+      watch_touch_files();
+    });
+  }
+
+  static std::int64_t mtime_of(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return 0;
+    return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  }
+
+  void send_reloading() {
+    notifier_.send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading",
+                               std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch()).count()));
   }
 
   void wait_child() {
@@ -377,6 +411,13 @@ class Master {
   asio::signal_set signals_;
   asio::signal_set children_;
   asio::steady_timer timer_;
+  asio::steady_timer touch_timer_{io_};
+  struct TouchFile {
+    std::string path;
+    bool chain;
+    std::int64_t mtime;
+  };
+  std::vector<TouchFile> touched_;
   bool timer_armed_ = false;
   Clock::time_point timer_due_{};
   Supervisor supervisor_;

@@ -95,7 +95,7 @@ Actions Supervisor::on_ready(pid_t pid) {
   if (worker == nullptr) return {};
   worker->ready = true;
   ever_ready_ = true;
-  if (phase_ == Phase::reloading) return finish_reload_if_ready();
+  if (phase_ == Phase::reloading) return chain_ ? chain_step(*worker) : finish_reload_if_ready();
   if (!started_ && phase_ == Phase::running) {
     const auto ready = std::count_if(workers_.begin(), workers_.end(), [this](const Worker& w) {
       return w.generation == generation_ && w.ready;
@@ -106,6 +106,37 @@ Actions Supervisor::on_ready(pid_t pid) {
     }
   }
   return {};
+}
+
+Actions Supervisor::chain_step(const Worker& ready_worker) {
+  if (ready_worker.generation != reload_generation_ || ready_worker.slot != chain_slot_) return {};
+  Actions actions;
+  // Its replacement serves: retire the old worker of this slot, then start the next one.
+  for (auto& w : workers_) {
+    if (w.slot == chain_slot_ && w.generation != reload_generation_ && !w.retiring) {
+      w.retiring = true;
+      Action a = make(Action::Kind::stop);
+      a.pid = w.pid;
+      actions.push_back(a);
+    }
+  }
+  if (chain_slot_ < settings_.processes) {
+    Action a = make(Action::Kind::spawn);
+    a.slot = ++chain_slot_;
+    a.generation = reload_generation_;
+    actions.push_back(a);
+    return actions;
+  }
+  pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
+                                [this](const PendingRespawn& p) { return p.generation != reload_generation_; }),
+                 pending_.end());
+  generation_ = reload_generation_;
+  phase_ = Phase::running;
+  chain_ = false;
+  actions.push_back(make(Action::Kind::serving));
+  actions.push_back(log(Action::Kind::log_info, fmt::format("chain reload done: all {} workers replaced one at a time "
+                                                            "(generation {})", settings_.processes, generation_)));
+  return actions;
 }
 
 Actions Supervisor::finish_reload_if_ready() {
@@ -160,6 +191,15 @@ Actions Supervisor::on_exit(pid_t pid, ExitStatus status, Clock::time_point now)
     actions.insert(actions.end(), more.begin(), more.end());
     return actions;
   }
+  if (load_failed && phase_ == Phase::reloading && worker.generation == reload_generation_ && chain_) {
+    // The workers already replaced keep serving (their app loaded); the rest stay old.
+    phase_ = Phase::running;
+    chain_ = false;
+    return {log(Action::Kind::log_error,
+                fmt::format("chain reload stopped: {} could not load the app (see the traceback above); the "
+                            "workers not yet replaced keep serving the old code", who)),
+            make(Action::Kind::serving)};
+  }
   if (load_failed && phase_ == Phase::reloading && worker.generation == reload_generation_) {
     Actions actions{log(Action::Kind::log_error,
                         fmt::format("reload failed: {} could not load the app (see the traceback above); "
@@ -207,15 +247,27 @@ Actions Supervisor::respawn_later(int slot, int generation, Clock::time_point no
           wake};
 }
 
-Actions Supervisor::on_reload(int processes, Clock::time_point) {
+Actions Supervisor::on_reload(int processes, Clock::time_point, bool chain) {
   if (phase_ == Phase::stopping) return {log(Action::Kind::log_info, "reload ignored: ferry is stopping")};
   if (phase_ == Phase::reloading) {
     return {log(Action::Kind::log_info, "reload ignored: a reload is already in progress")};
   }
+  // One-for-one replacement needs the same number of workers; otherwise reload fully.
+  if (chain && processes != settings_.processes) chain = false;
   phase_ = Phase::reloading;
   settings_.processes = processes;
   // Never reuse a number: workers of a failed reload may still be finishing requests.
   reload_generation_ = ++newest_generation_;
+  chain_ = chain;
+  if (chain) {
+    chain_slot_ = 1;
+    Action a = make(Action::Kind::spawn);
+    a.slot = 1;
+    a.generation = reload_generation_;
+    return {log(Action::Kind::log_info, fmt::format("chain reload: replacing the {} workers one at a time "
+                                                    "(generation {})", processes, reload_generation_)),
+            a};
+  }
   Actions actions{log(Action::Kind::log_info,
                       fmt::format("reloading: starting {} new worker{} (generation {}); the current ones "
                                   "keep serving until they are ready",

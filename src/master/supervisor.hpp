@@ -64,7 +64,9 @@ class Supervisor {
   Actions on_spawn_failed(int slot, int generation, const std::string& error, Clock::time_point now);
   Actions on_ready(pid_t pid);
   Actions on_exit(pid_t pid, ExitStatus status, Clock::time_point now);
-  Actions on_reload(int processes, Clock::time_point now);
+  // A reload starts the new generation at once and retires the old one when all of it is
+  // ready; a chain reload replaces the workers one at a time (same number of workers).
+  Actions on_reload(int processes, Clock::time_point now, bool chain = false);
   Actions on_stop(Clock::time_point now);
   Actions on_timer(Clock::time_point now);
 
@@ -92,6 +94,7 @@ class Supervisor {
 
   Worker* find(pid_t pid);
   Actions finish_reload_if_ready();
+  Actions chain_step(const Worker& ready_worker);
   // A spawn now, or after a backoff when workers keep dying right after they start.
   Actions respawn_later(int slot, int generation, Clock::time_point now, bool quick_death);
   Actions exit_if_idle();
@@ -100,6 +103,8 @@ class Supervisor {
   Phase phase_ = Phase::running;
   int generation_ = 1;         // the generation serving now
   int reload_generation_ = 0;  // the one being started by a reload
+  bool chain_ = false;         // the reload replaces one worker at a time
+  int chain_slot_ = 0;         // the slot being replaced
   int newest_generation_ = 1;  // the highest number handed out
   bool ever_ready_ = false;
   bool started_ = false;  // the first generation has been fully ready once

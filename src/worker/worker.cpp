@@ -28,7 +28,8 @@
 namespace ferry::worker {
 namespace {
 
-// harakiri asks faulthandler for the Python stacks with this signal.
+// faulthandler dumps every Python thread's stack on this signal: for harakiri, and for
+// an operator's kill -USR2 <worker pid>. (SIGUSR2 to the master is a chain reload.)
 constexpr int kStackDumpSignal = SIGUSR2;
 
 // Body bytes read together with the packet, so a small POST costs no extra read.
@@ -273,7 +274,8 @@ int run_worker(const WorkerSetup& setup) {
   const wsgi::WorkerInfo info{setup.slot, config.threads > 1, config.processes > 1};
   auto app = wsgi::App::load(config, info);
   if (!app) return kExitAppLoad;
-  if (config.harakiri > 0 && !app->enable_stack_dumps(kStackDumpSignal)) return kExitAppLoad;
+  // kill -USR2 <worker pid> dumps its Python stacks into the log; harakiri relies on it.
+  if (!app->enable_stack_dumps(kStackDumpSignal) && config.harakiri > 0) return kExitAppLoad;
   app->begin_serving();
 
   WorkerState state{setup, log, {}, max_requests_for(config, setup.slot), config.socket_timeout * 1000,

@@ -5,10 +5,11 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 
-from conftest import (RequestLoop, basic_ini, http_request, nginx_vars, ok_via_nginx, uwsgi_get, uwsgi_request,
+from conftest import (FERRY_BIN, RequestLoop, basic_ini, http_request, nginx_vars, ok_via_nginx, uwsgi_get, uwsgi_request,
                       wait_until)
 
 
@@ -138,3 +139,60 @@ def test_harakiri_with_threads_lets_the_other_threads_finish(ferry, tmp):
     f.wait_log(r"harakiri: GET /sleep\?s=20 .* thread \d\)")
     f.wait_log(r"exited: exit code 5 \(harakiri\)")
     assert uwsgi_get(tmp / "s.sock", "/pid").status == 200
+
+
+def test_chain_reload_replaces_workers_one_at_a_time_under_load(ferry, nginx, tmp):
+    f = ferry(basic_ini(tmp, f"pidfile = {tmp}/f.pid", processes=3))
+    ng = nginx(tmp / "s.sock")
+    old = set(f.wait_workers(3))
+    with RequestLoop(ok_via_nginx(ng.port, "/pid"), max_seconds=30, pause=0.002) as loop:
+        loop.wait_count(20, timeout=10)
+        # The command-line form sends SIGUSR2 to the pid in the pidfile.
+        assert subprocess.run([FERRY_BIN, "--chain-reload", str(tmp / "f.pid")], timeout=10).returncode == 0
+        f.wait_log(r"chain reload done", timeout=30)
+        loop.wait_count(len(loop.results) + 20, timeout=10)
+    assert loop.failures == [], loop.failures[:3]
+    new = set(f.wait_workers(3))
+    assert not (new & old)
+    # One at a time: worker k+1 of the new generation starts only once worker k is ready
+    # (which is when the old worker k is told to go).
+    lines = f.log_lines()
+    started = {}
+    for i, line in enumerate(lines):
+        m = re.search(r"started worker (\d) \(pid (\d+), generation 2\)", line)
+        if m:
+            started[int(m.group(1))] = (i, m.group(2))
+    assert sorted(started) == [1, 2, 3]
+    for k in (1, 2):
+        index, pid = started[k]
+        ready = next(i for i, line in enumerate(lines) if f"worker {k} (pid {pid}) is ready" in line)
+        assert index < ready < started[k + 1][0], lines
+
+
+def test_touch_reload_and_touch_chain_reload(ferry, tmp):
+    reload_file, chain_file = tmp / "reload.touch", tmp / "chain.touch"
+    reload_file.write_text("")
+    chain_file.write_text("")
+    f = ferry(basic_ini(tmp, f"touch-reload = {reload_file}", f"touch-chain-reload = {chain_file}", processes=2))
+    first = set(f.wait_workers(2))
+    os.utime(reload_file, ns=(time.time_ns(), time.time_ns() + 5_000_000_000))
+    f.wait_log(r"reload\.touch was touched: reloading", timeout=10)
+    f.wait_log(r"reload done: 2 new workers", timeout=20)
+    second = set(f.wait_workers(2, exclude=first))
+    os.utime(chain_file, ns=(time.time_ns(), time.time_ns() + 9_000_000_000))
+    f.wait_log(r"chain\.touch was touched: chain-reloading", timeout=10)
+    f.wait_log(r"chain reload done", timeout=20)
+    f.wait_workers(2, exclude=first | second)
+    assert uwsgi_get(tmp / "s.sock").status == 200
+
+
+def test_sigusr2_to_a_worker_dumps_its_python_stacks(ferry, tmp):
+    f = ferry(basic_ini(tmp, processes=1))
+    (worker,) = f.wait_workers(1)
+    stuck = threading.Thread(target=lambda: uwsgi_get(tmp / "s.sock", "/sleep", query="s=2", timeout=10))
+    stuck.start()
+    time.sleep(0.5)
+    os.kill(worker, signal.SIGUSR2)
+    f.wait_log(r'File ".*testapp\.py", line \d+ in application')
+    stuck.join(10)
+    assert f.workers() == [worker]  # a stack dump, not a death

@@ -52,7 +52,7 @@ class Master {
   Actions start() { return carry_out(supervisor_.start(now)); }
   Actions ready(pid_t pid) { return carry_out(supervisor_.on_ready(pid)); }
   Actions exit(pid_t pid, ExitStatus status) { return carry_out(supervisor_.on_exit(pid, status, now)); }
-  Actions reload(int processes) { return carry_out(supervisor_.on_reload(processes, now)); }
+  Actions reload(int processes, bool chain = false) { return carry_out(supervisor_.on_reload(processes, now, chain)); }
   Actions stop() { return carry_out(supervisor_.on_stop(now)); }
   Actions timer() { return carry_out(supervisor_.on_timer(now)); }
 
@@ -382,4 +382,33 @@ TEST_CASE("a failed reload says serving again: the old generation still is") {
   m.reload(1);
   const Actions failed = m.exit(m.spawned.back(), kAppLoadError);
   CHECK(count(failed, Kind::serving) == 1);
+}
+
+TEST_CASE("a chain reload replaces one worker at a time, each after its successor is ready") {
+  Master m(3);
+  const auto old = m.start_ready();
+  Actions a = m.reload(3, /*chain=*/true);
+  CHECK(count(a, Kind::spawn) == 1);  // only slot 1's successor
+  CHECK(count(a, Kind::stop) == 0);
+  for (int slot = 1; slot <= 3; ++slot) {
+    const pid_t successor = m.spawned.back();
+    a = m.ready(successor);
+    // The old worker of this slot goes only now; the next successor starts.
+    CHECK(pids(a, Kind::stop) == std::vector<pid_t>{old[static_cast<std::size_t>(slot - 1)]});
+    CHECK(count(a, Kind::spawn) == (slot < 3 ? 1 : 0));
+    CHECK(count(a, Kind::serving) == (slot < 3 ? 0 : 1));
+  }
+  CHECK(m.supervisor().generation() == 2);
+}
+
+TEST_CASE("a chain reload whose new worker cannot load stops, keeping the rest serving") {
+  Master m(2);
+  const auto old = m.start_ready();
+  m.reload(2, true);
+  const Actions a = m.exit(m.spawned.back(), kAppLoadError);
+  CHECK(count(a, Kind::stop) == 0);
+  CHECK(count(a, Kind::serving) == 1);
+  CHECK(m.supervisor().generation() == 1);
+  // A later reload works normally.
+  CHECK(count(m.reload(2), Kind::spawn) == 2);
 }
