@@ -65,6 +65,8 @@ struct Config {
   int threads = 1;
   int max_requests = 0;         // 0: never recycle
   int max_requests_delta = 0;   // worker N recycles after max_requests + N * delta
+  std::uint64_t reload_on_rss_mb = 0;  // recycle a worker whose resident memory passes this
+  std::uint64_t reload_on_as_mb = 0;   // ... or whose address space passes this
   std::vector<std::string> touch_reload;        // reload when one of these files' mtime changes
   std::vector<std::string> touch_chain_reload;  // chain-reload likewise
   int harakiri = 0;              // seconds a request may run; 0: no limit

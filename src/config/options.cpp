@@ -181,6 +181,14 @@ constexpr std::array kOptions{
            }},
     Option{"harakiri", "", OptionKind::number, "SECONDS", "a request running longer is logged with every thread's Python stack, cut, and its worker replaced",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.harakiri = number("harakiri", v, w, 0, 86400); }},
+    Option{"reload-on-rss", "", OptionKind::number, "MB", "recycle a worker whose resident memory passes MB (checked after each request)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.reload_on_rss_mb = static_cast<std::uint64_t>(number("reload-on-rss", v, w, 0, 1 << 24));
+           }},
+    Option{"reload-on-as", "", OptionKind::number, "MB", "recycle a worker whose address space passes MB",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.reload_on_as_mb = static_cast<std::uint64_t>(number("reload-on-as", v, w, 0, 1 << 24));
+           }},
     Option{"worker-reload-mercy", "", OptionKind::number, "SECONDS", "how long stopping workers may finish in-flight requests (default 30)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.worker_reload_mercy = number("worker-reload-mercy", v, w, 1, 86400);
@@ -241,7 +249,6 @@ constexpr std::array kUnsupported{
     Explained{"reload-mercy", "use worker-reload-mercy"},
     Explained{"umask", "not implemented yet"},
     Explained{"no-orphans", "not implemented yet"},
-    Explained{"reload-on-rss", "not implemented yet"},
 };
 
 template <typename Table>

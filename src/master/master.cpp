@@ -349,6 +349,10 @@ class Master {
       for (std::size_t i = 0; i < count; ++i) {
         worker::Event event;
         std::memcpy(&event, event_buffer_.data() + i * sizeof event, sizeof event);
+        if (event.kind == worker::EventKind::retire) {
+          execute(supervisor_.on_retire(event.pid, "asked to be recycled"));
+          continue;
+        }
         if (event.kind != worker::EventKind::ready) continue;
         if (auto it = outputs_.find(event.pid); it != outputs_.end()) {
           log_->info("worker {} (pid {}) is ready", it->second.slot, event.pid);

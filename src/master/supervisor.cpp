@@ -95,6 +95,16 @@ Actions Supervisor::on_ready(pid_t pid) {
   if (worker == nullptr) return {};
   worker->ready = true;
   ever_ready_ = true;
+  Actions actions;
+  for (auto& w : workers_) {
+    if (w.replacing && !w.retiring && w.slot == worker->slot && w.generation == worker->generation && w.pid != pid) {
+      w.retiring = true;
+      Action a = make(Action::Kind::stop);
+      a.pid = w.pid;
+      actions.push_back(a);
+    }
+  }
+  if (!actions.empty()) return actions;
   if (phase_ == Phase::reloading) return chain_ ? chain_step(*worker) : finish_reload_if_ready();
   if (!started_ && phase_ == Phase::running) {
     const auto ready = std::count_if(workers_.begin(), workers_.end(), [this](const Worker& w) {
@@ -139,6 +149,19 @@ Actions Supervisor::chain_step(const Worker& ready_worker) {
   return actions;
 }
 
+Actions Supervisor::on_retire(pid_t pid, const std::string& why) {
+  Worker* worker = find(pid);
+  // During a reload or a stop the worker is about to be replaced anyway.
+  if (worker == nullptr || worker->retiring || worker->replacing || phase_ != Phase::running) return {};
+  worker->replacing = true;
+  Action spawn = make(Action::Kind::spawn);
+  spawn.slot = worker->slot;
+  spawn.generation = worker->generation;
+  return {log(Action::Kind::log_info, fmt::format("worker {} (pid {}) {}; starting its replacement, it keeps "
+                                                  "serving until that one is ready", worker->slot, pid, why)),
+          spawn};
+}
+
 Actions Supervisor::finish_reload_if_ready() {
   const auto ready = std::count_if(workers_.begin(), workers_.end(), [this](const Worker& w) {
     return w.generation == reload_generation_ && w.ready;
@@ -181,6 +204,11 @@ Actions Supervisor::on_exit(pid_t pid, ExitStatus status, Clock::time_point now)
     return actions;
   }
 
+  if (worker.replacing) {
+    // Its replacement is already starting: no second one.
+    return {log(Action::Kind::log_error, fmt::format("{} exited while its replacement was starting: {} after {}",
+                                                     who, status.describe(), lived))};
+  }
   const bool load_failed = status.signal == 0 && status.code == settings_.app_load_error_code && !worker.ready;
   if (load_failed && !ever_ready_) {
     // The app does not load at all: looping on it would hide the error. Stop everything.

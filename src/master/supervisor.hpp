@@ -63,6 +63,9 @@ class Supervisor {
   Actions on_spawned(int slot, int generation, pid_t pid, Clock::time_point now);
   Actions on_spawn_failed(int slot, int generation, const std::string& error, Clock::time_point now);
   Actions on_ready(pid_t pid);
+  // A worker asks to be recycled: its replacement starts now, and it is stopped once the
+  // replacement is ready, so its slot never goes unserved.
+  Actions on_retire(pid_t pid, const std::string& why);
   Actions on_exit(pid_t pid, ExitStatus status, Clock::time_point now);
   // A reload starts the new generation at once and retires the old one when all of it is
   // ready; a chain reload replaces the workers one at a time (same number of workers).
@@ -83,7 +86,8 @@ class Supervisor {
     pid_t pid;
     Clock::time_point started;
     bool ready = false;
-    bool retiring = false;  // asked to stop; not replaced when it exits
+    bool retiring = false;   // asked to stop; not replaced when it exits
+    bool replacing = false;  // recycling: its successor is starting
   };
 
   struct PendingRespawn {

@@ -9,7 +9,8 @@
 namespace ferry::worker {
 
 enum class EventKind : std::int32_t {
-  ready = 1,  // the app is loaded; this worker accepts requests
+  ready = 1,   // the app is loaded; this worker accepts requests
+  retire = 2,  // hit max-requests or a memory limit: start my replacement, then stop me
 };
 
 struct Event {

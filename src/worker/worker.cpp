@@ -1,5 +1,6 @@
 #include "worker/worker.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fmt/format.h>
@@ -17,6 +19,7 @@
 
 #include "common/exit_codes.hpp"
 #include "common/logging.hpp"
+#include "common/unique_fd.hpp"
 #include "protocol/cgi.hpp"
 #include "protocol/uwsgi.hpp"
 #include "worker/events.hpp"
@@ -60,6 +63,11 @@ void install_signal_handlers() {
   ::signal(SIGUSR1, SIG_IGN);
 }
 
+void notify_master(int events_fd, EventKind kind) {
+  const Event event{static_cast<std::int32_t>(::getpid()), kind};
+  [[maybe_unused]] auto ignored = ::write(events_fd, &event, sizeof event);
+}
+
 struct WorkerState {
   const WorkerSetup& setup;
   std::shared_ptr<spdlog::logger> log;
@@ -70,7 +78,33 @@ struct WorkerState {
   bool log_requests;
   int pid = static_cast<int>(::getpid());
   std::unique_ptr<RequestClock> clock;  // only with harakiri
+  std::atomic<bool> retire_requested{false};
+  UniqueFd statm;  // /proc/self/statm, only with reload-on-rss / reload-on-as
 };
+
+// Why this worker should be recycled now, or "" (max-requests, reload-on-rss/-as).
+std::string recycle_reason(const WorkerState& state, std::uint64_t served) {
+  if (state.max_requests > 0 && served >= state.max_requests) {
+    return fmt::format("served max-requests ({})", state.max_requests);
+  }
+  if (!state.statm) return {};
+  char text[128];
+  const ssize_t n = ::pread(state.statm.get(), text, sizeof text - 1, 0);
+  if (n <= 0) return {};
+  text[n] = '\0';
+  unsigned long long size_pages = 0, resident_pages = 0;
+  if (std::sscanf(text, "%llu %llu", &size_pages, &resident_pages) != 2) return {};
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t rss_mb = resident_pages * page >> 20, as_mb = size_pages * page >> 20;
+  const auto& config = *state.setup.config;
+  if (config.reload_on_rss_mb > 0 && rss_mb > config.reload_on_rss_mb) {
+    return fmt::format("uses {} MB of resident memory, above reload-on-rss = {}", rss_mb, config.reload_on_rss_mb);
+  }
+  if (config.reload_on_as_mb > 0 && as_mb > config.reload_on_as_mb) {
+    return fmt::format("uses {} MB of address space, above reload-on-as = {}", as_mb, config.reload_on_as_mb);
+  }
+  return {};
+}
 
 class ServingThread {
  public:
@@ -87,10 +121,13 @@ class ServingThread {
       if (fd < 0) continue;
       serve(fd);
       ::close(fd);
-      const auto served = state_.requests.load(std::memory_order_relaxed);
-      if (state_.max_requests > 0 && served >= state_.max_requests && !g_stopping) {
-        state_.log->info("served max-requests ({}); exiting to be replaced", state_.max_requests);
-        on_stop_signal(0);
+      if (state_.retire_requested.load(std::memory_order_relaxed) || g_stopping) continue;
+      const std::string why = recycle_reason(state_, state_.requests.load(std::memory_order_relaxed));
+      // Keep serving: the master starts a replacement and stops this worker once it is
+      // ready, so the slot never goes unserved.
+      if (!why.empty() && !state_.retire_requested.exchange(true)) {
+        state_.log->info("{}; asking the master for a replacement", why);
+        notify_master(state_.setup.events_fd, EventKind::retire);
       }
     }
   }
@@ -253,11 +290,6 @@ void watch_deadlines(WorkerState& state, int harakiri, int mercy) {
   }
 }
 
-void notify_master(int events_fd, EventKind kind) {
-  const Event event{static_cast<std::int32_t>(::getpid()), kind};
-  [[maybe_unused]] auto ignored = ::write(events_fd, &event, sizeof event);
-}
-
 }  // namespace
 
 int run_worker(const WorkerSetup& setup) {
@@ -280,9 +312,12 @@ int run_worker(const WorkerSetup& setup) {
 
   WorkerState state{setup, log, {}, max_requests_for(config, setup.slot), config.socket_timeout * 1000,
                     protocol::kHeaderSize + config.buffer_size + kBodyPrefetch, !config.disable_logging,
-                    static_cast<int>(::getpid()), nullptr};
+                    static_cast<int>(::getpid()), nullptr, {}, {}};
   // The first handler adopts the loading thread's Python state, so make it here.
   auto main_handler = app->make_handler();
+  if (config.reload_on_rss_mb > 0 || config.reload_on_as_mb > 0) {
+    state.statm.reset(::open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
+  }
   if (config.harakiri > 0) {
     state.clock = std::make_unique<RequestClock>(config.threads);
     std::thread(watch_deadlines, std::ref(state), config.harakiri, config.worker_reload_mercy).detach();

@@ -91,10 +91,17 @@ def test_sigusr1_reopens_the_log_after_logrotate_moved_it(ferry, tmp):
 def test_max_requests_delta_staggers_recycling(ferry, tmp):
     # Worker 1 recycles after 4 + 1*3 = 7 requests, worker 2 after 4 + 2*3 = 10.
     f = ferry(basic_ini(tmp, "max-requests = 4", "max-requests-delta = 3", processes=2))
-    for _ in range(60):
-        uwsgi_get(tmp / "s.sock", "/pid")
-    f.wait_log(r"served max-requests \(7\)")
-    f.wait_log(r"served max-requests \(10\)")
+
+    def both_seen():
+        text = f.log_text()
+        return "served max-requests (7)" in text and "served max-requests (10)" in text
+
+    for _ in range(400):  # bounded: the kernel decides which worker accepts each request
+        assert uwsgi_get(tmp / "s.sock", "/pid").status == 200
+        if both_seen():
+            break
+        time.sleep(0.005)
+    wait_until(both_seen, 5, message="both workers recycled at their own count")
     assert "served max-requests (4)" not in f.log_text()
 
 
@@ -196,3 +203,18 @@ def test_sigusr2_to_a_worker_dumps_its_python_stacks(ferry, tmp):
     f.wait_log(r'File ".*testapp\.py", line \d+ in application')
     stuck.join(10)
     assert f.workers() == [worker]  # a stack dump, not a death
+
+
+def test_reload_on_rss_recycles_a_leaking_worker_without_a_gap(ferry, tmp):
+    f = ferry(basic_ini(tmp, "reload-on-rss = 60", processes=1))
+    (first,) = f.wait_workers(1)
+    for _ in range(10):  # 10 x 10 MB on top of the interpreter's ~15 MB
+        r = uwsgi_get(tmp / "s.sock", "/grow", query="mb=10")
+        assert r.status == 200
+        if "reload-on-rss" in f.log_text():
+            break
+    line = f.wait_log(r"uses (\d+) MB of resident memory, above reload-on-rss = 60; asking the master")
+    assert int(line.group(1)) > 60
+    f.wait_log(rf"worker 1 \(pid {first}\) stopped")
+    (successor,) = f.wait_workers(1, exclude=(first,))
+    assert int(uwsgi_get(tmp / "s.sock", "/grow", query="mb=0").body) == successor

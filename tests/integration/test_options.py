@@ -194,8 +194,23 @@ def test_threads_serve_requests_of_one_worker_concurrently(ferry, tmp):
     assert max(int(r.body) for r in results) == 4
 
 
-def test_max_requests_replaces_the_worker(ferry, tmp):
+def test_max_requests_replaces_the_worker_once_its_successor_is_ready(ferry, tmp):
     f = ferry(basic_ini(tmp, "max-requests = 3", processes=1))
-    pids = {uwsgi_get(tmp / "s.sock", "/pid").body for _ in range(7)}
-    assert len(pids) >= 3, f"a worker serves at most 3 requests: {pids}"
-    wait_until(lambda: "served max-requests (3)" in f.log_text(), 5, message="the recycle line")
+    (first,) = f.wait_workers(1)
+    pids = []
+    for _ in range(300):  # bounded; the switch takes a few requests' time
+        r = uwsgi_get(tmp / "s.sock", "/pid")
+        assert r.status == 200
+        pids.append(int(r.body))
+        if len(set(pids)) >= 3:
+            break
+        time.sleep(0.01)
+    assert len(set(pids)) >= 3, f"a worker serves max-requests, then a successor takes over: {pids}"
+    assert pids[:3] == [first] * 3
+    f.wait_log(r"served max-requests \(3\); asking the master for a replacement")
+    # The successor was ready before the old worker was told to stop: no gap in the slot.
+    lines = f.log_lines()
+    successor = next(p for p in pids if p != first)
+    ready = next(i for i, line in enumerate(lines) if f"(pid {successor}) is ready" in line)
+    f.wait_log(rf"worker 1 \(pid {first}\) stopped")
+    assert ready < next(i for i, line in enumerate(f.log_lines()) if f"(pid {first}) stopped" in line)

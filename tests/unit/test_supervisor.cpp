@@ -51,6 +51,7 @@ class Master {
 
   Actions start() { return carry_out(supervisor_.start(now)); }
   Actions ready(pid_t pid) { return carry_out(supervisor_.on_ready(pid)); }
+  Actions retire(pid_t pid) { return carry_out(supervisor_.on_retire(pid, "served max-requests")); }
   Actions exit(pid_t pid, ExitStatus status) { return carry_out(supervisor_.on_exit(pid, status, now)); }
   Actions reload(int processes, bool chain = false) { return carry_out(supervisor_.on_reload(processes, now, chain)); }
   Actions stop() { return carry_out(supervisor_.on_stop(now)); }
@@ -411,4 +412,36 @@ TEST_CASE("a chain reload whose new worker cannot load stops, keeping the rest s
   CHECK(m.supervisor().generation() == 1);
   // A later reload works normally.
   CHECK(count(m.reload(2), Kind::spawn) == 2);
+}
+
+TEST_CASE("a retiring worker is stopped only once its replacement is ready") {
+  Master m(2);
+  const auto old = m.start_ready();
+  Actions a = m.retire(old[0]);
+  REQUIRE(count(a, Kind::spawn) == 1);
+  CHECK(first(a, Kind::spawn)->slot == 1);
+  CHECK(count(a, Kind::stop) == 0);
+  CHECK(m.retire(old[0]).empty());  // asking twice changes nothing
+  a = m.ready(m.spawned.back());
+  CHECK(pids(a, Kind::stop) == std::vector<pid_t>{old[0]});
+  // Its exit is expected: no respawn.
+  CHECK(count(m.exit(old[0], kClean), Kind::spawn) == 0);
+  CHECK(m.supervisor().live_workers() == 2);
+}
+
+TEST_CASE("a retiring worker that dies before its replacement is ready is not replaced twice") {
+  Master m(1);
+  const auto old = m.start_ready();
+  m.retire(old[0]);
+  CHECK(count(m.exit(old[0], kSegfault), Kind::spawn) == 0);
+  CHECK(m.supervisor().live_workers() == 1);  // the replacement alone
+}
+
+TEST_CASE("retire requests are ignored during a reload or a stop") {
+  Master m(1);
+  const auto old = m.start_ready();
+  m.reload(1);
+  CHECK(m.retire(old[0]).empty());
+  m.stop();
+  CHECK(m.retire(m.spawned.back()).empty());
 }

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 _in_flight_lock = threading.Lock()
 _in_flight = 0
 _most_in_flight = 0
+_held = []
 
 
 def _q(environ):
@@ -170,6 +171,11 @@ def application(environ, start_response):
                                        ("X-Two", "two"), ("Set-Cookie", "a=1"),
                                        ("Set-Cookie", "b=2"), ("Content-Length", "7")])
         return [b"created"]
+
+    if path == "/grow":
+        # Keeps mb megabytes for the worker's lifetime: a leak, for reload-on-rss.
+        _held.append(b"\x01" * (int(q.get("mb", "10")) << 20))
+        return _text(start_response, str(os.getpid()))
 
     if path == "/overlap":
         # How many requests this worker ran at once: threads > 1 make it more than one.
