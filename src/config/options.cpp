@@ -135,6 +135,15 @@ constexpr std::array kOptions{
            }},
     Option{"chmod-socket", "", OptionKind::text, "MODE", "permissions of Unix sockets (octal, bare = 666)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.chmod_socket = socket_mode(v, w); }},
+    Option{"umask", "", OptionKind::text, "MODE", "the file-creation mask (octal) for the log, sockets and pidfile, e.g. 027",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             unsigned mode = 0;
+             const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), mode, 8);
+             if (v.empty() || ec != std::errc() || ptr != v.data() + v.size() || mode > 0777) {
+               throw ConfigError(w, fmt::format("umask expects octal permissions such as 022 or 027, got '{}'", v));
+             }
+             c.umask = static_cast<mode_t>(mode);
+           }},
     Option{"listen", "", OptionKind::number, "N", "listen backlog (default: the kernel's somaxconn, up to 4096)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.listen = number("listen", v, w, 1, 1 << 20); }},
     Option{"buffer-size", "b", OptionKind::number, "BYTES", "largest uwsgi vars block accepted (default and maximum 65535)",
@@ -226,6 +235,7 @@ constexpr std::array kMeaningless{
     Explained{"thunder-lock", "ferry's workers do not need an accept lock"},
     Explained{"die-on-term", "SIGTERM always stops ferry gracefully"},
     Explained{"strict", "ferry always rejects unknown options"},
+    Explained{"no-orphans", "ferry's workers always stop when the master dies"},
     Explained{"auto-procname", "not implemented yet; process titles are left as they are"},
     Explained{"memory-report", "not implemented yet; request lines do not carry memory figures"},
     Explained{"harakiri-verbose", "ferry always logs the stuck request and every thread's Python stack"},
@@ -247,8 +257,6 @@ constexpr std::array kUnsupported{
     Explained{"offload-threads", "ferry has no offload threads; remove it"},
     Explained{"log-maxsize", "ferry does not rotate logs itself; use logrotate"},
     Explained{"reload-mercy", "use worker-reload-mercy"},
-    Explained{"umask", "not implemented yet"},
-    Explained{"no-orphans", "not implemented yet"},
 };
 
 template <typename Table>

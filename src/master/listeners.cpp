@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fmt/format.h>
 #include <fstream>
@@ -128,14 +130,68 @@ Listener open_tcp(const config::SocketOption& option, int backlog) {
   return listener;
 }
 
+// The listening sockets systemd passed (socket activation: LISTEN_PID/LISTEN_FDS, fds
+// from 3), keyed by what they are bound to: a Unix path, or ":port" for TCP.
+std::vector<std::pair<std::string, int>> activated_sockets() {
+  std::vector<std::pair<std::string, int>> found;
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* fds = std::getenv("LISTEN_FDS");
+  if (pid == nullptr || fds == nullptr || std::atol(pid) != static_cast<long>(::getpid())) return found;
+  const int count = std::atoi(fds);
+  // Workers and the app must not take these variables for their own.
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  for (int fd = 3; fd < 3 + count; ++fd) {
+    sockaddr_storage addr{};
+    socklen_t length = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0) continue;
+    std::string key;
+    if (addr.ss_family == AF_UNIX) {
+      key = reinterpret_cast<sockaddr_un*>(&addr)->sun_path;
+    } else if (addr.ss_family == AF_INET) {
+      key = ":" + std::to_string(ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port));
+    } else if (addr.ss_family == AF_INET6) {
+      key = ":" + std::to_string(ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port));
+    }
+    found.emplace_back(key, fd);
+  }
+  return found;
+}
+
+std::string activation_key(const std::string& address) {
+  if (is_unix_address(address)) return address;
+  return address.substr(address.rfind(':'));
+}
+
 }  // namespace
 
 std::vector<Listener> open_listeners(const config::Config& config, config::Warnings& warnings) {
   const int backlog = backlog_for(config, warnings);
+  auto activated = activated_sockets();
   std::vector<Listener> listeners;
   for (const auto& option : config.sockets) {
+    const auto key = activation_key(option.address);
+    auto it = std::find_if(activated.begin(), activated.end(), [&](const auto& a) { return a.first == key; });
+    if (it != activated.end()) {
+      // systemd owns this socket: keep it across restarts, never vacuum it (inode 0).
+      Listener listener;
+      listener.address = option.address;
+      listener.is_unix = is_unix_address(option.address);
+      listener.fd.reset(it->second);
+      ::fcntl(it->second, F_SETFD, FD_CLOEXEC);
+      ::fcntl(it->second, F_SETFL, ::fcntl(it->second, F_GETFL) | O_NONBLOCK);
+      activated.erase(it);
+      listeners.push_back(std::move(listener));
+      continue;
+    }
     listeners.push_back(is_unix_address(option.address) ? open_unix(option, config, backlog)
                                                         : open_tcp(option, backlog));
+  }
+  for (const auto& [key, fd] : activated) {
+    warnings.push_back(fmt::format("systemd passed a socket bound to '{}' that no 'socket' option names; "
+                                   "closing it (add 'socket = {}' to serve on it)", key, key));
+    ::close(fd);
   }
   return listeners;
 }

@@ -134,6 +134,10 @@ class Master {
         execute(reload(now, sig == SIGUSR2, fmt::format("got SIG{}", sigabbrev_np(sig))));
       } else if (sig == SIGUSR1) {
         reopen_log();
+      } else if (sig == SIGQUIT) {
+        notifier_.send("STOPPING=1\nSTATUS=fast stop");
+        log_->info("got SIGQUIT: fast stop (in-flight requests are cut)");
+        execute(supervisor_.on_stop(now, /*fast=*/true));
       } else {
         notifier_.send("STOPPING=1\nSTATUS=stopping: finishing in-flight requests");
         log_->info("got SIG{}: stopping gracefully (workers finish their requests, at most {} s)",
@@ -439,6 +443,7 @@ class Master {
 
 int run_master(config::Loaded loaded) {
   const config::Config& config = loaded.config;
+  if (config.umask) ::umask(*config.umask);  // before the log, sockets and pidfile exist
   UniqueFd log_fd = open_log(config.logfile);
   if (!config.pidfile.empty()) Pidfile::check_free(config.pidfile);
   std::vector<Listener> listeners = open_listeners(config, loaded.warnings);

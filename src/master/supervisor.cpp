@@ -309,15 +309,21 @@ Actions Supervisor::on_reload(int processes, Clock::time_point, bool chain) {
   return actions;
 }
 
-Actions Supervisor::on_stop(Clock::time_point now) {
+Actions Supervisor::on_stop(Clock::time_point now, bool fast) {
   Actions actions;
-  if (phase_ == Phase::stopping) {
-    actions.push_back(log(Action::Kind::log_info, "second stop request: killing the workers now"));
-    for (const auto& w : workers_) {
+  if (phase_ == Phase::stopping || fast) {
+    phase_ = Phase::stopping;
+    pending_.clear();
+    actions.push_back(log(Action::Kind::log_info, fast ? "fast stop: killing the workers now"
+                                                       : "second stop request: killing the workers now"));
+    for (auto& w : workers_) {
+      w.retiring = true;
       Action a = make(Action::Kind::kill);
       a.pid = w.pid;
       actions.push_back(a);
     }
+    auto more = exit_if_idle();
+    actions.insert(actions.end(), more.begin(), more.end());
     return actions;
   }
   phase_ = Phase::stopping;

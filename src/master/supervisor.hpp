@@ -70,7 +70,8 @@ class Supervisor {
   // A reload starts the new generation at once and retires the old one when all of it is
   // ready; a chain reload replaces the workers one at a time (same number of workers).
   Actions on_reload(int processes, Clock::time_point now, bool chain = false);
-  Actions on_stop(Clock::time_point now);
+  // Graceful: workers finish their requests (up to stop_grace). Fast: they are killed.
+  Actions on_stop(Clock::time_point now, bool fast = false);
   Actions on_timer(Clock::time_point now);
 
   bool stopping() const { return phase_ == Phase::stopping; }

@@ -539,7 +539,8 @@ class Ferry:
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
         self.proc = self.tracker.popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._out,
-                                       stderr=self._err, env=self.env, cwd=self.workdir)
+                                       stderr=self._err, env=self.env, cwd=self.workdir,
+                                       **getattr(self, "popen_kwargs", {}))
         self._out.close()
         self._err.close()
         if wait:

@@ -6,6 +6,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -218,3 +219,54 @@ def test_reload_on_rss_recycles_a_leaking_worker_without_a_gap(ferry, tmp):
     f.wait_log(rf"worker 1 \(pid {first}\) stopped")
     (successor,) = f.wait_workers(1, exclude=(first,))
     assert int(uwsgi_get(tmp / "s.sock", "/grow", query="mb=0").body) == successor
+
+
+def test_socket_activation_uses_the_socket_systemd_passes(ferry, tmp):
+    """LISTEN_FDS/LISTEN_PID as systemd sets them: ferry serves on the passed socket
+    (no bind), keeps it out of vacuum, and hides the variables from the app."""
+    path = str(tmp / "s.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(64)
+    inode = os.stat(path).st_ino
+    f = ferry(basic_ini(tmp, "vacuum = true", processes=1), start=False)
+    # systemd's contract: the sockets from fd 3 on, LISTEN_PID = the server's own pid
+    # (this launcher's pid is ferry's after exec).
+    launcher = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ['LISTEN_FDS'] = '1'; "
+                "os.environ['LISTEN_PID'] = str(os.getpid()); os.execv(sys.argv[2], sys.argv[2:])")
+    f.argv = [sys.executable, "-c", launcher, str(sock.fileno()), *f.argv]
+    f.popen_kwargs = {"pass_fds": (sock.fileno(),)}
+    try:
+        f.start()
+        f.wait_log(r"is ready")
+        r = uwsgi_get(tmp / "s.sock", "/environ")
+        assert r.status == 200
+        assert "LISTEN_FDS" not in r.body.decode() and "LISTEN_PID" not in r.body.decode()
+        assert os.stat(path).st_ino == inode  # the very socket we made, not a new one
+        f.stop(signal.SIGTERM)
+        assert os.path.exists(path), "vacuum must not remove a socket systemd owns"
+        assert os.stat(path).st_ino == inode
+    finally:
+        sock.close()
+
+
+def test_sigquit_is_a_fast_stop(ferry, tmp):
+    f = ferry(basic_ini(tmp, "vacuum = true", processes=1))
+    results = {}
+    slow = threading.Thread(target=lambda: results.setdefault(
+        "r", uwsgi_request(tmp / "s.sock", nginx_vars("/sleep", query="s=20"), timeout=30)))
+    slow.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert f.stop(signal.SIGQUIT, timeout=10) == 0
+    slow.join(10)
+    assert time.monotonic() - started < 5  # not the 20 s the request wanted
+    assert results["r"] == b""  # cut, as a fast stop does
+    assert "fast stop" in f.log_text()
+    assert not (tmp / "s.sock").exists()
+
+
+def test_umask_applies_to_the_files_ferry_creates(ferry, tmp):
+    ferry(basic_ini(tmp, "umask = 027", f"pidfile = {tmp}/f.pid", processes=1))
+    assert os.stat(tmp / "ferry.log").st_mode & 0o777 == 0o640
+    assert os.stat(tmp / "f.pid").st_mode & 0o777 == 0o640
