@@ -55,6 +55,8 @@ struct Config {
   std::vector<SocketOption> sockets;
   std::optional<mode_t> chmod_socket;
   std::optional<mode_t> umask;
+  std::string chown_socket;  // user[:group]
+  std::string uid, gid;      // drop to these after binding
   int listen = 0;  // 0: the kernel's somaxconn, capped at kDefaultListen
   std::size_t buffer_size = 65535;
   int socket_timeout = 60;  // seconds a worker waits on a silent client

@@ -144,6 +144,12 @@ constexpr std::array kOptions{
              }
              c.umask = static_cast<mode_t>(mode);
            }},
+    Option{"chown-socket", "", OptionKind::text, "USER[:GROUP]", "owner of the Unix sockets, e.g. www-data:www-data (needs root)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.chown_socket = text("chown-socket", v, w); }},
+    Option{"uid", "", OptionKind::text, "USER", "run as this user (name or number) once the sockets are bound",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.uid = text("uid", v, w); }},
+    Option{"gid", "", OptionKind::text, "GROUP", "run as this group (default with uid: the user's group)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.gid = text("gid", v, w); }},
     Option{"listen", "", OptionKind::number, "N", "listen backlog (default: the kernel's somaxconn, up to 4096)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.listen = number("listen", v, w, 1, 1 << 20); }},
     Option{"buffer-size", "b", OptionKind::number, "BYTES", "largest uwsgi vars block accepted (default and maximum 65535)",
@@ -248,9 +254,6 @@ constexpr std::array kUnsupported{
     Explained{"http-socket", "ferry has no HTTP listener yet: put nginx in front (uwsgi_pass) and use 'socket'"},
     Explained{"https", "terminate TLS in nginx and use 'socket'"},
     Explained{"static-map", "serve static files from nginx (a 'location /static/' block)"},
-    Explained{"uid", "dropping privileges is not implemented yet; start ferry as the user it should run as"},
-    Explained{"gid", "dropping privileges is not implemented yet; start ferry as the group it should run as"},
-    Explained{"chown-socket", "not implemented yet; use chmod-socket, or create the socket as the right user"},
     Explained{"stats", "the stats server is not implemented yet"},
     Explained{"py-autoreload", "not implemented yet; send SIGHUP to the master to reload"},
     Explained{"cheaper", "ferry runs a fixed number of workers; remove cheaper"},

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <fstream>
 
+#include "master/privileges.hpp"
 #include "master/startup_error.hpp"
 
 namespace ferry::master {
@@ -64,7 +65,8 @@ void clear_stale_unix_socket(const std::string& path) {
   ::unlink(path.c_str());
 }
 
-Listener open_unix(const config::SocketOption& option, const config::Config& config, int backlog) {
+Listener open_unix(const config::SocketOption& option, const config::Config& config, const Identity& owner,
+                   int backlog) {
   const std::string& path = option.address;
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) {
@@ -85,6 +87,10 @@ Listener open_unix(const config::SocketOption& option, const config::Config& con
   }
   if (config.chmod_socket && ::chmod(path.c_str(), *config.chmod_socket) != 0) {
     throw StartupError(fmt::format("chmod-socket {:o} on {}: {}", *config.chmod_socket, path, errno_text(errno)));
+  }
+  if ((owner.uid || owner.gid) &&
+      ::chown(path.c_str(), owner.uid.value_or(static_cast<uid_t>(-1)), owner.gid.value_or(static_cast<gid_t>(-1))) != 0) {
+    throw StartupError(fmt::format("chown-socket {} on {}: {}", config.chown_socket, path, errno_text(errno)));
   }
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
@@ -169,6 +175,7 @@ std::string activation_key(const std::string& address) {
 std::vector<Listener> open_listeners(const config::Config& config, config::Warnings& warnings) {
   const int backlog = backlog_for(config, warnings);
   auto activated = activated_sockets();
+  const Identity owner = config.chown_socket.empty() ? Identity{} : resolve_owner(config.chown_socket);
   std::vector<Listener> listeners;
   for (const auto& option : config.sockets) {
     const auto key = activation_key(option.address);
@@ -185,7 +192,7 @@ std::vector<Listener> open_listeners(const config::Config& config, config::Warni
       listeners.push_back(std::move(listener));
       continue;
     }
-    listeners.push_back(is_unix_address(option.address) ? open_unix(option, config, backlog)
+    listeners.push_back(is_unix_address(option.address) ? open_unix(option, config, owner, backlog)
                                                         : open_tcp(option, backlog));
   }
   for (const auto& [key, fd] : activated) {

@@ -19,6 +19,7 @@
 #include "ferry_build_config.hpp"
 #include "master/listeners.hpp"
 #include "master/pidfile.hpp"
+#include "master/privileges.hpp"
 #include "master/process.hpp"
 #include "master/startup_error.hpp"
 #include "master/supervisor.hpp"
@@ -123,6 +124,9 @@ class Master {
                config_->app_description(),
                listeners_.size() == 1 ? "" : "s", sockets, config_->processes, config_->processes == 1 ? "" : "s",
                config_->threads, config_->threads == 1 ? "" : "s", ::getpid());
+    if (!config_->uid.empty() || !config_->gid.empty()) {
+      log_->info("running as uid {}, gid {} (uid = {}, gid = {})", ::getuid(), ::getgid(), config_->uid, config_->gid);
+    }
   }
 
   void wait_signal() {
@@ -454,7 +458,10 @@ int run_master(config::Loaded loaded) {
   if (config.daemonize) daemonize(log_fd.get());
   Pidfile pidfile;
   try {
+    const Identity identity = resolve_identity(config.uid, config.gid, "uid/gid");
     if (!config.pidfile.empty()) pidfile.write(config.pidfile, ::getpid());
+    // Last step as root: the sockets are bound, the log and the pidfile written.
+    drop_privileges(identity);
   } catch (const StartupError&) {
     vacuum_listeners(listeners);  // a failed start leaves nothing behind
     throw;

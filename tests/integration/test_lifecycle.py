@@ -270,3 +270,34 @@ def test_umask_applies_to_the_files_ferry_creates(ferry, tmp):
     ferry(basic_ini(tmp, "umask = 027", f"pidfile = {tmp}/f.pid", processes=1))
     assert os.stat(tmp / "ferry.log").st_mode & 0o777 == 0o640
     assert os.stat(tmp / "f.pid").st_mode & 0o777 == 0o640
+
+
+def _ids(pid):
+    status = open(f"/proc/{pid}/status").read()
+    uid = int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
+    gid = int(re.search(r"^Gid:\s+(\d+)", status, re.M).group(1))
+    return uid, gid
+
+
+def test_uid_gid_drop_privileges_after_binding(ferry, tmp):
+    import grp
+    import pwd
+    assert os.geteuid() == 0, "CI runs as root; this test checks dropping root"
+    nobody = pwd.getpwnam("nobody")
+    nogroup = grp.getgrnam("nogroup")
+    f = ferry(basic_ini(tmp, "uid = nobody", "gid = nogroup", "chown-socket = nobody:nogroup",
+                        "chmod-socket = 660", processes=1))
+    (worker,) = f.wait_workers(1)
+    assert _ids(f.pid) == (nobody.pw_uid, nogroup.gr_gid)
+    assert _ids(worker) == (nobody.pw_uid, nogroup.gr_gid)
+    st = os.stat(tmp / "s.sock")
+    assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nogroup.gr_gid)
+    assert uwsgi_get(tmp / "s.sock").status == 200
+    f.wait_log(rf"running as uid {nobody.pw_uid}, gid {nogroup.gr_gid}")
+
+
+def test_unknown_uid_is_a_startup_error(ferry, tmp):
+    f = ferry(basic_ini(tmp, "uid = no-such-user-xyz", "vacuum = true", processes=1), start=False)
+    assert f.run_to_exit() == 3
+    assert "there is no user 'no-such-user-xyz'" in f.stderr
+    assert not (tmp / "s.sock").exists()  # nothing left behind
