@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/exit_codes.hpp"
+#include "common/process_title.hpp"
 #include "config/loader.hpp"
 #include "config/options.hpp"
 #include "ferry_build_config.hpp"
@@ -44,7 +45,8 @@ int signal_pidfile(const std::string& path, int sig, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<std::string> args(argv + 1, argv + argc);
+  const std::vector<std::string> args(argv + 1, argv + argc);  // copied before titles overwrite argv
+  ferry::init_process_title(argc, argv);
   if (args.empty()) {
     std::fputs(kUsage, stderr);
     std::fputs("\nferry needs an ini file or options; see ferry --help\n", stderr);

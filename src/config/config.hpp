@@ -82,6 +82,10 @@ struct Config {
   bool daemonize = false;
   bool disable_logging = false;
 
+  // Process titles
+  bool auto_procname = false;
+  std::string procname_prefix;
+
   // How to read everything again on reload, and what was read.
   std::vector<std::string> arguments;
   std::vector<std::string> ini_files;

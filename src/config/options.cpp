@@ -168,6 +168,18 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.post_buffering = static_cast<std::uint64_t>(parse_number("post-buffering", v, w, 0, std::numeric_limits<long>::max()));
            }},
+    Option{"auto-procname", "", OptionKind::flag, "", "title processes 'ferry master' and 'ferry worker N' in ps and top",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.auto_procname = parse_bool("auto-procname", v, w); }},
+    Option{"procname-prefix", "", OptionKind::text, "TEXT", "put TEXT before every process title (implies auto-procname)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.procname_prefix = text("procname-prefix", v, w);
+             c.auto_procname = true;
+           }},
+    Option{"procname-prefix-spaced", "", OptionKind::text, "TEXT", "like procname-prefix, with a space after TEXT",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.procname_prefix = text("procname-prefix-spaced", v, w) + " ";
+             c.auto_procname = true;
+           }},
     Option{"master", "M", OptionKind::flag, "", "run a master process (always on in ferry)",
            [](Config&, std::string_view v, const Location& w, Warnings& warn) {
              ignored_flag("master", v, w, warn, "ferry always runs a master that supervises the workers");
@@ -242,7 +254,6 @@ constexpr std::array kMeaningless{
     Explained{"die-on-term", "SIGTERM always stops ferry gracefully"},
     Explained{"strict", "ferry always rejects unknown options"},
     Explained{"no-orphans", "ferry's workers always stop when the master dies"},
-    Explained{"auto-procname", "not implemented yet; process titles are left as they are"},
     Explained{"memory-report", "not implemented yet; request lines do not carry memory figures"},
     Explained{"harakiri-verbose", "ferry always logs the stuck request and every thread's Python stack"},
     Explained{"py-tracebacker", "not available in ferry"},

@@ -16,6 +16,7 @@
 
 #include "common/exit_codes.hpp"
 #include "common/logging.hpp"
+#include "common/process_title.hpp"
 #include "ferry_build_config.hpp"
 #include "master/listeners.hpp"
 #include "master/pidfile.hpp"
@@ -92,6 +93,7 @@ class Master {
     counters_ = make_shared_counters();
 
     log_banner();
+    if (config_->auto_procname) set_process_title(config_->procname_prefix + "ferry master");
     wait_signal();
     wait_child();
     read_events();

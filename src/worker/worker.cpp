@@ -19,6 +19,7 @@
 
 #include "common/exit_codes.hpp"
 #include "common/logging.hpp"
+#include "common/process_title.hpp"
 #include "common/unique_fd.hpp"
 #include "protocol/cgi.hpp"
 #include "protocol/uwsgi.hpp"
@@ -297,6 +298,7 @@ int run_worker(const WorkerSetup& setup) {
   g_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   install_signal_handlers();
   auto log = make_fd_logger(fmt::format("worker{}", setup.slot), 2);
+  if (config.auto_procname) set_process_title(fmt::format("{}ferry worker {}", config.procname_prefix, setup.slot));
 
   for (const auto& [key, value] : config.env) ::setenv(key.c_str(), value.c_str(), 1);
   if (!config.chdir.empty() && ::chdir(config.chdir.c_str()) != 0) {

@@ -301,3 +301,16 @@ def test_unknown_uid_is_a_startup_error(ferry, tmp):
     assert f.run_to_exit() == 3
     assert "there is no user 'no-such-user-xyz'" in f.stderr
     assert not (tmp / "s.sock").exists()  # nothing left behind
+
+
+def test_auto_procname_titles_master_and_workers(ferry, tmp):
+    # The title overwrites the command line ("<ferry path> <ini path>"), which is longer.
+    f = ferry(basic_ini(tmp, "procname-prefix-spaced = shop", processes=2))
+    workers = f.wait_workers(2)
+
+    def title(pid):
+        return open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode()
+
+    wait_until(lambda: title(f.pid) == "shop ferry master", 5, message="the master's title")
+    assert sorted(title(w) for w in workers) == ["shop ferry worker 1", "shop ferry worker 2"]
+    assert open(f"/proc/{f.pid}/comm").read().strip() == "shop ferry mast"  # the kernel keeps 15 bytes
