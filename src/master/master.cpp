@@ -91,6 +91,7 @@ class Master {
     events_read_ = std::make_unique<asio::posix::stream_descriptor>(io_, pipe_fds[0]);
     events_write_.reset(pipe_fds[1]);
     counters_ = make_shared_counters();
+    for (int i = worker::SharedCounters::kWorkerSlots; i-- > 0;) free_counter_slots_.push_back(i);
 
     log_banner();
     if (config_->auto_procname) set_process_title(config_->procname_prefix + "ferry master");
@@ -237,7 +238,12 @@ class Master {
     int status = 0;
     pid_t pid;
     while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
-      const auto exit = ExitStatus::from_wait_status(status);
+      auto exit = ExitStatus::from_wait_status(status);
+      if (auto slot = counter_slots_.find(pid); slot != counter_slots_.end()) {
+        exit.requests = counters_->served[slot->second].load(std::memory_order_relaxed);
+        free_counter_slots_.push_back(slot->second);
+        counter_slots_.erase(slot);
+      }
       // Everything the worker wrote before it died goes to the log before its obituary.
       if (auto it = outputs_.find(pid); it != outputs_.end()) {
         if (it->second.pipe) drain(it->second);
@@ -267,6 +273,12 @@ class Master {
     setup.events_fd = events_write_.get();
     setup.slot = slot;
     setup.counters = counters_;
+    if (free_counter_slots_.empty()) {
+      execute(supervisor_.on_spawn_failed(slot, generation, "more live workers than ferry can count", Clock::now()));
+      return;
+    }
+    setup.counter_slot = free_counter_slots_.back();
+    counters_->served[setup.counter_slot].store(0, std::memory_order_relaxed);
     std::vector<int> keep = setup.listen_fds;
     keep.push_back(setup.events_fd);
 
@@ -275,6 +287,8 @@ class Master {
       execute(supervisor_.on_spawn_failed(slot, generation, std::strerror(errno), Clock::now()));
       return;
     }
+    free_counter_slots_.pop_back();
+    counter_slots_[pid] = setup.counter_slot;
     ::fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
     auto& output = outputs_[pid];
     output.slot = slot;
@@ -440,6 +454,8 @@ class Master {
   std::array<char, 64 * sizeof(worker::Event)> event_buffer_{};
   std::map<pid_t, WorkerOutput> outputs_;
   worker::SharedCounters* counters_ = nullptr;
+  std::map<pid_t, int> counter_slots_;  // live worker -> its index in counters_->served
+  std::vector<int> free_counter_slots_;  // indexes not in use, filled by run();
   bool load_error_shown_ = false;
   bool done_ = false;
   int exit_code_ = 0;

@@ -196,7 +196,8 @@ Actions Supervisor::on_exit(pid_t pid, ExitStatus status, Clock::time_point now)
   const Worker worker = *found;
   workers_.erase(workers_.begin() + (found - workers_.data()));
   const std::string who = fmt::format("worker {} (pid {})", worker.slot, worker.pid);
-  const std::string lived = seconds_since(worker.started, now);
+  const std::string lived = fmt::format("{} request{} and {}", status.requests, status.requests == 1 ? "" : "s",
+                                        seconds_since(worker.started, now));
 
   if (phase_ == Phase::stopping || worker.retiring) {
     Actions actions{log(Action::Kind::log_info, fmt::format("{} stopped: {} after {}", who, status.describe(), lived))};

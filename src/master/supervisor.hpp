@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@ struct ExitStatus {
   int code = 0;     // valid when signal == 0
   int signal = 0;   // the signal that killed it, or 0
   bool core_dumped = false;
+  std::uint64_t requests = 0;  // served before it ended, from the shared counters
 
   static ExitStatus from_wait_status(int status);
   std::string describe() const;  // "exit code 3", "killed by signal 9 (SIGKILL)"

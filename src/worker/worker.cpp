@@ -234,6 +234,7 @@ class ServingThread {
 
     const auto served = state_.requests.fetch_add(1, std::memory_order_relaxed) + 1;
     const auto total = state_.setup.counters->requests.fetch_add(1, std::memory_order_relaxed) + 1;
+    state_.setup.counters->served[state_.setup.counter_slot].fetch_add(1, std::memory_order_relaxed);
     if (!state_.log_requests) return;
     const auto elapsed = std::chrono::steady_clock::now() - started;
     line_.clear();

@@ -13,7 +13,12 @@ namespace ferry::worker {
 
 // Counters in memory shared by the master and all workers (mmap'd before the first fork).
 struct SharedCounters {
-  std::atomic<std::uint64_t> requests{0};
+  // One per live worker (the master hands out the index), so the master can say how
+  // many requests a worker served even after it crashed.
+  static constexpr int kWorkerSlots = 4096;
+
+  std::atomic<std::uint64_t> requests{0};  // every worker, for the request log's "req: N/TOTAL"
+  std::atomic<std::uint64_t> served[kWorkerSlots] = {};
 };
 
 struct WorkerSetup {
@@ -22,6 +27,7 @@ struct WorkerSetup {
   int events_fd = -1;  // write end of the master's event pipe
   int slot = 0;
   SharedCounters* counters = nullptr;
+  int counter_slot = 0;  // this worker's index in counters->served
 };
 
 // Returns the process exit code: kExitOk after a graceful stop, kExitAppLoad if the app

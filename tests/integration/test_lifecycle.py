@@ -314,3 +314,14 @@ def test_auto_procname_titles_master_and_workers(ferry, tmp):
     wait_until(lambda: title(f.pid) == "shop ferry master", 5, message="the master's title")
     assert sorted(title(w) for w in workers) == ["shop ferry worker 1", "shop ferry worker 2"]
     assert open(f"/proc/{f.pid}/comm").read().strip() == "shop ferry mast"  # the kernel keeps 15 bytes
+
+
+def test_a_dead_workers_line_says_how_it_died_and_what_it_served(ferry, tmp):
+    f = ferry(basic_ini(tmp, processes=1))
+    (worker,) = f.wait_workers(1)
+    for _ in range(5):
+        assert uwsgi_get(tmp / "s.sock", "/pid").status == 200
+    os.kill(worker, signal.SIGKILL)
+    f.wait_log(rf"worker 1 \(pid {worker}\) exited: killed by signal 9 \(SIGKILL\) after 5 requests and [\d.]+ s; "
+               r"starting a new one")
+    f.wait_workers(1, exclude=(worker,))
