@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import APPS, basic_ini, free_port, uwsgi_get, wait_until
+from conftest import APPS, SEED_FIXED, basic_ini, free_port, uwsgi_get, wait_until
 
 EXIT_CONFIG = 2
 EXIT_STARTUP = 3
@@ -260,18 +260,9 @@ logger = file:{tmp}/ferry.log # log파일 기록
         f"expected ONE inline-comment warning, got {in_stderr + in_log}"
 
 
-SEED = """[uwsgi]
-base = {base}
-home = %(base)/venv chdir = %(base) #가상환경 경로
-module = server_dev.wsgi:application #프로젝트 경로
-socket = {tmp}/django.sock #리눅스에서 제공하는 소켓사용
-chmod-socket = 666 #소켓의 파일권한
-master = true #마스터 프로세스 유무
-enable-threads = true # 워커를 쓰레드 기반으로 할 것인가
-pidfile = {tmp}/django.pid #uwsgi 모든 프로세스 번호를 쉽게 확인
-vacuum = true #uwsgi 흔적(soket, pid)을 자동으로 지워줌
-logger = file:{tmp}/uwsgi.log # log파일 기록
-"""
+# The seed exactly as the user wrote it: home and chdir pasted onto line 3.
+SEED = SEED_FIXED.replace("home = %(base)/venv\nchdir = %(base)", "home = %(base)/venv chdir = %(base)").replace(
+    "env = FERRY_DEMO_DATA={data}\n", "")
 
 
 def test_seed_as_written_fails_naming_line_3(ferry, tmp):

@@ -85,11 +85,8 @@ def test_segfault_in_app_replaces_worker(ferry, tmp):
     f.wait_log(r"about to crash sv9$")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_graceful_stop_finishes_inflight_request_then_vacuums(ferry, tmp, sig):
-    f = ferry(basic_ini(tmp, f"pidfile = {tmp}/f.pid", "vacuum = true", processes=2))
-    workers = f.wait_workers(2)
-    wait_until(lambda: (tmp / "f.pid").exists(), 5, message="pidfile")
+def start_slow_request(tmp):
+    """A 1 s request in a thread; returns once the app has started it."""
     mark = tmp / "started"
     result = {}
 
@@ -102,6 +99,15 @@ def test_graceful_stop_finishes_inflight_request_then_vacuums(ferry, tmp, sig):
     t = threading.Thread(target=slow)
     t.start()
     wait_until(mark.exists, 5, message="the slow request to start")
+    return t, result
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_graceful_stop_finishes_inflight_request_then_vacuums(ferry, tmp, sig):
+    f = ferry(basic_ini(tmp, f"pidfile = {tmp}/f.pid", "vacuum = true", processes=2))
+    workers = f.wait_workers(2)
+    wait_until(lambda: (tmp / "f.pid").exists(), 5, message="pidfile")
+    t, result = start_slow_request(tmp)
     t0 = time.monotonic()
     os.kill(f.pid, sig)
     t.join(10)
@@ -163,18 +169,7 @@ def test_sighup_reload_under_request_loop(ferry, nginx, tmp):
 def test_sighup_lets_inflight_request_finish(ferry, tmp):
     f = ferry(basic_ini(tmp, processes=1))
     old = f.wait_workers(1)
-    mark = tmp / "started"
-    result = {}
-
-    def slow():
-        try:
-            result["r"] = uwsgi_get(tmp / "s.sock", "/sleep", query=f"s=1&mark={mark}")
-        except Exception as e:  # noqa: BLE001
-            result["e"] = e
-
-    t = threading.Thread(target=slow)
-    t.start()
-    wait_until(mark.exists, 5, message="the slow request to start")
+    t, result = start_slow_request(tmp)
     os.kill(f.pid, signal.SIGHUP)
     t.join(10)
     assert "r" in result and result["r"].status == 200, result
