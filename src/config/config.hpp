@@ -68,6 +68,7 @@ struct Config {
   int threads = 1;
   int max_requests = 0;         // 0: never recycle
   int max_requests_delta = 0;   // worker N recycles after max_requests + N * delta
+  int min_worker_lifetime = 0;  // seconds before max-requests/reload-on-* may recycle a worker
   std::uint64_t reload_on_rss_mb = 0;  // recycle a worker whose resident memory passes this
   std::uint64_t reload_on_as_mb = 0;   // ... or whose address space passes this
   std::vector<std::string> touch_reload;        // reload when one of these files' mtime changes

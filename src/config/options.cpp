@@ -208,6 +208,10 @@ constexpr std::array kOptions{
            }},
     Option{"harakiri", "", OptionKind::number, "SECONDS", "a request running longer is logged with every thread's Python stack, cut, and its worker replaced",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.harakiri = number("harakiri", v, w, 0, 86400); }},
+    Option{"min-worker-lifetime", "", OptionKind::number, "SECONDS", "a worker is recycled (max-requests, reload-on-rss/-as) only after living this long",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.min_worker_lifetime = number("min-worker-lifetime", v, w, 0, 86400);
+           }},
     Option{"reload-on-rss", "", OptionKind::number, "MB", "recycle a worker whose resident memory passes MB (checked after each request)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.reload_on_rss_mb = static_cast<std::uint64_t>(number("reload-on-rss", v, w, 0, 1 << 24));

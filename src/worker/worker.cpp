@@ -81,6 +81,7 @@ struct WorkerState {
   std::unique_ptr<RequestClock> clock;  // only with harakiri
   std::atomic<bool> retire_requested{false};
   UniqueFd statm;  // /proc/self/statm, only with reload-on-rss / reload-on-as
+  std::chrono::steady_clock::time_point recyclable_from;  // min-worker-lifetime
 };
 
 // Why this worker should be recycled now, or "" (max-requests, reload-on-rss/-as).
@@ -123,6 +124,7 @@ class ServingThread {
       serve(fd);
       ::close(fd);
       if (state_.retire_requested.load(std::memory_order_relaxed) || g_stopping) continue;
+      if (std::chrono::steady_clock::now() < state_.recyclable_from) continue;
       const std::string why = recycle_reason(state_, state_.requests.load(std::memory_order_relaxed));
       // Keep serving: the master starts a replacement and stops this worker once it is
       // ready, so the slot never goes unserved.
@@ -315,7 +317,8 @@ int run_worker(const WorkerSetup& setup) {
 
   WorkerState state{setup, log, {}, max_requests_for(config, setup.slot), config.socket_timeout * 1000,
                     protocol::kHeaderSize + config.buffer_size + kBodyPrefetch, !config.disable_logging,
-                    static_cast<int>(::getpid()), nullptr, {}, {}};
+                    static_cast<int>(::getpid()), nullptr, {}, {},
+                    std::chrono::steady_clock::now() + std::chrono::seconds(config.min_worker_lifetime)};
   // The first handler adopts the loading thread's Python state, so make it here.
   auto main_handler = app->make_handler();
   if (config.reload_on_rss_mb > 0 || config.reload_on_as_mb > 0) {

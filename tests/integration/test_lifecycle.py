@@ -325,3 +325,17 @@ def test_a_dead_workers_line_says_how_it_died_and_what_it_served(ferry, tmp):
     f.wait_log(rf"worker 1 \(pid {worker}\) exited: killed by signal 9 \(SIGKILL\) after 5 requests and [\d.]+ s; "
                r"starting a new one")
     f.wait_workers(1, exclude=(worker,))
+
+
+def test_min_worker_lifetime_defers_recycling(ferry, tmp):
+    f = ferry(basic_ini(tmp, "max-requests = 2", "min-worker-lifetime = 2", processes=1))
+    (worker,) = f.wait_workers(1)
+    started = time.monotonic()
+    pids = set()
+    while time.monotonic() - started < 1.2:  # past max-requests many times over, within the lifetime
+        pids.add(int(uwsgi_get(tmp / "s.sock", "/pid").body))
+    assert pids == {worker}
+    time.sleep(1.0)
+    uwsgi_get(tmp / "s.sock", "/pid")  # the first request after 2 s triggers the recycle
+    f.wait_log(r"served max-requests \(2\); asking the master for a replacement")
+    f.wait_workers(1, exclude=(worker,))
