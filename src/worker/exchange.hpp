@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "protocol/cgi.hpp"
 #include "protocol/uwsgi.hpp"
 
 namespace ferry::worker {
@@ -45,6 +46,8 @@ class Exchange {
   }
 
   protocol::Packet& packet;
+  // What the worker read from the vars (method, URI, ...), computed once per request.
+  protocol::RequestFacts facts;
   bool is_head = false;
 
   // Filled while the response is written, read by the request log.

@@ -204,7 +204,8 @@ class ServingThread {
       return;
     }
 
-    const protocol::RequestFacts facts = protocol::request_facts(exchange.packet);
+    exchange.facts = protocol::request_facts(exchange.packet);
+    const protocol::RequestFacts& facts = exchange.facts;
     const auto content_length = protocol::parse_content_length(facts.content_length);
     if (!content_length) {
       state_.log->error("refused {} {}: CONTENT_LENGTH '{}' is not a number", facts.method, facts.uri,

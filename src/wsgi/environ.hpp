@@ -14,7 +14,6 @@
 
 namespace ferry::wsgi {
 
-using protocol::request_facts;
 using protocol::RequestFacts;
 
 class EnvironBuilder {

@@ -62,7 +62,7 @@ class Handler final : public RequestHandler {
 
  private:
   void run(worker::Exchange& exchange) {
-    const RequestFacts facts = request_facts(exchange.packet);
+    const RequestFacts& facts = exchange.facts;  // read once, by the worker
     exchange.is_head = facts.method == "HEAD";
     const Route route = pick_app(facts);
     if (route.app == nullptr) {
@@ -81,16 +81,16 @@ class Handler final : public RequestHandler {
       fail(exchange, facts, "could not build the environ");
       return;
     }
-    response_->begin(&exchange, &facts);
+    response_->begin(&exchange);
     PyObject* call_args[] = {environ.get(), response_->start_response()};
     PyRef result(PyObject_Vectorcall(route.app->callable.get(), call_args, 2, nullptr));
     if (!result) {
       fail(exchange, facts, "the app raised an exception");
-    } else if (!response_->send_body(result.get(), facts)) {
+    } else if (!response_->send_body(result.get())) {
       fail(exchange, facts, response_->headers_sent() ? "the response failed after its headers were sent"
                                                      : "the app's response is invalid");
     }
-    if (result) response_->close_iterable(result.get(), facts);
+    if (result) response_->close_iterable(result.get());
     response_->end();
     close_input(input.get());
   }

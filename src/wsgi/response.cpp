@@ -102,9 +102,8 @@ void Response::init(PyObject* file_wrapper) {
   close_name_ = PyRef(PyUnicode_InternFromString("close"));
 }
 
-void Response::begin(worker::Exchange* exchange, const protocol::RequestFacts* facts) {
+void Response::begin(worker::Exchange* exchange) {
   exchange_ = exchange;
-  facts_ = facts;
   head_.clear();
   started_ = headers_sent_ = stop_logged_ = length_exceeded_ = false;
   declared_length_.reset();
@@ -276,11 +275,12 @@ PyObject* Response::call_write(PyObject* data) {
   }
   // A vanished client is logged once and otherwise ignored, as for returned bodies: the
   // app is not handed an OSError for it.
-  if (!send_bytes_like(data) && !stopped(*facts_)) return nullptr;
+  if (!send_bytes_like(data) && !stopped()) return nullptr;
   Py_RETURN_NONE;
 }
 
-bool Response::stopped(const protocol::RequestFacts& facts) {
+bool Response::stopped() {
+  const auto& facts = exchange_->facts;
   if (PyErr_Occurred()) return false;
   if (length_exceeded_) {
     if (!stop_logged_) {
@@ -295,8 +295,9 @@ bool Response::stopped(const protocol::RequestFacts& facts) {
   return true;
 }
 
-bool Response::send_body(PyObject* result, const protocol::RequestFacts& facts) {
-  auto client_gone = [&] { return stopped(facts); };
+bool Response::send_body(PyObject* result) {
+  const auto& facts = exchange_->facts;
+  auto client_gone = [&] { return stopped(); };
 
   std::optional<bool> sent_file;
   if (Py_TYPE(result) == reinterpret_cast<PyTypeObject*>(file_wrapper_)) sent_file = send_wrapped_file(result);
@@ -396,7 +397,8 @@ std::optional<bool> Response::send_wrapped_file(PyObject* wrapper) {
   return ok;
 }
 
-void Response::close_iterable(PyObject* result, const protocol::RequestFacts& facts) {
+void Response::close_iterable(PyObject* result) {
+  const auto& facts = exchange_->facts;
   if (PyBytes_Check(result) || PyList_CheckExact(result) || PyTuple_CheckExact(result)) return;
   PyObject* close = nullptr;
   if (_PyObject_LookupAttr(result, close_name_.get(), &close) <= 0) {

@@ -27,12 +27,12 @@ class Response {
   void init(PyObject* file_wrapper);
   PyObject* start_response() const { return start_response_.get(); }
 
-  void begin(worker::Exchange* exchange, const protocol::RequestFacts* facts);
+  void begin(worker::Exchange* exchange);
   // Sends the body. False with a Python error set if the app's response is invalid or the
   // iterable raised; true when done, including when the client went away (logged once).
-  bool send_body(PyObject* result, const protocol::RequestFacts& facts);
+  bool send_body(PyObject* result);
   // Calls result.close() if it has one; logs an exception from it.
-  void close_iterable(PyObject* result, const protocol::RequestFacts& facts);
+  void close_iterable(PyObject* result);
   bool headers_sent() const { return headers_sent_; }
   void end();
 
@@ -49,7 +49,7 @@ class Response {
   bool finish_headers();
   // A write stopped without a Python error: the client went away, or the app sent more
   // than its Content-Length. Logs it once; false if a Python error is pending instead.
-  bool stopped(const protocol::RequestFacts& facts);
+  bool stopped();
   // Sends a wsgi.file_wrapper's file with sendfile. nullopt: it has no real file
   // descriptor, iterate it instead; false: the client went away.
   std::optional<bool> send_wrapped_file(PyObject* wrapper);
@@ -64,7 +64,6 @@ class Response {
   bool started_ = false;
   bool headers_sent_ = false;
   bool stop_logged_ = false;
-  const protocol::RequestFacts* facts_ = nullptr;
   bool length_exceeded_ = false;
   std::optional<std::uint64_t> declared_length_;  // the app's Content-Length, if any
 };

@@ -22,11 +22,10 @@ struct Fixture {
   protocol::Packet packet;
   worker::Exchange exchange;
   wsgi::Response response;
-  protocol::RequestFacts facts;
 
   Fixture() : exchange(make_pair(), 1000, packet) {
     response.init(nullptr);
-    response.begin(&exchange, &facts);
+    response.begin(&exchange);
   }
 
   int make_pair() {
@@ -80,7 +79,7 @@ bool contains(const std::string& text, const char* part) { return text.find(part
 TEST_CASE_FIXTURE(Fixture, "a valid response goes out as HTTP/1.1, head and body in order") {
   CHECK(start("'200 OK'", "[('Content-Type', 'text/plain'), ('X-A', 'b')]") == "");
   wsgi::PyRef body(PyRun_String("[b'hello ', b'', b'world']", Py_eval_input, globals(), globals()));
-  CHECK(response.send_body(body.get(), facts));
+  CHECK(response.send_body(body.get()));
   CHECK(exchange.status == 200);
   CHECK(exchange.header_count == 2);
   CHECK(exchange.body_bytes == 11);
@@ -117,14 +116,14 @@ TEST_CASE_FIXTURE(Fixture, "a second call needs exc_info; before the headers go 
   wsgi::PyRef result(PyObject_Call(response.start_response(), args.get(), nullptr));
   CHECK(result);
   wsgi::PyRef empty(PyRun_String("[]", Py_eval_input, globals(), globals()));
-  CHECK(response.send_body(empty.get(), facts));
+  CHECK(response.send_body(empty.get()));
   CHECK(sent() == "HTTP/1.1 503 Busy\r\n\r\n");
 }
 
 TEST_CASE_FIXTURE(Fixture, "a str body chunk is an error, not a silent encoding") {
   CHECK(start("'200 OK'", "[]") == "");
   wsgi::PyRef body(PyRun_String("iter(['text'])", Py_eval_input, globals(), globals()));
-  CHECK_FALSE(response.send_body(body.get(), facts));
+  CHECK_FALSE(response.send_body(body.get()));
   CHECK(PyErr_ExceptionMatches(PyExc_TypeError));
   PyErr_Clear();
   CHECK_FALSE(response.headers_sent());
@@ -133,6 +132,6 @@ TEST_CASE_FIXTURE(Fixture, "a str body chunk is an error, not a silent encoding"
 TEST_CASE_FIXTURE(Fixture, "more bytes than Content-Length are cut at the declared length") {
   CHECK(start("'200 OK'", "[('Content-Length', '3')]") == "");
   wsgi::PyRef body(PyRun_String("[b'ab', b'cdef']", Py_eval_input, globals(), globals()));
-  CHECK(response.send_body(body.get(), facts));
+  CHECK(response.send_body(body.get()));
   CHECK(sent() == "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc");
 }
