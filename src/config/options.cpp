@@ -55,16 +55,20 @@ std::string logger_path(std::string_view value, const Location& where) {
   return text("logger", value, where);
 }
 
+// Octal permission bits, as chmod-socket and umask take them.
+mode_t octal_mode(std::string_view key, std::string_view value, const Location& where, std::string_view examples) {
+  unsigned mode = 0;
+  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), mode, 8);
+  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size() || mode > 0777) {
+    throw ConfigError(where, fmt::format("{} expects octal permissions such as {}, got '{}'", key, examples, value));
+  }
+  return static_cast<mode_t>(mode);
+}
+
 mode_t socket_mode(std::string_view value, const Location& where) {
   // A bare chmod-socket means 666 in uWSGI.
   if (value.empty() || value == "true") return 0666;
-  unsigned mode = 0;
-  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), mode, 8);
-  if (ec != std::errc() || ptr != value.data() + value.size() || mode > 0777) {
-    throw ConfigError(where, fmt::format("chmod-socket expects octal permissions such as 660 or 666, "
-                                         "got '{}'", value));
-  }
-  return static_cast<mode_t>(mode);
+  return octal_mode("chmod-socket", value, where, "660 or 666");
 }
 
 void ignored_flag(std::string_view key, std::string_view value, const Location& where,
@@ -136,14 +140,7 @@ constexpr std::array kOptions{
     Option{"chmod-socket", "", OptionKind::text, "MODE", "permissions of Unix sockets (octal, bare = 666)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.chmod_socket = socket_mode(v, w); }},
     Option{"umask", "", OptionKind::text, "MODE", "the file-creation mask (octal) for the log, sockets and pidfile, e.g. 027",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             unsigned mode = 0;
-             const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), mode, 8);
-             if (v.empty() || ec != std::errc() || ptr != v.data() + v.size() || mode > 0777) {
-               throw ConfigError(w, fmt::format("umask expects octal permissions such as 022 or 027, got '{}'", v));
-             }
-             c.umask = static_cast<mode_t>(mode);
-           }},
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.umask = octal_mode("umask", v, w, "022 or 027"); }},
     Option{"chown-socket", "", OptionKind::text, "USER[:GROUP]", "owner of the Unix sockets, e.g. www-data:www-data (needs root)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.chown_socket = text("chown-socket", v, w); }},
     Option{"uid", "", OptionKind::text, "USER", "run as this user (name or number) once the sockets are bound",

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fmt/format.h>
+#include <string>
 
 namespace ferry::worker {
 
@@ -42,6 +44,26 @@ long Exchange::read_body(char* dst, std::size_t n) {
     client_gone = true;  // EOF before CONTENT_LENGTH, an error, or a timeout
     return -1;
   }
+}
+
+std::size_t Exchange::read_body_fully(char* dst, std::size_t n) {
+  std::size_t have = 0;
+  while (have < n) {
+    const long got = read_body(dst + have, n - have);
+    if (got <= 0) break;
+    have += static_cast<std::size_t>(got);
+  }
+  return have;
+}
+
+void Exchange::send_plain(int code, std::string_view reason) {
+  const std::string response = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{}\n",
+                                           code, reason, reason.size() + 1, reason);
+  status = code;
+  header_count = 2;
+  body_bytes = reason.size() + 1;
+  header_bytes = response.size() - body_bytes;
+  write(response);
 }
 
 bool Exchange::write(const iovec* parts, int count) {

@@ -23,6 +23,9 @@ class Exchange {
   // reached), -1 if the client vanished or timed out first.
   long read_body(char* dst, std::size_t n);
   std::uint64_t body_left() const { return body_left_; }
+  // Reads until `n` bytes are in `dst` or the body ends; fewer than asked for means the
+  // body ended (body_left() == 0) or the client vanished (client_gone).
+  std::size_t read_body_fully(char* dst, std::size_t n);
 
   // Writes everything; false once the client is gone (then every later write is skipped).
   bool write(const iovec* parts, int count);
@@ -30,6 +33,10 @@ class Exchange {
     iovec part{const_cast<char*>(data.data()), data.size()};
     return write(&part, 1);
   }
+
+  // A complete plain-text response the server makes itself (400, 404, 413, 500), with
+  // the request log's accounting filled in.
+  void send_plain(int status, std::string_view reason);
 
   // Sends `count` bytes of the regular file `file` from `offset` with sendfile(2); false
   // once the client is gone. Returns how many bytes went out in `sent`.

@@ -72,7 +72,6 @@ void notify_master(int events_fd, EventKind kind) {
 struct WorkerState {
   const WorkerSetup& setup;
   std::shared_ptr<spdlog::logger> log;
-  std::atomic<std::uint64_t> requests{0};
   std::uint64_t max_requests;
   int timeout_ms;
   std::size_t buffer_capacity;
@@ -125,7 +124,7 @@ class ServingThread {
       ::close(fd);
       if (state_.retire_requested.load(std::memory_order_relaxed) || g_stopping) continue;
       if (std::chrono::steady_clock::now() < state_.recyclable_from) continue;
-      const std::string why = recycle_reason(state_, state_.requests.load(std::memory_order_relaxed));
+      const std::string why = recycle_reason(state_, served_here().load(std::memory_order_relaxed));
       // Keep serving: the master starts a replacement and stops this worker once it is
       // ready, so the slot never goes unserved.
       if (!why.empty() && !state_.retire_requested.exchange(true)) {
@@ -210,7 +209,7 @@ class ServingThread {
     if (!content_length) {
       state_.log->error("refused {} {}: CONTENT_LENGTH '{}' is not a number", facts.method, facts.uri,
                         facts.content_length);
-      exchange.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+      exchange.send_plain(400, "Bad Request");
       return;
     }
     if (state_.clock) state_.clock->begin(core_, fd, facts.method, facts.uri, started);
@@ -226,8 +225,7 @@ class ServingThread {
     if (limit > 0 && *content_length > limit) {
       state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", facts.method,
                        facts.uri, *content_length, limit);
-      exchange.write("HTTP/1.1 413 Request Entity Too Large\r\nContent-Type: text/plain\r\nContent-Length: 25\r\n\r\n"
-                     "Request Entity Too Large\n");
+      exchange.send_plain(413, "Request Entity Too Large");
       exchange.discard_body();  // so nginx reads the 413 instead of a connection reset
       return;
     }
@@ -235,9 +233,8 @@ class ServingThread {
     handler_.handle(exchange);
     exchange.discard_body();
 
-    const auto served = state_.requests.fetch_add(1, std::memory_order_relaxed) + 1;
+    const auto served = served_here().fetch_add(1, std::memory_order_relaxed) + 1;
     const auto total = state_.setup.counters->requests.fetch_add(1, std::memory_order_relaxed) + 1;
-    state_.setup.counters->served[state_.setup.counter_slot].fetch_add(1, std::memory_order_relaxed);
     if (!state_.log_requests) return;
     const auto elapsed = std::chrono::steady_clock::now() - started;
     line_.clear();
@@ -248,6 +245,9 @@ class ServingThread {
         exchange.body_bytes, exchange.status, exchange.header_count, exchange.header_bytes, core_});
     write_fully(2, line_);
   }
+
+  // This worker's count, in the memory the master reads when the worker exits.
+  std::atomic<std::uint64_t>& served_here() { return state_.setup.counters->served[state_.setup.counter_slot]; }
 
   WorkerState& state_;
   wsgi::RequestHandler& handler_;
@@ -316,7 +316,7 @@ int run_worker(const WorkerSetup& setup) {
   if (!app->enable_stack_dumps(kStackDumpSignal) && config.harakiri > 0) return kExitAppLoad;
   app->begin_serving();
 
-  WorkerState state{setup, log, {}, max_requests_for(config, setup.slot), config.socket_timeout * 1000,
+  WorkerState state{setup, log, max_requests_for(config, setup.slot), config.socket_timeout * 1000,
                     protocol::kHeaderSize + config.buffer_size + kBodyPrefetch, !config.disable_logging,
                     static_cast<int>(::getpid()), nullptr, {}, {},
                     std::chrono::steady_clock::now() + std::chrono::seconds(config.min_worker_lifetime)};

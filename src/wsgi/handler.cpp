@@ -23,20 +23,6 @@
 namespace ferry::wsgi {
 namespace {
 
-constexpr std::string_view kInternalError =
-    "HTTP/1.1 500 Internal Server Error\r\n"
-    "Content-Type: text/plain\r\n"
-    "Content-Length: 22\r\n"
-    "\r\n"
-    "Internal Server Error\n";
-
-constexpr std::string_view kNotFound =
-    "HTTP/1.1 404 Not Found\r\n"
-    "Content-Type: text/plain\r\n"
-    "Content-Length: 10\r\n"
-    "\r\n"
-    "Not Found\n";
-
 class Handler final : public RequestHandler {
  public:
   Handler(App::Impl& app, PyThreadState* thread) : app_(app), thread_(thread), environ_(app.environ_template.get()) {
@@ -68,7 +54,7 @@ class Handler final : public RequestHandler {
     if (route.app == nullptr) {
       write_line(2, fmt::format("no app is mounted for {} {} (SCRIPT_NAME '{}'); answered 404", facts.method,
                                 facts.uri, facts.script_name));
-      answer(exchange, 404, kNotFound);
+      answer(exchange, 404, "Not Found");
       return;
     }
     exchange.app_id = route.app->id;
@@ -128,21 +114,17 @@ class Handler final : public RequestHandler {
            PyDict_SetItemString(environ, "PATH_INFO", path.get()) == 0;
   }
 
-  static void answer(worker::Exchange& exchange, int status, std::string_view response) {
-    exchange.status = status;
-    exchange.header_count = 2;
-    exchange.header_bytes = response.find("\r\n\r\n") + 4;
-    exchange.body_bytes = response.size() - exchange.header_bytes;
+  static void answer(worker::Exchange& exchange, int status, std::string_view reason) {
     GilReleased unlocked;
-    exchange.write(response);
+    exchange.send_plain(status, reason);
   }
 
   // Logs the error with the request it belongs to; answers 500 if nothing was sent yet.
   void fail(worker::Exchange& exchange, const RequestFacts& facts, const char* what) {
     write_line(2, fmt::format("error in {} {}: {}{}", facts.method, facts.uri, what,
-                         PyErr_Occurred() ? "; traceback:" : ""));
+                              PyErr_Occurred() ? "; traceback:" : ""));
     if (PyErr_Occurred()) PyErr_PrintEx(0);
-    if (!response_->headers_sent()) answer(exchange, 500, kInternalError);
+    if (!response_->headers_sent()) answer(exchange, 500, "Internal Server Error");
   }
 
   App::Impl& app_;

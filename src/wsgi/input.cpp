@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -25,6 +26,9 @@ struct Input {
 
 PyTypeObject* input_type = nullptr;  // made by init_input_type()
 
+constexpr const char* kClientGone =
+    "the client disconnected or timed out before sending the whole request body";
+
 bool check_open(Input* self) {
   if (self->exchange != nullptr) return true;
   PyErr_SetString(PyExc_ValueError, "wsgi.input was used after its request finished");
@@ -42,7 +46,7 @@ bool fill(Input* self, std::string& out, std::size_t n) {
   }
   if (got < 0) {
     out.resize(old);
-    PyErr_SetString(PyExc_OSError, "the client disconnected or timed out before sending the whole request body");
+    PyErr_SetString(PyExc_OSError, kClientGone);
     return false;
   }
   out.resize(old + static_cast<std::size_t>(got));
@@ -72,18 +76,25 @@ PyObject* input_read(Input* self, PyObject* const* args, Py_ssize_t nargs) {
   }
   const std::size_t left = available(self);
   const std::size_t want = size < 0 ? left : std::min(left, static_cast<std::size_t>(size));
-  std::string data;
-  data.swap(pending(self));
-  if (data.size() > want) {
-    pending(self).assign(data, want);
-    data.resize(want);
+  // Straight into the bytes object: what readline read ahead first, then the socket.
+  PyObject* bytes = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(want));
+  if (bytes == nullptr) return nullptr;
+  char* out = PyBytes_AS_STRING(bytes);
+  std::string& ahead = pending(self);
+  const std::size_t from_ahead = std::min(want, ahead.size());
+  std::memcpy(out, ahead.data(), from_ahead);
+  ahead.erase(0, from_ahead);
+  std::size_t have = from_ahead;
+  if (have < want) {
+    GilReleased unlocked;
+    have += self->exchange->read_body_fully(out + have, want - have);
   }
-  while (data.size() < want) {
-    const std::size_t before = data.size();
-    if (!fill(self, data, want - data.size())) return nullptr;
-    if (data.size() == before) break;
+  if (have < want) {
+    Py_DECREF(bytes);
+    PyErr_SetString(PyExc_OSError, kClientGone);  // `want` never exceeds what CONTENT_LENGTH promised
+    return nullptr;
   }
-  return PyBytes_FromStringAndSize(data.data(), static_cast<Py_ssize_t>(data.size()));
+  return bytes;
 }
 
 // readline(limit=-1): up to and including b'\n', at most `limit` bytes.
@@ -194,15 +205,13 @@ PyObject* new_buffered_input(worker::Exchange* exchange, std::uint64_t memory_li
   if (size <= memory_limit) {
     PyRef body(PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(size)));
     if (!body) return nullptr;
-    char* data = PyBytes_AS_STRING(body.get());
-    std::uint64_t have = 0;
-    long got = 1;
+    std::size_t have;
     {
       GilReleased unlocked;
-      while (have < size && (got = exchange->read_body(data + have, size - have)) > 0) have += static_cast<std::uint64_t>(got);
+      have = exchange->read_body_fully(PyBytes_AS_STRING(body.get()), static_cast<std::size_t>(size));
     }
     if (have < size) {
-      PyErr_SetString(PyExc_OSError, "the client disconnected or timed out before sending the whole request body");
+      PyErr_SetString(PyExc_OSError, kClientGone);
       return nullptr;
     }
     return PyObject_CallMethod(io.get(), "BytesIO", "O", body.get());
