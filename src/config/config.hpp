@@ -50,6 +50,9 @@ struct Config {
   bool need_app = true;
   std::vector<AppSpec> mounts;  // mount = /prefix=target
   bool manage_script_name = false;
+  // Import the app once in the master and fork the workers from it (lazy-apps = false),
+  // instead of importing it in each worker after fork (the default).
+  bool preload = false;
 
   // Sockets
   std::vector<SocketOption> sockets;

@@ -124,15 +124,10 @@ constexpr std::array kOptions{
            [](Config&, std::string_view v, const Location& w, Warnings& warn) {
              ignored_flag("need-app", v, w, warn, "ferry never runs without an app");
            }},
-    Option{"lazy-apps", "", OptionKind::flag, "", "load the app in each worker after fork (always, in this version)",
-           [](Config&, std::string_view v, const Location& w, Warnings& warn) {
-             if (!parse_bool("lazy-apps", v, w)) {
-               throw ConfigError(w, "lazy-apps = false (load the app once in the master, then fork) is not "
-                                    "implemented yet; remove the line: ferry loads the app in each worker");
-             }
-             warn.push_back(fmt::format("{}: lazy-apps = true is ferry's default and only mode; the line can go",
-                                        w.describe()));
-           }},
+    Option{"lazy-apps", "", OptionKind::flag, "", "load the app in each worker after fork (the default); false: load it once in the master, as preload",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.preload = !parse_bool("lazy-apps", v, w); }},
+    Option{"preload", "", OptionKind::flag, "", "import the app once in the master, then fork the workers (saves memory; see the README before using it)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.preload = parse_bool("preload", v, w); }},
     Option{"socket", "uwsgi-socket s", OptionKind::list, "ADDR", "serve the uwsgi protocol on a Unix socket path or host:port (repeatable)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.sockets.push_back({text("socket", v, w), w});

@@ -41,10 +41,6 @@ int backlog_for(const config::Config& config, config::Warnings& warnings) {
   return config.listen;
 }
 
-bool is_unix_address(const std::string& address) {
-  return address.find('/') != std::string::npos || address.find(':') == std::string::npos;
-}
-
 // A socket file left by a ferry or uWSGI that died without vacuum is stale: nobody
 // accepts on it. One that answers belongs to a running server, which we must not steal.
 void clear_stale_unix_socket(const std::string& path) {
@@ -171,6 +167,10 @@ std::string activation_key(const std::string& address) {
 }
 
 }  // namespace
+
+bool is_unix_address(const std::string& address) {
+  return address.find('/') != std::string::npos || address.find(':') == std::string::npos;
+}
 
 std::vector<Listener> open_listeners(const config::Config& config, config::Warnings& warnings) {
   const int backlog = backlog_for(config, warnings);

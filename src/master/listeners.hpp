@@ -23,6 +23,9 @@ struct Listener {
   ino_t inode = 0;
 };
 
+// A path (it has a '/' or no ':') rather than host:port.
+bool is_unix_address(const std::string& address);
+
 // Throws StartupError.
 std::vector<Listener> open_listeners(const config::Config& config, config::Warnings& warnings);
 

@@ -1,6 +1,7 @@
 #include "master/master.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -9,7 +10,9 @@
 #include <asio.hpp>
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <deque>
+#include <filesystem>
 #include <fmt/format.h>
 #include <map>
 #include <memory>
@@ -18,6 +21,7 @@
 #include "common/logging.hpp"
 #include "common/process_title.hpp"
 #include "ferry_build_config.hpp"
+#include "master/handover.hpp"
 #include "master/listeners.hpp"
 #include "master/pidfile.hpp"
 #include "master/privileges.hpp"
@@ -27,6 +31,7 @@
 #include "master/systemd_notify.hpp"
 #include "worker/events.hpp"
 #include "worker/worker.hpp"
+#include "wsgi/app.hpp"
 
 namespace ferry::master {
 namespace {
@@ -59,20 +64,110 @@ void daemonize(int log_fd) {
   ::dup2(log_fd, STDERR_FILENO);
 }
 
-worker::SharedCounters* make_shared_counters() {
-  void* memory = ::mmap(nullptr, sizeof(worker::SharedCounters), PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+// The counters live in a memfd rather than anonymous memory so that a re-executed master
+// (preload reload) can map them again and still count the handed-over workers' requests.
+worker::SharedCounters* map_shared_counters(int fd, bool fresh) {
+  if (fresh && ::ftruncate(fd, sizeof(worker::SharedCounters)) != 0) {
+    throw StartupError(fmt::format("ftruncate: {}", std::strerror(errno)));
+  }
+  void* memory = ::mmap(nullptr, sizeof(worker::SharedCounters), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (memory == MAP_FAILED) throw StartupError(fmt::format("mmap: {}", std::strerror(errno)));
-  return new (memory) worker::SharedCounters();
+  return fresh ? new (memory) worker::SharedCounters() : static_cast<worker::SharedCounters*>(memory);
+}
+
+// The signals a re-exec blocks until the new master listens for them: the default action
+// of most would end the master between exec and its first handler.
+sigset_t master_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGQUIT, SIGCHLD}) sigaddset(&set, sig);
+  return set;
+}
+
+// The app imported once in the master (preload), and the descriptors Python held after
+// importing it: workers forked from the master keep those (an open file, a database
+// connection made at import), unlike the master's own.
+struct Preloaded {
+  std::unique_ptr<wsgi::App> app;
+  std::vector<int> python_fds;
+};
+
+Preloaded preload_app(const config::Config& config, int log_fd, const std::vector<Listener>& listeners) {
+  Preloaded out;
+  // What the app prints goes to the log, as a worker's output does. (The workers get
+  // their own pipes at fork; sys.stdout and sys.stderr write to fds 1 and 2.)
+  UniqueFd terminal;
+  if (!config.logfile.empty() && !config.daemonize) {
+    terminal.reset(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+  }
+  for (const auto& [key, value] : config.env) ::setenv(key.c_str(), value.c_str(), 1);
+  // Import from the app's directory, as a worker does; the master itself goes back, so its
+  // relative paths (log, pidfile, sockets, touch files) keep meaning what they meant.
+  UniqueFd original_cwd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!config.chdir.empty() && ::chdir(config.chdir.c_str()) != 0) {
+    throw StartupError(fmt::format("chdir = {}: {}; fix the path", config.chdir, std::strerror(errno)));
+  }
+  out.app = wsgi::App::load(config, wsgi::WorkerInfo::for_worker(config, 0), /*preload=*/true);
+  if (out.app) out.app->begin_serving();
+  if (original_cwd) [[maybe_unused]] auto ignored = ::fchdir(original_cwd.get());
+  if (!out.app) {
+    if (terminal) {
+      write_fully(terminal.get(), fmt::format("ferry: the app failed to import in the master (preload); the "
+                                              "traceback is in {}\n", config.logfile));
+    }
+    return out;
+  }
+  std::vector<int> numbers;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    numbers.push_back(std::atoi(entry.path().filename().c_str()));
+  }
+  for (int fd : numbers) {
+    if (fd <= STDERR_FILENO || fd == log_fd || fd == original_cwd.get() || ::fcntl(fd, F_GETFD) < 0) continue;
+    if (std::any_of(listeners.begin(), listeners.end(), [fd](const Listener& l) { return l.fd.get() == fd; })) continue;
+    out.python_fds.push_back(fd);
+  }
+  return out;
+}
+
+// Takes the handover out of the environment; returns it if it was meant for this process.
+std::optional<Handover> take_handover() {
+  const char* text = std::getenv(kHandoverVariable);
+  if (text == nullptr) return std::nullopt;
+  auto handover = Handover::decode(text);
+  ::unsetenv(kHandoverVariable);
+  if (!handover || handover->pid != ::getpid()) return std::nullopt;
+  for (const auto& w : handover->workers) {
+    if (w.output_fd >= 0) ::fcntl(w.output_fd, F_SETFD, FD_CLOEXEC);
+  }
+  for (const auto& s : handover->sockets) ::fcntl(s.fd, F_SETFD, FD_CLOEXEC);
+  for (int fd : {handover->events_read, handover->events_write, handover->counters_fd}) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return handover;
+}
+
+// The path to exec for a reload: this binary's, or the file now at its path (an upgrade
+// installed while ferry ran is picked up, as nginx's binary upgrade does).
+std::string executable_path() {
+  std::error_code error;
+  std::string path = std::filesystem::read_symlink("/proc/self/exe", error).string();
+  const std::string deleted = " (deleted)";
+  if (path.size() > deleted.size() && path.ends_with(deleted)) path.resize(path.size() - deleted.size());
+  if (path.empty() || ::access(path.c_str(), X_OK) != 0) return "/proc/self/exe";
+  return path;
 }
 
 class Master {
  public:
-  Master(config::Loaded loaded, UniqueFd log_fd, std::vector<Listener> listeners)
+  Master(config::Loaded loaded, UniqueFd log_fd, std::vector<Listener> listeners, Preloaded preloaded,
+         std::optional<Handover> handover)
       : config_(std::make_shared<config::Config>(std::move(loaded.config))),
         log_fd_(std::move(log_fd)),
         log_(make_fd_logger("master", log_fd_.get())),
         listeners_(std::move(listeners)),
+        app_(std::move(preloaded.app)),
+        python_fds_(std::move(preloaded.python_fds)),
+        handover_(std::move(handover)),
         signals_(io_, SIGTERM, SIGINT, SIGQUIT),
         children_(io_, SIGCHLD),
         timer_(io_),
@@ -85,20 +180,41 @@ class Master {
 
   int run() {
     int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
-      throw StartupError(fmt::format("pipe: {}", std::strerror(errno)));
+    if (handover_) {
+      pipe_fds[0] = handover_->events_read;
+      pipe_fds[1] = handover_->events_write;
+      ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
+      counters_fd_.reset(handover_->counters_fd);
+    } else {
+      if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+        throw StartupError(fmt::format("pipe: {}", std::strerror(errno)));
+      }
+      counters_fd_.reset(::memfd_create("ferry-counters", MFD_CLOEXEC));
+      if (!counters_fd_) throw StartupError(fmt::format("memfd_create: {}", std::strerror(errno)));
     }
     events_read_ = std::make_unique<asio::posix::stream_descriptor>(io_, pipe_fds[0]);
     events_write_.reset(pipe_fds[1]);
-    counters_ = make_shared_counters();
-    for (int i = worker::SharedCounters::kWorkerSlots; i-- > 0;) free_counter_slots_.push_back(i);
+    counters_ = map_shared_counters(counters_fd_.get(), !handover_);
+    for (int i = worker::SharedCounters::kWorkerSlots; i-- > 0;) {
+      if (!handover_ || std::none_of(handover_->workers.begin(), handover_->workers.end(),
+                                     [i](const Handover::Worker& w) { return w.counter_slot == i; })) {
+        free_counter_slots_.push_back(i);
+      }
+    }
 
     log_banner();
     if (config_->auto_procname) set_process_title(config_->procname_prefix + "ferry master");
     wait_signal();
     wait_child();
+    // A re-exec blocked these until now (see reexec()); what arrived meanwhile is delivered.
+    const sigset_t blocked = master_signals();
+    ::pthread_sigmask(SIG_UNBLOCK, &blocked, nullptr);
     read_events();
-    execute(supervisor_.start(Clock::now()));
+    if (handover_) {
+      adopt_workers();
+    } else {
+      execute(supervisor_.start(Clock::now()));
+    }
     watch_touch_files();
     io_.run();
     return exit_code_;
@@ -119,12 +235,38 @@ class Master {
     return {config.processes, std::chrono::seconds(config.worker_reload_mercy), kExitAppLoad};
   }
 
+  // The workers the previous master handed over keep serving (and logging through their
+  // pipes) until this master's own are ready; a worker that died during the exec is reaped.
+  void adopt_workers() {
+    std::vector<Supervisor::Adopted> adopted;
+    for (const auto& w : handover_->workers) {
+      adopted.push_back({w.slot, w.generation, w.pid, w.retiring,
+                         Clock::time_point(std::chrono::nanoseconds(w.started_ns))});
+      counter_slots_[w.pid] = w.counter_slot;
+      auto& output = outputs_[w.pid];
+      output.slot = w.slot;
+      if (w.output_fd >= 0) {
+        ::fcntl(w.output_fd, F_SETFL, O_NONBLOCK);
+        output.pipe = std::make_unique<asio::posix::stream_descriptor>(io_, w.output_fd);
+        read_output(w.pid);
+      }
+    }
+    const bool can_spawn = app_ != nullptr || !config_->preload;
+    execute(supervisor_.start_adopting(adopted, handover_->generation, handover_->chain, can_spawn, Clock::now()));
+    reap();
+  }
+
   void log_banner() {
     std::string sockets;
     for (const auto& l : listeners_) sockets += (sockets.empty() ? "" : ", ") + l.address;
-    log_->info("ferry {} starting: Python {} ({}), app {}, socket{} {}, {} worker{} x {} thread{}, master pid {}",
+    if (handover_) {
+      log_->info("ferry {} re-executed for a reload (preload): {} worker{} of generation {} keep serving until the "
+                 "new ones are ready", FERRY_VERSION, handover_->workers.size(),
+                 handover_->workers.size() == 1 ? "" : "s", handover_->generation);
+    }
+    log_->info("ferry {} starting: Python {} ({}), app {}{}, socket{} {}, {} worker{} x {} thread{}, master pid {}",
                FERRY_VERSION, FERRY_PYTHON_VERSION, config_->home.empty() ? FERRY_PYTHON_EXECUTABLE : config_->home,
-               config_->app_description(),
+               config_->app_description(), config_->preload ? " (preloaded in the master)" : "",
                listeners_.size() == 1 ? "" : "s", sockets, config_->processes, config_->processes == 1 ? "" : "s",
                config_->threads, config_->threads == 1 ? "" : "s", ::getpid());
     if (!config_->uid.empty() || !config_->gid.empty()) {
@@ -162,7 +304,7 @@ class Master {
     try {
       UniqueFd fresh = open_log(config_->logfile);
       ::dup3(fresh.get(), log_fd_.get(), O_CLOEXEC);
-      if (config_->daemonize) {
+      if (config_->daemonize || app_) {  // the master's own stdout/stderr are the log too
         ::dup2(log_fd_.get(), STDOUT_FILENO);
         ::dup2(log_fd_.get(), STDERR_FILENO);
       }
@@ -177,6 +319,11 @@ class Master {
     try {
       auto loaded = config::load(config_->arguments);
       for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
+      if (config_->preload || loaded.config.preload) {
+        // An app imported into this process cannot be unloaded: become a fresh master.
+        reexec(chain);
+        return {};
+      }
       std::vector<std::string> old_sockets, new_sockets;
       for (const auto& s : config_->sockets) old_sockets.push_back(s.address);
       for (const auto& s : loaded.config.sockets) new_sockets.push_back(s.address);
@@ -190,6 +337,57 @@ class Master {
       return {};
     }
     return supervisor_.on_reload(config_->processes, now, chain);
+  }
+
+  // Re-executes ferry as the same process, handing over what must survive (handover.hpp).
+  // Returns only if exec failed; the current workers then keep serving.
+  void reexec(bool chain) {
+    if (supervisor_.busy()) {
+      log_->info("reload ignored: ferry is {}", supervisor_.stopping() ? "stopping" : "already reloading");
+      return;
+    }
+    Handover h;
+    h.pid = ::getpid();
+    h.chain = chain;
+    h.generation = supervisor_.generation();
+    h.events_read = events_read_->native_handle();
+    h.events_write = events_write_.get();
+    h.counters_fd = counters_fd_.get();
+    for (const auto& l : listeners_) h.sockets.push_back({l.fd.get(), l.device, l.inode, l.address});
+    for (const auto& w : supervisor_.workers()) {
+      const auto out = outputs_.find(w.pid);
+      const auto counter = counter_slots_.find(w.pid);
+      h.workers.push_back({w.pid, w.slot, w.generation,
+                           out != outputs_.end() && out->second.pipe ? out->second.pipe->native_handle() : -1,
+                           counter != counter_slots_.end() ? counter->second : 0, w.retiring,
+                           std::chrono::duration_cast<std::chrono::nanoseconds>(w.started.time_since_epoch()).count()});
+    }
+    std::vector<int> passed{h.events_read, h.events_write, h.counters_fd};
+    for (const auto& s : h.sockets) passed.push_back(s.fd);
+    for (const auto& w : h.workers) {
+      if (w.output_fd >= 0) passed.push_back(w.output_fd);
+    }
+    for (int fd : passed) ::fcntl(fd, F_SETFD, 0);
+    ::setenv(kHandoverVariable, h.encode().c_str(), 1);
+    notifier_.restore_environment();
+    const std::string path = executable_path();
+    std::vector<std::string> args{"ferry"};
+    args.insert(args.end(), config_->arguments.begin(), config_->arguments.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    log_->info("re-executing {} (pid {}) to import the app afresh; the {} current worker{} keep serving meanwhile",
+               path, h.pid, h.workers.size(), h.workers.size() == 1 ? "" : "s");
+    const sigset_t signals = master_signals();
+    sigset_t previous;
+    ::pthread_sigmask(SIG_BLOCK, &signals, &previous);
+    ::execv(path.c_str(), argv.data());
+    const int error = errno;
+    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    ::unsetenv(kHandoverVariable);
+    ::unsetenv("NOTIFY_SOCKET");
+    for (int fd : passed) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    log_->error("reload failed: cannot execute {}: {}; the current workers keep serving", path, std::strerror(error));
   }
 
   // touch-reload / touch-chain-reload: a changed mtime (checked each second) reloads.
@@ -281,8 +479,13 @@ class Master {
     counters_->served[setup.counter_slot].store(0, std::memory_order_relaxed);
     std::vector<int> keep = setup.listen_fds;
     keep.push_back(setup.events_fd);
+    keep.insert(keep.end(), python_fds_.begin(), python_fds_.end());
+    setup.preloaded = app_.get();
+    ForkHooks python_fork{[this] { app_->before_fork(); }, [this] { app_->after_fork_parent(); },
+                          [this, slot] { app_->after_fork_child(wsgi::WorkerInfo::for_worker(*config_, slot)); }};
 
-    const pid_t pid = fork_child(keep, write_end.get(), [&setup] { return worker::run_worker(setup); });
+    const pid_t pid = fork_child(keep, write_end.get(), [&setup] { return worker::run_worker(setup); },
+                                 app_ ? &python_fork : nullptr);
     if (pid < 0) {
       execute(supervisor_.on_spawn_failed(slot, generation, std::strerror(errno), Clock::now()));
       return;
@@ -426,6 +629,9 @@ class Master {
       pidfile_.remove_if_ours();
     }
     log_->info("ferry stopped{}", code == 0 ? "" : fmt::format(" with exit code {}", code));
+    // preload: the app's objects can only be freed with the GIL, and nothing needs them
+    // freed as the master exits; its workers are gone.
+    [[maybe_unused]] wsgi::App* leaked = app_.release();
     io_.stop();
   }
 
@@ -433,6 +639,10 @@ class Master {
   UniqueFd log_fd_;
   std::shared_ptr<spdlog::logger> log_;
   std::vector<Listener> listeners_;
+  std::unique_ptr<wsgi::App> app_;  // preload: the app imported here; else nullptr
+  std::vector<int> python_fds_;     // preload: descriptors the app holds, kept by workers
+  std::optional<Handover> handover_;  // set when this master was re-executed for a reload
+  UniqueFd counters_fd_;
   Pidfile pidfile_;
   asio::io_context io_;
   SystemdNotifier notifier_;  // before signals_: constructed first
@@ -453,7 +663,7 @@ class Master {
   UniqueFd events_write_;
   std::array<char, 64 * sizeof(worker::Event)> event_buffer_{};
   std::map<pid_t, WorkerOutput> outputs_;
-  worker::SharedCounters* counters_ = nullptr;
+  worker::SharedCounters* counters_ = nullptr;  // mapped from counters_fd_
   std::map<pid_t, int> counter_slots_;  // live worker -> its index in counters_->served
   std::vector<int> free_counter_slots_;  // indexes not in use, filled by run();
   bool load_error_shown_ = false;
@@ -464,27 +674,75 @@ class Master {
 }  // namespace
 
 int run_master(config::Loaded loaded) {
-  const config::Config& config = loaded.config;
+  auto handover = take_handover();
+  config::Config& config = loaded.config;
+  if (handover) {
+    // The sockets stay the ones handed over, as on any reload.
+    std::vector<config::SocketOption> kept;
+    for (const auto& s : handover->sockets) kept.push_back({s.address, {}});
+    bool changed = kept.size() != config.sockets.size();
+    for (std::size_t i = 0; !changed && i < kept.size(); ++i) changed = kept[i].address != config.sockets[i].address;
+    if (changed) {
+      loaded.warnings.push_back("the socket list changed; sockets are kept across reloads, so restart ferry to "
+                                "apply that");
+    }
+    config.sockets = std::move(kept);
+  }
   if (config.umask) ::umask(*config.umask);  // before the log, sockets and pidfile exist
   UniqueFd log_fd = open_log(config.logfile);
-  if (!config.pidfile.empty()) Pidfile::check_free(config.pidfile);
-  std::vector<Listener> listeners = open_listeners(config, loaded.warnings);
-  if (!config.logfile.empty()) {
+  if (!handover && !config.pidfile.empty()) Pidfile::check_free(config.pidfile);
+  std::vector<Listener> listeners;
+  if (handover) {
+    for (const auto& s : handover->sockets) {
+      Listener listener;
+      listener.fd.reset(s.fd);
+      listener.address = s.address;
+      listener.is_unix = is_unix_address(s.address);
+      listener.device = s.device;
+      listener.inode = s.inode;
+      listeners.push_back(std::move(listener));
+    }
+  } else {
+    listeners = open_listeners(config, loaded.warnings);
+  }
+  if (!config.logfile.empty() && !handover) {
     const std::string note = fmt::format("ferry: logging to {}\n", config.logfile);
     write_fully(STDERR_FILENO, note);
   }
-  if (config.daemonize) daemonize(log_fd.get());
+  if (config.daemonize && !handover) daemonize(log_fd.get());
   Pidfile pidfile;
+  Preloaded preloaded;
   try {
     const Identity identity = resolve_identity(config.uid, config.gid, "uid/gid");
-    if (!config.pidfile.empty()) pidfile.write(config.pidfile, ::getpid());
+    if (!config.pidfile.empty()) {
+      if (handover) {
+        pidfile.adopt(config.pidfile, ::getpid());
+      } else {
+        pidfile.write(config.pidfile, ::getpid());
+      }
+    }
     // Last step as root: the sockets are bound, the log and the pidfile written.
     drop_privileges(identity);
+    if (config.preload) {
+      try {
+        preloaded = preload_app(config, log_fd.get(), listeners);
+      } catch (const StartupError& e) {
+        if (!handover) throw;
+        // Exiting now would take the handed-over workers down with this master.
+        write_fully(log_fd.get(), fmt::format("ferry: {}\n", e.what()));
+      }
+      if (!preloaded.app && !handover) {
+        vacuum_listeners(listeners);
+        pidfile.remove_if_ours();
+        return kExitAppLoad;
+      }
+    }
   } catch (const StartupError&) {
-    vacuum_listeners(listeners);  // a failed start leaves nothing behind
+    if (!handover) vacuum_listeners(listeners);  // a failed start leaves nothing behind
     throw;
   }
-  Master master(std::move(loaded), std::move(log_fd), std::move(listeners));
+  Master master(std::move(loaded), std::move(log_fd), std::move(listeners), std::move(preloaded),
+                std::move(handover));
   master.set_pidfile(std::move(pidfile));
   return master.run();
 }

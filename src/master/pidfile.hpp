@@ -14,6 +14,11 @@ class Pidfile {
   // Throws StartupError if another live process owns `path`.
   static void check_free(const std::string& path);
   void write(const std::string& path, pid_t pid);
+  // Takes over a pidfile that already holds `pid` (after a re-exec, as the same process).
+  void adopt(const std::string& path, pid_t pid) {
+    path_ = path;
+    pid_ = pid;
+  }
   void remove_if_ours() const;
 
  private:

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 namespace ferry::master {
 namespace {
@@ -24,18 +25,24 @@ void close_all_but(std::vector<int> keep) {
 
 }  // namespace
 
-pid_t fork_child(const std::vector<int>& keep, int output_fd, const std::function<int()>& child_main) {
+pid_t fork_child(const std::vector<int>& keep, int output_fd, const std::function<int()>& child_main,
+                 const ForkHooks* hooks) {
   // Block every signal across fork: a signal arriving in the child before it resets the
   // master's handlers would run them and be reported to the master's signal_set as its own.
   sigset_t all, previous;
   sigfillset(&all);
   ::pthread_sigmask(SIG_BLOCK, &all, &previous);
   const pid_t parent = ::getpid();
+  if (hooks) hooks->prepare();
   const pid_t pid = ::fork();
   if (pid != 0) {
+    const int saved = errno;
+    if (hooks) hooks->parent();
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    errno = saved;
     return pid;
   }
+  if (hooks) hooks->child();
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
   }

@@ -69,6 +69,32 @@ Actions Supervisor::start(Clock::time_point) {
   return actions;
 }
 
+Actions Supervisor::start_adopting(const std::vector<Adopted>& adopted, int generation, bool chain, bool can_spawn,
+                                   Clock::time_point now) {
+  int serving = 0;
+  for (const auto& a : adopted) {
+    workers_.push_back(Worker{a.slot, a.generation, a.pid, a.started, /*ready=*/true, a.retiring});
+    if (!a.retiring) ++serving;
+  }
+  generation_ = newest_generation_ = std::max(generation, 1);
+  ever_ready_ = started_ = true;
+  if (!can_spawn) {
+    return {log(Action::Kind::log_error,
+                fmt::format("reload failed: the app did not import (see the traceback above); the {} worker{} of "
+                            "generation {} keep serving the old code. Fix the error and reload again",
+                            serving, serving == 1 ? "" : "s", generation_)),
+            make(Action::Kind::serving)};
+  }
+  // One-for-one replacement needs the handed-over workers to fill exactly the slots.
+  return on_reload(settings_.processes, now, chain && serving == settings_.processes);
+}
+
+std::vector<Supervisor::Adopted> Supervisor::workers() const {
+  std::vector<Adopted> out;
+  for (const auto& w : workers_) out.push_back({w.slot, w.generation, w.pid, w.retiring, w.started});
+  return out;
+}
+
 Actions Supervisor::on_spawned(int slot, int generation, pid_t pid, Clock::time_point now) {
   workers_.push_back(Worker{slot, generation, pid, now});
   if (phase_ == Phase::stopping) {

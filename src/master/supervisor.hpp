@@ -61,7 +61,21 @@ class Supervisor {
 
   explicit Supervisor(Settings settings) : settings_(settings) {}
 
+  // A worker another master started, handed over across a re-exec (see handover.hpp).
+  struct Adopted {
+    int slot = 0;
+    int generation = 0;
+    pid_t pid = 0;
+    bool retiring = false;
+    Clock::time_point started{};
+  };
+
   Actions start(Clock::time_point now);
+  // Starts with workers that are already serving (generation `generation`): a new
+  // generation replaces them as a reload would (one at a time with `chain`). Without
+  // `can_spawn` (the app failed to import in this master) they keep serving as they are.
+  Actions start_adopting(const std::vector<Adopted>& workers, int generation, bool chain, bool can_spawn,
+                         Clock::time_point now);
   Actions on_spawned(int slot, int generation, pid_t pid, Clock::time_point now);
   Actions on_spawn_failed(int slot, int generation, const std::string& error, Clock::time_point now);
   Actions on_ready(pid_t pid);
@@ -77,6 +91,8 @@ class Supervisor {
   Actions on_timer(Clock::time_point now);
 
   bool stopping() const { return phase_ == Phase::stopping; }
+  bool busy() const { return phase_ != Phase::running; }  // reloading or stopping
+  std::vector<Adopted> workers() const;
   std::size_t live_workers() const { return workers_.size(); }
   int generation() const { return generation_; }
 

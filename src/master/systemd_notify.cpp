@@ -14,7 +14,7 @@ SystemdNotifier::SystemdNotifier() {
   if (socket_path == nullptr || socket_path[0] == '\0' || std::strlen(socket_path) >= sizeof(sockaddr_un::sun_path)) {
     return;
   }
-  address_ = socket_path;
+  variable_ = address_ = socket_path;
   if (address_[0] == '@') address_[0] = '\0';
   // Workers must not inherit the variable: a child that notifies would confuse systemd.
   ::unsetenv("NOTIFY_SOCKET");
@@ -28,6 +28,10 @@ void SystemdNotifier::send(std::string_view state) const {
   std::memcpy(addr.sun_path, address_.data(), address_.size());
   const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size());
   ::sendto(fd_.get(), state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr), length);
+}
+
+void SystemdNotifier::restore_environment() const {
+  if (!variable_.empty()) ::setenv("NOTIFY_SOCKET", variable_.c_str(), 1);
 }
 
 }  // namespace ferry::master

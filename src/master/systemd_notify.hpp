@@ -18,9 +18,13 @@ class SystemdNotifier {
   bool enabled() const { return static_cast<bool>(fd_); }
   // One datagram of newline-separated assignments, e.g. "READY=1\nSTATUS=serving".
   void send(std::string_view state) const;
+  // Puts $NOTIFY_SOCKET back, for the master ferry re-executes as (preload reload); the
+  // variable was taken out so workers do not inherit it.
+  void restore_environment() const;
 
  private:
   UniqueFd fd_;
+  std::string variable_;  // $NOTIFY_SOCKET as it was
   std::string address_;  // a path, or "\0name" for the abstract namespace ('@name')
 };
 

@@ -309,9 +309,13 @@ int run_worker(const WorkerSetup& setup) {
     log->error("chdir = {}: {}; fix the path", config.chdir, std::strerror(errno));
     return kExitAppLoad;
   }
-  const wsgi::WorkerInfo info{setup.slot, config.threads > 1, config.processes > 1};
-  auto app = wsgi::App::load(config, info);
-  if (!app) return kExitAppLoad;
+  std::unique_ptr<wsgi::App> loaded_here;
+  wsgi::App* app = setup.preloaded;  // made ready for this worker by the fork's child hook
+  if (app == nullptr) {
+    loaded_here = wsgi::App::load(config, wsgi::WorkerInfo::for_worker(config, setup.slot));
+    if (!loaded_here) return kExitAppLoad;
+    app = loaded_here.get();
+  }
   // kill -USR2 <worker pid> dumps its Python stacks into the log; harakiri relies on it.
   if (!app->enable_stack_dumps(kStackDumpSignal) && config.harakiri > 0) return kExitAppLoad;
   app->begin_serving();
@@ -333,7 +337,7 @@ int run_worker(const WorkerSetup& setup) {
 
   std::vector<std::thread> threads;
   for (int core = 1; core < config.threads; ++core) {
-    threads.emplace_back([&app, &state, core] {
+    threads.emplace_back([app, &state, core] {
       auto handler = app->make_handler();
       ServingThread(state, *handler, core).run();
     });

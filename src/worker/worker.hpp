@@ -9,6 +9,10 @@
 
 #include "config/config.hpp"
 
+namespace ferry::wsgi {
+class App;
+}
+
 namespace ferry::worker {
 
 // Counters in memory shared by the master and all workers (mmap'd before the first fork).
@@ -28,6 +32,9 @@ struct WorkerSetup {
   int slot = 0;
   SharedCounters* counters = nullptr;
   int counter_slot = 0;  // this worker's index in counters->served
+  // preload: the app the master imported, as this fresh fork's copy; nullptr: the worker
+  // imports it itself.
+  wsgi::App* preloaded = nullptr;
 };
 
 // Returns the process exit code: kExitOk after a graceful stop, kExitAppLoad if the app

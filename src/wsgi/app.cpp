@@ -132,12 +132,13 @@ PyRef make_environ_template(const WorkerInfo& info, PyObject* file_wrapper) {
 App::App(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 App::~App() = default;
 
-std::unique_ptr<App> App::load(const config::Config& config, const WorkerInfo& info) {
+std::unique_ptr<App> App::load(const config::Config& config, const WorkerInfo& info, bool preload) {
   const auto executable = python_executable(config);
   if (!executable || !start_interpreter(*executable)) return nullptr;
   auto impl = std::make_unique<Impl>();
   impl->info = info;
   try {
+    if (preload) py::module_::import("gc").attr("disable")();
     if (!init_input_type()) throw py::error_already_set();
     prepare_sys(config, info);
     impl->file_wrapper = PyRef(py::object(py::module_::import("ferry").attr("FileWrapper")).release().ptr());
@@ -187,6 +188,30 @@ std::unique_ptr<RequestHandler> App::make_handler() {
     thread = PyThreadState_New(interp);
   }
   return make_request_handler(*impl_, thread);
+}
+
+void App::before_fork() {
+  PyEval_RestoreThread(std::exchange(impl_->loader_thread, nullptr));
+  // Everything alive now moves to the permanent generation: no collection in a worker
+  // touches (and so copies) the pages the workers share with the master.
+  PyRun_SimpleString("import gc; gc.freeze()");
+  PyOS_BeforeFork();
+}
+
+void App::after_fork_parent() {
+  PyOS_AfterFork_Parent();
+  impl_->loader_thread = PyEval_SaveThread();
+}
+
+void App::after_fork_child(const WorkerInfo& info) {
+  PyOS_AfterFork_Child();  // first: it makes this thread the only Python thread
+  impl_->info = info;
+  PyRef id(PyLong_FromLong(info.id));
+  PyDict_SetItemString(impl_->environ_template.get(), "ferry.worker_id", id.get());
+  PyRef ferry(PyImport_ImportModule("ferry"));
+  if (ferry) PyObject_SetAttrString(ferry.get(), "worker_id", id.get());
+  PyRun_SimpleString("import gc; gc.enable()");
+  PyErr_Clear();
 }
 
 void App::finish() {

@@ -192,12 +192,15 @@ TEST_CASE("always-on flags warn only when turned off") {
   CHECK_THROWS_AS(apply("master", "maybe"), ConfigError);
 }
 
-TEST_CASE("lazy-apps = true is accepted with a warning; false is refused") {
+TEST_CASE("lazy-apps = false and preload = true both load the app in the master") {
   Warnings warnings;
-  apply("lazy-apps", "true", &warnings);
-  REQUIRE(warnings.size() == 1);
-  CHECK(contains(warnings[0], "lazy-apps = true is ferry's default"));
-  CHECK(contains(error_of("lazy-apps", "false"), "not implemented yet"));
+  CHECK_FALSE(apply("lazy-apps", "true", &warnings).preload);
+  CHECK(warnings.empty());
+  CHECK(apply("lazy-apps", "false").preload);
+  CHECK(apply("preload", "true").preload);
+  CHECK_FALSE(apply("preload", "false").preload);
+  CHECK_FALSE(Config{}.preload);  // the default: import after fork, in each worker
+  CHECK_THROWS_AS(apply("preload", "sometimes"), ConfigError);
 }
 
 TEST_CASE("mount = /prefix=target: module, module:callable, or a .py file") {

@@ -6,6 +6,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <csignal>
 #include <optional>
 
@@ -50,6 +51,9 @@ class Master {
   std::vector<int> spawned_generation;
 
   Actions start() { return carry_out(supervisor_.start(now)); }
+  Actions adopt(const std::vector<Supervisor::Adopted>& workers, int generation, bool chain, bool can_spawn) {
+    return carry_out(supervisor_.start_adopting(workers, generation, chain, can_spawn, now));
+  }
   Actions ready(pid_t pid) { return carry_out(supervisor_.on_ready(pid)); }
   Actions retire(pid_t pid) { return carry_out(supervisor_.on_retire(pid, "served max-requests")); }
   Actions exit(pid_t pid, ExitStatus status) { return carry_out(supervisor_.on_exit(pid, status, now)); }
@@ -444,4 +448,63 @@ TEST_CASE("retire requests are ignored during a reload or a stop") {
   CHECK(m.retire(old[0]).empty());
   m.stop();
   CHECK(m.retire(m.spawned.back()).empty());
+}
+
+TEST_CASE("handed-over workers serve until the new generation is ready, then are stopped") {
+  Master master(2);
+  const auto actions = master.adopt({{1, 3, 501}, {2, 3, 502}}, 3, /*chain=*/false, /*can_spawn=*/true);
+  REQUIRE(master.spawned.size() == 2);
+  CHECK(master.spawned_generation == std::vector<int>{4, 4});  // numbering continues
+  CHECK(count(actions, Kind::stop) == 0);
+  master.ready(master.spawned[0]);
+  const auto done = master.ready(master.spawned[1]);
+  auto stopped = pids(done, Kind::stop);
+  std::sort(stopped.begin(), stopped.end());
+  CHECK(stopped == std::vector<pid_t>{501, 502});
+  CHECK(count(done, Kind::serving) == 1);
+  CHECK(master.supervisor().generation() == 4);
+  // Their exits are logged as stops, not crashes, and nothing is respawned for them.
+  const auto exit = master.exit(501, kClean);
+  CHECK(count(exit, Kind::spawn) == 0);
+  REQUIRE(first(exit, Kind::log_info));
+  CHECK(first(exit, Kind::log_info)->message.find("(pid 501) stopped") != std::string::npos);
+}
+
+TEST_CASE("a chain reload across a re-exec replaces the handed-over workers one at a time") {
+  Master master(2);
+  master.adopt({{1, 1, 501}, {2, 1, 502}}, 1, /*chain=*/true, /*can_spawn=*/true);
+  REQUIRE(master.spawned.size() == 1);
+  const auto first_ready = master.ready(master.spawned[0]);
+  CHECK(pids(first_ready, Kind::stop) == std::vector<pid_t>{501});
+  REQUIRE(master.spawned.size() == 2);
+  CHECK(pids(master.ready(master.spawned[1]), Kind::stop) == std::vector<pid_t>{502});
+}
+
+TEST_CASE("a chain reload falls back to a full one when the worker count changed") {
+  Master master(3);
+  master.adopt({{1, 1, 501}, {2, 1, 502}}, 1, /*chain=*/true, /*can_spawn=*/true);
+  CHECK(master.spawned.size() == 3);
+}
+
+TEST_CASE("when the new master could not import the app, the handed-over workers keep serving") {
+  Master master(2);
+  const auto actions = master.adopt({{1, 2, 501}, {2, 2, 502}}, 2, /*chain=*/false, /*can_spawn=*/false);
+  CHECK(master.spawned.empty());
+  CHECK(count(actions, Kind::stop) == 0);
+  REQUIRE(first(actions, Kind::log_error));
+  CHECK(first(actions, Kind::log_error)->message.find("keep serving the old code") != std::string::npos);
+  CHECK(count(actions, Kind::serving) == 1);
+  // One that dies is replaced, in its slot and generation, like any worker.
+  master.now += 60s;
+  const auto exit = master.exit(502, kSegfault);
+  REQUIRE(first(exit, Kind::spawn));
+  CHECK(first(exit, Kind::spawn)->slot == 2);
+  CHECK(first(exit, Kind::spawn)->generation == 2);
+}
+
+TEST_CASE("a worker already stopping when handed over is not counted as serving") {
+  Master master(1);
+  master.adopt({{1, 1, 501}, {1, 2, 502, /*retiring=*/true}}, 1, /*chain=*/true, /*can_spawn=*/true);
+  REQUIRE(master.spawned.size() == 1);
+  CHECK(pids(master.ready(master.spawned[0]), Kind::stop) == std::vector<pid_t>{501});
 }
