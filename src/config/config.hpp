@@ -20,6 +20,13 @@ namespace ferry::config {
 struct SocketOption {
   std::string address;  // a Unix socket path, or host:port (":port" = every interface)
   Location where;
+  bool http = false;  // speaks HTTP/1.1 to clients (http, http-socket) instead of uwsgi
+};
+
+// static-map = /static=DIR
+struct StaticMap {
+  std::string prefix;
+  std::string directory;
 };
 
 // One WSGI callable to load: the main app (mountpoint "") or a `mount`.
@@ -65,6 +72,9 @@ struct Config {
   int socket_timeout = 60;  // seconds a worker waits on a silent client
   std::uint64_t limit_post = 0;  // largest request body accepted; 0: no limit
   std::uint64_t post_buffering = 0;  // read bodies before the app runs: in memory up to this, then a temp file
+  int http_keepalive = 5;  // seconds an idle HTTP keep-alive connection is kept; 0: close after each response
+  int http_timeout = 10;   // seconds an HTTP client has to send a request's head (and a buffered body)
+  std::vector<StaticMap> static_maps;
 
   // Processes
   int processes = 1;

@@ -202,7 +202,8 @@ class Loader {
     }
     if (c.sockets.empty()) {
       throw ConfigError(cli, "no socket to listen on: set 'socket = /run/app.sock' (nginx: "
-                             "uwsgi_pass unix:/run/app.sock;) or 'socket = 127.0.0.1:3031'");
+                             "uwsgi_pass unix:/run/app.sock;), 'socket = 127.0.0.1:3031' or, to serve "
+                             "browsers directly, 'http = :8000'");
     }
   }
 

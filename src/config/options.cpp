@@ -31,6 +31,30 @@ std::string text(std::string_view key, std::string_view value, const Location& w
   return std::string(value);
 }
 
+// "/PREFIX=VALUE" (mount, static-map): the prefix without trailing '/'s, and the value.
+std::pair<std::string, std::string_view> prefix_and_value(std::string_view v, const Location& where,
+                                                          std::string_view expected) {
+  const auto eq = v.find('=');
+  std::string prefix(v.substr(0, eq == std::string_view::npos ? 0 : eq));
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+  if (eq == std::string_view::npos || prefix.empty() || prefix.front() != '/' || eq + 1 == v.size()) {
+    throw ConfigError(where, fmt::format("{}, got '{}'", expected, v));
+  }
+  return {std::move(prefix), v.substr(eq + 1)};
+}
+
+// http = [ADDR]:PORT: TCP only (":8000" is every interface, as in uWSGI).
+SocketOption http_socket(std::string_view key, std::string_view value, const Location& where) {
+  std::string address = text(key, value, where);
+  const auto colon = address.rfind(':');
+  const bool port_ok = colon != std::string::npos && colon + 1 < address.size() &&
+                       address.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+  if (!port_ok || address.find('/') != std::string::npos) {
+    throw ConfigError(where, fmt::format("{} expects [ADDRESS]:PORT, e.g. :8000 or 127.0.0.1:8000, got '{}'", key, value));
+  }
+  return {std::move(address), where, /*http=*/true};
+}
+
 // `logger = file:PATH` and `logger = file:logfile=PATH` as uWSGI's logfile plugin reads them;
 // an optional logger name may come first (`logger = main file:PATH`).
 std::string logger_path(std::string_view value, const Location& where) {
@@ -107,14 +131,9 @@ constexpr std::array kOptions{
            }},
     Option{"mount", "", OptionKind::list, "/PREFIX=APP", "serve another app under a URL prefix, e.g. /api=api.wsgi:app (repeatable)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             const auto eq = v.find('=');
-             std::string prefix(v.substr(0, eq == std::string_view::npos ? 0 : eq));
-             while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
-             if (eq == std::string_view::npos || prefix.empty() || prefix.front() != '/' || eq + 1 == v.size()) {
-               throw ConfigError(w, fmt::format("mount expects /PREFIX=module:callable (or =path/to/app.py), got '{}'", v));
-             }
+             auto [prefix, target] = prefix_and_value(v, w, "mount expects /PREFIX=module:callable (or =path/to/app.py)");
              if (prefix == "/") prefix.clear();  // "/" is the main app's place
-             c.mounts.push_back(parse_app_target(v.substr(eq + 1), prefix));
+             c.mounts.push_back(parse_app_target(target, prefix));
            }},
     Option{"manage-script-name", "", OptionKind::flag, "", "pick the mounted app by PATH_INFO prefix, moving the prefix to SCRIPT_NAME",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
@@ -131,6 +150,19 @@ constexpr std::array kOptions{
     Option{"socket", "uwsgi-socket s", OptionKind::list, "ADDR", "serve the uwsgi protocol on a Unix socket path or host:port (repeatable)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.sockets.push_back({text("socket", v, w), w});
+           }},
+    Option{"http", "", OptionKind::list, "[ADDR]:PORT", "serve HTTP/1.1 to clients directly, e.g. :8000 or 127.0.0.1:8000 (repeatable; same as http-socket)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.sockets.push_back(http_socket("http", v, w)); }},
+    Option{"http-socket", "", OptionKind::list, "[ADDR]:PORT", "the same as http: the workers speak HTTP/1.1 themselves, no router process",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.sockets.push_back(http_socket("http-socket", v, w)); }},
+    Option{"http-keepalive", "", OptionKind::number, "SECONDS", "keep idle HTTP/1.1 connections open this long between requests (default 5; 0 = close after each response)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.http_keepalive = number("http-keepalive", v, w, 0, 3600); }},
+    Option{"http-timeout", "", OptionKind::number, "SECONDS", "time an HTTP client has to send a request's headers (and a body read before the app runs; default 10)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.http_timeout = number("http-timeout", v, w, 1, 3600); }},
+    Option{"static-map", "", OptionKind::list, "/PREFIX=DIR", "serve the files under DIR at /PREFIX, before the app (repeatable; for development: use nginx in production)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             auto [prefix, directory] = prefix_and_value(v, w, "static-map expects /PREFIX=DIRECTORY, e.g. /static=/srv/app/static");
+             c.static_maps.push_back({std::move(prefix), std::string(directory)});
            }},
     Option{"chmod-socket", "", OptionKind::text, "MODE", "permissions of Unix sockets (octal, bare = 666)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.chmod_socket = socket_mode(v, w); }},
@@ -257,10 +289,7 @@ constexpr std::array kMeaningless{
 
 // Known uWSGI options ferry does not do (yet): refused, so nothing is silently ignored.
 constexpr std::array kUnsupported{
-    Explained{"http", "ferry has no HTTP listener yet: put nginx in front (uwsgi_pass) and use 'socket'"},
-    Explained{"http-socket", "ferry has no HTTP listener yet: put nginx in front (uwsgi_pass) and use 'socket'"},
     Explained{"https", "terminate TLS in nginx and use 'socket'"},
-    Explained{"static-map", "serve static files from nginx (a 'location /static/' block)"},
     Explained{"stats", "the stats server is not implemented yet"},
     Explained{"py-autoreload", "not implemented yet; send SIGHUP to the master to reload"},
     Explained{"cheaper", "ferry runs a fixed number of workers; remove cheaper"},

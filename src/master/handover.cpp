@@ -55,8 +55,8 @@ std::string Handover::encode() const {
   std::string out = fmt::format("{} pid={} chain={} generation={} events={},{} counters={}", kVersion, pid,
                                 chain ? 1 : 0, generation, events_read, events_write, counters_fd);
   for (const auto& s : sockets) {
-    out += fmt::format(" socket={},{},{},{}", s.fd, static_cast<unsigned long long>(s.device),
-                       static_cast<unsigned long long>(s.inode), hex(s.address));
+    out += fmt::format(" socket={},{},{},{},{}", s.fd, static_cast<unsigned long long>(s.device),
+                       static_cast<unsigned long long>(s.inode), s.http ? 1 : 0, hex(s.address));
   }
   for (const auto& w : workers) {
     out += fmt::format(" worker={},{},{},{},{},{},{}", w.pid, w.slot, w.generation, w.output_fd, w.counter_slot,
@@ -97,11 +97,16 @@ std::optional<Handover> Handover::decode(std::string_view text) {
       if (!number(value, h.counters_fd)) return std::nullopt;
       have_counters = true;
     } else if (key == "socket") {
-      const auto f = fields(value, 4);
+      const auto f = fields(value, 5);
       Socket s;
       unsigned long long device = 0, inode = 0;
-      if (!f || !number((*f)[0], s.fd) || !number((*f)[1], device) || !number((*f)[2], inode)) return std::nullopt;
-      auto address = unhex((*f)[3]);
+      int http = 0;
+      if (!f || !number((*f)[0], s.fd) || !number((*f)[1], device) || !number((*f)[2], inode) ||
+          !number((*f)[3], http) || http > 1) {
+        return std::nullopt;
+      }
+      s.http = http == 1;
+      auto address = unhex((*f)[4]);
       if (!address || address->empty()) return std::nullopt;
       s.device = static_cast<dev_t>(device);
       s.inode = static_cast<ino_t>(inode);

@@ -34,6 +34,7 @@ struct Handover {
     dev_t device = 0;  // the Unix socket file's identity, for vacuum
     ino_t inode = 0;
     std::string address;
+    bool http = false;
   };
   std::vector<Socket> sockets;
 

@@ -189,11 +189,13 @@ std::vector<Listener> open_listeners(const config::Config& config, config::Warni
       ::fcntl(it->second, F_SETFD, FD_CLOEXEC);
       ::fcntl(it->second, F_SETFL, ::fcntl(it->second, F_GETFL) | O_NONBLOCK);
       activated.erase(it);
+      listener.http = option.http;
       listeners.push_back(std::move(listener));
       continue;
     }
     listeners.push_back(is_unix_address(option.address) ? open_unix(option, config, owner, backlog)
                                                         : open_tcp(option, backlog));
+    listeners.back().http = option.http;
   }
   for (const auto& [key, fd] : activated) {
     warnings.push_back(fmt::format("systemd passed a socket bound to '{}' that no 'socket' option names; "

@@ -18,6 +18,7 @@ struct Listener {
   UniqueFd fd;
   std::string address;  // as configured
   bool is_unix = false;
+  bool http = false;  // clients speak HTTP/1.1 here (http, http-socket); else uwsgi
   // The inode we created, so vacuum removes the path only while it is still ours.
   dev_t device = 0;
   ino_t inode = 0;

@@ -353,7 +353,7 @@ class Master {
     h.events_read = events_read_->native_handle();
     h.events_write = events_write_.get();
     h.counters_fd = counters_fd_.get();
-    for (const auto& l : listeners_) h.sockets.push_back({l.fd.get(), l.device, l.inode, l.address});
+    for (const auto& l : listeners_) h.sockets.push_back({l.fd.get(), l.device, l.inode, l.address, l.http});
     for (const auto& w : supervisor_.workers()) {
       const auto out = outputs_.find(w.pid);
       const auto counter = counter_slots_.find(w.pid);
@@ -467,7 +467,7 @@ class Master {
     UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
     worker::WorkerSetup setup;
     setup.config = config_.get();
-    for (const auto& l : listeners_) setup.listen_fds.push_back(l.fd.get());
+    for (const auto& l : listeners_) (l.http ? setup.http_listen_fds : setup.listen_fds).push_back(l.fd.get());
     setup.events_fd = events_write_.get();
     setup.slot = slot;
     setup.counters = counters_;
@@ -478,6 +478,7 @@ class Master {
     setup.counter_slot = free_counter_slots_.back();
     counters_->served[setup.counter_slot].store(0, std::memory_order_relaxed);
     std::vector<int> keep = setup.listen_fds;
+    keep.insert(keep.end(), setup.http_listen_fds.begin(), setup.http_listen_fds.end());
     keep.push_back(setup.events_fd);
     keep.insert(keep.end(), python_fds_.begin(), python_fds_.end());
     setup.preloaded = app_.get();
@@ -679,7 +680,7 @@ int run_master(config::Loaded loaded) {
   if (handover) {
     // The sockets stay the ones handed over, as on any reload.
     std::vector<config::SocketOption> kept;
-    for (const auto& s : handover->sockets) kept.push_back({s.address, {}});
+    for (const auto& s : handover->sockets) kept.push_back({s.address, {}, s.http});
     bool changed = kept.size() != config.sockets.size();
     for (std::size_t i = 0; !changed && i < kept.size(); ++i) changed = kept[i].address != config.sockets[i].address;
     if (changed) {
@@ -698,6 +699,7 @@ int run_master(config::Loaded loaded) {
       listener.fd.reset(s.fd);
       listener.address = s.address;
       listener.is_unix = is_unix_address(s.address);
+      listener.http = s.http;
       listener.device = s.device;
       listener.inode = s.inode;
       listeners.push_back(std::move(listener));

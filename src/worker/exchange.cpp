@@ -7,9 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fmt/format.h>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ferry::worker {
 
@@ -26,6 +29,16 @@ bool Exchange::wait(short events) {
 long Exchange::read_body(char* dst, std::size_t n) {
   if (body_left_ == 0 || n == 0) return 0;
   n = static_cast<std::size_t>(std::min<std::uint64_t>(n, body_left_));
+  if (body_file_ >= 0) {
+    const ssize_t got = ::pread(body_file_, dst, n, static_cast<off_t>(body_file_offset_));
+    if (got <= 0) {
+      client_gone = true;
+      return -1;
+    }
+    body_file_offset_ += static_cast<std::uint64_t>(got);
+    body_left_ -= static_cast<std::uint64_t>(got);
+    return got;
+  }
   if (!buffered_.empty()) {
     n = std::min(n, buffered_.size());
     std::memcpy(dst, buffered_.data(), n);
@@ -57,17 +70,72 @@ std::size_t Exchange::read_body_fully(char* dst, std::size_t n) {
 }
 
 void Exchange::send_plain(int code, std::string_view reason) {
-  const std::string response = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{}\n",
-                                           code, reason, reason.size() + 1, reason);
+  std::string head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n", code,
+                                 reason, reason.size() + 1);
   status = code;
   header_count = 2;
-  body_bytes = reason.size() + 1;
-  header_bytes = response.size() - body_bytes;
-  write(response);
+  frame_head(head, true, std::nullopt);
+  header_bytes = head.size();
+  const std::string body = fmt::format("{}\n", reason);
+  body_bytes = is_head ? 0 : body.size();
+  iovec parts[2] = {{head.data(), head.size()}, {const_cast<char*>(body.data()), body.size()}};
+  write(parts, is_head ? 1 : 2);
+}
+
+void Exchange::frame_head(std::string& head, bool has_length, std::optional<std::uint64_t> known_length) {
+  if (http == nullptr) return;
+  head_pending_ = true;
+  std::string extra = fmt::format("Date: {}\r\n", http->date);
+  // 1xx, 204 and 304 have no body by definition, and a HEAD response's is not sent.
+  const bool bodiless = status < 200 || status == 204 || status == 304 || is_head;
+  if (!has_length && !bodiless) {
+    if (known_length) {
+      extra += fmt::format("Content-Length: {}\r\n", *known_length);
+    } else if (http->version_1_1) {
+      extra += "Transfer-Encoding: chunked\r\n";
+      http->chunked = true;
+    } else {
+      http->must_close = true;  // HTTP/1.0: the end of the body is the end of the connection
+    }
+  }
+  if (!http->keep_alive || http->must_close) {
+    http->must_close = true;
+    extra += "Connection: close\r\n";
+  } else if (!http->version_1_1) {
+    extra += "Connection: keep-alive\r\n";
+  }
+  head.insert(head.size() - 2, extra);  // before the blank line that ends the head
+}
+
+bool Exchange::end_response() {
+  if (http == nullptr || !http->chunked) return !client_gone;
+  http->chunked = false;
+  return write(std::string_view("0\r\n\r\n"));
 }
 
 bool Exchange::write(const iovec* parts, int count) {
   if (client_gone) return false;
+  if (http != nullptr && http->chunked) {
+    // Wrap the body parts in one chunk: [head] size CRLF parts... CRLF.
+    const bool with_head = std::exchange(head_pending_, false);
+    std::size_t size = 0;
+    for (int i = with_head ? 1 : 0; i < count; ++i) size += parts[i].iov_len;
+    if (size == 0) return with_head ? write_raw(parts, 1) : true;
+    char line[24];
+    const int line_length = std::snprintf(line, sizeof line, "%zx\r\n", size);
+    std::vector<iovec> framed;
+    framed.reserve(static_cast<std::size_t>(count) + 2);
+    if (with_head) framed.push_back(parts[0]);
+    framed.push_back({line, static_cast<std::size_t>(line_length)});
+    for (int i = with_head ? 1 : 0; i < count; ++i) framed.push_back(parts[i]);
+    framed.push_back({const_cast<char*>("\r\n"), 2});
+    return write_raw(framed.data(), static_cast<int>(framed.size()));
+  }
+  head_pending_ = false;
+  return write_raw(parts, count);
+}
+
+bool Exchange::write_raw(const iovec* parts, int count) {
   // writev may stop part-way: advance through a local copy of the vector.
   constexpr int kMaxParts = 64;
   iovec local[kMaxParts];
@@ -104,6 +172,18 @@ bool Exchange::write(const iovec* parts, int count) {
 bool Exchange::send_file(int file, std::uint64_t offset, std::uint64_t count, std::uint64_t& sent) {
   sent = 0;
   if (client_gone) return false;
+  if (http != nullptr && http->chunked && count > 0) {
+    const std::string line = fmt::format("{:x}\r\n", count);
+    if (!write_raw_text(line)) return false;
+    http->chunked = false;  // the file goes out as this chunk's data, unframed
+    const bool ok = send_file(file, offset, count, sent);
+    http->chunked = true;
+    if (!ok || sent != count) {
+      http->must_close = true;  // a short chunk cannot be completed: end the connection
+      return ok;
+    }
+    return write_raw_text("\r\n");
+  }
   auto position = static_cast<off_t>(offset);
   while (sent < count) {
     const ssize_t n = ::sendfile(fd_, file, &position, static_cast<std::size_t>(count - sent));

@@ -7,12 +7,25 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "protocol/cgi.hpp"
 #include "protocol/uwsgi.hpp"
 
 namespace ferry::worker {
+
+// How a response is framed for a client of the HTTP listener (nginx frames uwsgi
+// responses itself, so the uwsgi path has none of this).
+struct HttpFraming {
+  bool keep_alive = true;  // the client may send another request on this connection
+  bool version_1_1 = true;
+  std::string_view date;   // the Date header's value
+  // Set while the response is written:
+  bool chunked = false;     // the length was unknown: Transfer-Encoding: chunked
+  bool must_close = false;  // the body cannot be delimited otherwise, or came out short
+};
 
 class Exchange {
  public:
@@ -51,6 +64,22 @@ class Exchange {
     buffered_ = already_read.substr(0, content_length);
     body_left_ = content_length;
   }
+  // A body read in full before the app runs (a chunked upload on the HTTP listener):
+  // `size` bytes in the regular file `file`, from offset 0.
+  void start_body_from_file(int file, std::uint64_t size) {
+    body_file_ = file;
+    buffered_ = {};
+    body_left_ = size;
+  }
+
+  // HTTP listener only, called once just before `head` (a complete response head, ending
+  // in a blank line) is written: adds Date and Connection, and Content-Length (the app
+  // gave none but `known_length` is the whole body) or chunked framing. The uwsgi path
+  // returns at once. Later writes are framed to match; end_response() ends the body.
+  void frame_head(std::string& head, bool has_length, std::optional<std::uint64_t> known_length);
+  bool end_response();
+  HttpFraming* http = nullptr;
+  int fd() const { return fd_; }
 
   protocol::Packet& packet;
   // What the worker read from the vars (method, URI, ...), computed once per request.
@@ -67,11 +96,19 @@ class Exchange {
 
  private:
   bool wait(short events);
+  bool write_raw(const iovec* parts, int count);
+  bool write_raw_text(std::string_view text) {
+    iovec part{const_cast<char*>(text.data()), text.size()};
+    return write_raw(&part, 1);
+  }
 
   int fd_;
   int timeout_ms_;
   std::string_view buffered_;
   std::uint64_t body_left_ = 0;
+  int body_file_ = -1;
+  std::uint64_t body_file_offset_ = 0;
+  bool head_pending_ = false;  // frame_head ran: the next write starts with the head
 };
 
 }  // namespace ferry::worker

@@ -23,8 +23,12 @@
 #include "common/unique_fd.hpp"
 #include "protocol/cgi.hpp"
 #include "protocol/uwsgi.hpp"
+#include "common/http_date.hpp"
+#include "protocol/http.hpp"
 #include "worker/events.hpp"
 #include "worker/exchange.hpp"
+#include "worker/http_front.hpp"
+#include "worker/static_files.hpp"
 #include "worker/request_clock.hpp"
 #include "worker/request_log.hpp"
 #include "wsgi/app.hpp"
@@ -81,6 +85,9 @@ struct WorkerState {
   std::atomic<bool> retire_requested{false};
   UniqueFd statm;  // /proc/self/statm, only with reload-on-rss / reload-on-as
   std::chrono::steady_clock::time_point recyclable_from;  // min-worker-lifetime
+  std::unique_ptr<StaticFiles> statics;  // only with static-map
+  std::unique_ptr<ReadyQueue> ready;     // only with HTTP listeners: requests the front has read
+  std::unique_ptr<HttpFront> front;
 };
 
 // Why this worker should be recycled now, or "" (max-requests, reload-on-rss/-as).
@@ -113,17 +120,31 @@ class ServingThread {
       : state_(state), handler_(handler), core_(core),
         buffer_(state.buffer_capacity), listeners_(state.setup.listen_fds) {
     for (int fd : listeners_) polls_.push_back({fd, POLLIN, 0});
+    if (state_.ready) polls_.push_back({state_.ready->fd(), POLLIN, 0});
     polls_.push_back({g_stop_fd, POLLIN, 0});
   }
 
   void run() {
-    while (!g_stopping) {
+    for (;;) {
+      // Requests the HTTP front has read go first, and are all answered before a stop.
+      if (auto connection = state_.ready ? state_.ready->try_pop() : nullptr) {
+        serve_http(std::move(connection));
+        after_request();
+        continue;
+      }
+      if (g_stopping) break;
       const int fd = accept_next();
       if (fd < 0) continue;
       serve(fd);
       ::close(fd);
-      if (state_.retire_requested.load(std::memory_order_relaxed) || g_stopping) continue;
-      if (std::chrono::steady_clock::now() < state_.recyclable_from) continue;
+      after_request();
+    }
+  }
+
+ private:
+  void after_request() {
+      if (state_.retire_requested.load(std::memory_order_relaxed) || g_stopping) return;
+      if (std::chrono::steady_clock::now() < state_.recyclable_from) return;
       const std::string why = recycle_reason(state_, served_here().load(std::memory_order_relaxed));
       // Keep serving: the master starts a replacement and stops this worker once it is
       // ready, so the slot never goes unserved.
@@ -131,10 +152,76 @@ class ServingThread {
         state_.log->info("{}; asking the master for a replacement", why);
         notify_master(state_.setup.events_fd, EventKind::retire);
       }
-    }
   }
 
- private:
+  // A request the HTTP front has read (its head, and its body if small or chunked).
+  void serve_http(std::unique_ptr<HttpConnection> connection) {
+    HttpConnection& c = *connection;
+    const auto started = std::chrono::steady_clock::now();
+    const auto& head = c.parser.head();
+    packet_.clear();
+    protocol::http::append_cgi_vars(head, c.peer, c.local, packet_);
+    Exchange exchange(c.fd.get(), state_.timeout_ms, packet_);
+    HttpFraming framing;
+    framing.keep_alive = head.keep_alive && state_.setup.config->http_keepalive > 0;
+    framing.version_1_1 = head.version_minor == 1;
+    framing.date = dates_.now();
+    exchange.http = &framing;
+    exchange.facts = protocol::request_facts(exchange.packet);
+    std::size_t prefix = 0;
+    if (c.body_complete && c.body_file) {
+      exchange.start_body_from_file(c.body_file.get(), c.body_size);
+    } else if (c.body_complete) {
+      exchange.start_body(c.body, c.body.size());
+    } else {
+      // A large Content-Length body: the app reads it from the socket as it arrives.
+      const std::uint64_t length = head.content_length.value_or(0);
+      prefix = static_cast<std::size_t>(std::min<std::uint64_t>(c.unparsed.size(), length));
+      exchange.start_body(std::string_view(c.unparsed).substr(0, prefix), length);
+    }
+    run_request(exchange, exchange.body_left(), started);
+    exchange.end_response();
+    c.unparsed.erase(0, prefix);
+    const bool reusable = framing.keep_alive && !framing.must_close && !exchange.client_gone &&
+                          exchange.body_left() == 0 && !g_stopping;
+    if (reusable) state_.front->give_back(std::move(connection));
+  }
+
+  // static-map: a file under a mapped prefix is answered here, before the app.
+  bool serve_static(Exchange& exchange) {
+    const auto& facts = exchange.facts;
+    if (facts.method != "GET" && facts.method != "HEAD") return false;
+    std::string_view if_modified_since;
+    for (const auto& var : exchange.packet.vars) {
+      if (var.key == "HTTP_IF_MODIFIED_SINCE") if_modified_since = var.value;
+    }
+    auto decision = state_.statics->resolve(facts.path_info.empty() ? facts.uri : facts.path_info, if_modified_since);
+    using Kind = StaticDecision::Kind;
+    if (decision.kind == Kind::not_mapped || decision.kind == Kind::not_found) return false;
+    exchange.is_head = facts.method == "HEAD";
+    if (decision.kind == Kind::forbidden) {
+      state_.log->warn("static-map refused {} {}: {}", facts.method, facts.uri, decision.reason);
+      exchange.send_plain(403, "Forbidden");
+      return true;
+    }
+    const bool modified = decision.kind == Kind::serve;
+    exchange.status = modified ? 200 : 304;
+    std::string head = fmt::format("HTTP/1.1 {}\r\nContent-Type: {}\r\nLast-Modified: {}\r\n", 
+                                   modified ? "200 OK" : "304 Not Modified", decision.content_type,
+                                   decision.last_modified);
+    if (modified) head += fmt::format("Content-Length: {}\r\n", decision.size);
+    head += "\r\n";
+    exchange.header_count = modified ? 3 : 2;
+    exchange.frame_head(head, true, std::nullopt);
+    exchange.header_bytes = head.size();
+    if (!exchange.write(head) || !modified || exchange.is_head) return true;
+    std::uint64_t sent = 0;
+    exchange.send_file(decision.file.get(), 0, decision.size, sent);
+    exchange.body_bytes = sent;
+    if (sent < decision.size && exchange.http) exchange.http->must_close = true;
+    return true;
+  }
+
   // Tries every listener without blocking, and sleeps in poll only when all are idle:
   // under load a request costs one accept4, not a poll plus an accept.
   int accept_next() {
@@ -212,7 +299,14 @@ class ServingThread {
       exchange.send_plain(400, "Bad Request");
       return;
     }
-    if (state_.clock) state_.clock->begin(core_, fd, facts.method, facts.uri, started);
+    exchange.start_body({buffer_.data() + parsed.bytes_needed, have - parsed.bytes_needed}, *content_length);
+    run_request(exchange, *content_length, started);
+  }
+
+  // Everything after the protocol: limits, static files, the app, the request log.
+  void run_request(Exchange& exchange, std::uint64_t content_length, std::chrono::steady_clock::time_point started) {
+    const protocol::RequestFacts& facts = exchange.facts;
+    if (state_.clock) state_.clock->begin(core_, exchange.fd(), facts.method, facts.uri, started);
     struct ClockStop {  // every return below ends the request's harakiri clock
       RequestClock* clock;
       int core;
@@ -220,17 +314,16 @@ class ServingThread {
         if (clock) clock->end(core);
       }
     } clock_stop{state_.clock.get(), core_};
-    exchange.start_body({buffer_.data() + parsed.bytes_needed, have - parsed.bytes_needed}, *content_length);
     const auto limit = state_.setup.config->limit_post;
-    if (limit > 0 && *content_length > limit) {
+    if (limit > 0 && content_length > limit) {
       state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", facts.method,
-                       facts.uri, *content_length, limit);
+                       facts.uri, content_length, limit);
       exchange.send_plain(413, "Request Entity Too Large");
       exchange.discard_body();  // so nginx reads the 413 instead of a connection reset
       return;
     }
     const std::time_t wall_start = std::time(nullptr);
-    handler_.handle(exchange);
+    if (!(state_.statics && serve_static(exchange))) handler_.handle(exchange);
     exchange.discard_body();
 
     const auto served = served_here().fetch_add(1, std::memory_order_relaxed) + 1;
@@ -258,6 +351,7 @@ class ServingThread {
   std::vector<pollfd> polls_;
   std::size_t next_ = 0;
   std::string line_;
+  HttpDateClock dates_;
 };
 
 // max-requests-delta staggers the workers: all of them recycling at the same moment would
@@ -329,10 +423,25 @@ int run_worker(const WorkerSetup& setup) {
   if (config.reload_on_rss_mb > 0 || config.reload_on_as_mb > 0) {
     state.statm.reset(::open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
   }
+  if (!config.static_maps.empty()) {
+    std::vector<StaticMapping> maps;
+    for (const auto& m : config.static_maps) maps.push_back({m.prefix, m.directory});
+    try {
+      state.statics = std::make_unique<StaticFiles>(std::move(maps), MimeTypes::load());
+    } catch (const std::exception& e) {
+      log->error("static-map: {}; fix the directory", e.what());
+      return kExitAppLoad;
+    }
+  }
+  if (!setup.http_listen_fds.empty()) {
+    state.ready = std::make_unique<ReadyQueue>();
+    state.front = std::make_unique<HttpFront>(config, setup.http_listen_fds, *state.ready, g_stop_fd, log);
+  }
   if (config.harakiri > 0) {
     state.clock = std::make_unique<RequestClock>(config.threads);
     std::thread(watch_deadlines, std::ref(state), config.harakiri, config.worker_reload_mercy).detach();
   }
+  if (state.front) state.front->start();
   notify_master(setup.events_fd, EventKind::ready);
 
   std::vector<std::thread> threads;
@@ -344,6 +453,7 @@ int run_worker(const WorkerSetup& setup) {
   }
   ServingThread(state, *main_handler, 0).run();
   for (auto& thread : threads) thread.join();
+  if (state.front) state.front->join();
   app->finish();
   return kExitOk;
 }

@@ -121,6 +121,8 @@ PyRef make_environ_template(const WorkerInfo& info, PyObject* file_wrapper) {
   env["wsgi.multithread"] = py::bool_(info.multithread);
   env["wsgi.multiprocess"] = py::bool_(info.multiprocess);
   env["wsgi.run_once"] = py::bool_(false);
+  // wsgi.input returns EOF at the end of the body on every listener, chunked uploads too.
+  env["wsgi.input_terminated"] = py::bool_(true);
   env["SCRIPT_NAME"] = py::str("");
   env["ferry.version"] = py::str(FERRY_VERSION);
   env["ferry.worker_id"] = py::int_(info.id);

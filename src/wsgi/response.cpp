@@ -232,6 +232,7 @@ bool Response::send_chunk(const char* data, std::size_t size, bool headers_now) 
   iovec parts[2];
   int count = 0;
   if (!headers_sent_) {
+    exchange_->frame_head(head_, declared_length_.has_value(), std::nullopt);
     parts[count++] = {head_.data(), head_.size()};
     exchange_->header_bytes = head_.size();
     headers_sent_ = true;
@@ -322,6 +323,7 @@ bool Response::send_body(PyObject* result) {
     const bool length_ok = !declared_length_ || exchange_->is_head || total == *declared_length_;
     if (all_bytes && length_ok && !headers_sent_) {
       if (!finish_headers()) return false;
+      exchange_->frame_head(head_, declared_length_.has_value(), total);
       auto& parts = parts_;
       parts.clear();
       parts.push_back({head_.data(), head_.size()});
@@ -355,6 +357,7 @@ bool Response::send_body(PyObject* result) {
   }
   if (!send_headers()) return client_gone();
   if (declared_length_ && !exchange_->is_head && exchange_->body_bytes < *declared_length_) {
+    if (exchange_->http) exchange_->http->must_close = true;
     write_line(2, fmt::format("{} {}: the app sent {} bytes but its Content-Length says {}; the connection is "
                               "closed so nginx sees the response as truncated",
                               facts.method, facts.uri, exchange_->body_bytes, *declared_length_));

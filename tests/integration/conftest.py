@@ -1133,3 +1133,238 @@ def mariadb():
     finally:
         tracker.cleanup()
         shutil.rmtree(base, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------
+# The HTTP listener (http / http-socket): a strict raw HTTP/1.x client
+
+
+def http_ini(tmp, port, *extra, key="http", processes=1, module="httpapp", log=True) -> str:
+    """An ini serving `module` (default the HTTP test app) over HTTP on 127.0.0.1:port."""
+    lines = ["[uwsgi]", f"{key} = 127.0.0.1:{port}", f"pythonpath = {APPS}",
+             f"module = {module}", f"processes = {processes}", "master = true"]
+    if log:
+        lines.append(f"logger = file:{tmp}/ferry.log")
+    lines += list(extra)
+    return "\n".join(lines) + "\n"
+
+
+def http_request_bytes(method="GET", target="/", headers=None, body=b"", version="HTTP/1.1",
+                       host="127.0.0.1") -> bytes:
+    """One request as raw bytes. headers: (name, value) pairs sent as given; a Host header
+    is added first unless host is None; Content-Length is added for a body unless a
+    Content-Length or Transfer-Encoding header is given (the body is then sent as is)."""
+    headers = list(headers or [])
+    names = {k.lower() for k, _ in headers}
+    if host is not None and "host" not in names:
+        headers.insert(0, ("Host", host))
+    if body and not names & {"content-length", "transfer-encoding"}:
+        headers.append(("Content-Length", str(len(body))))
+    head = f"{method} {target} {version}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+    return head.encode("latin-1") + b"\r\n" + body
+
+
+def chunked_body(body: bytes, sizes=None, ext="", trailers=()) -> bytes:
+    """body in chunked transfer coding; sizes: the chunk sizes to cut it into (cycled,
+    default one chunk); ext is appended to every size line (e.g. ';a=b')."""
+    out = bytearray()
+    pos, i = 0, 0
+    sizes = list(sizes or [len(body) or 1])
+    while pos < len(body):
+        n = max(1, sizes[i % len(sizes)])
+        piece = body[pos:pos + n]
+        out += b"%x%s\r\n" % (len(piece), ext.encode()) + piece + b"\r\n"
+        pos += len(piece)
+        i += 1
+    out += b"0\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in trailers) + b"\r\n"
+    return bytes(out)
+
+
+@dataclass
+class HttpResponse(Response):
+    chunked: bool = False  # the body came with Transfer-Encoding: chunked
+    close_delimited: bool = False  # the body was ended by the connection's close
+    trailers: list = field(default_factory=list)
+    chunk_sizes: list = field(default_factory=list)
+
+
+class RawHttp:
+    """One client connection speaking HTTP/1.x over a raw socket: it sends exactly the
+    bytes a test gives (malformed, pipelined, dribbled) and parses the responses strictly
+    (RFC 9112 framing), so that a framing mistake by the server fails the test instead of
+    being papered over as http.client would."""
+
+    def __init__(self, addr, timeout=10.0):
+        """addr: as for connect(), or an already connected socket."""
+        self.sock = addr if isinstance(addr, socket.socket) else connect(addr, timeout)
+        self.timeout = timeout
+        self.buf = b""
+        self.eof = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.sock.close()
+
+    @property
+    def local_port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def send(self, data: bytes):
+        self.sock.sendall(data)
+
+    def _deadline(self, timeout):
+        return time.monotonic() + (self.timeout if timeout is None else timeout)
+
+    def _fill(self, deadline) -> bool:
+        """Reads more bytes into the buffer; False at EOF (a reset counts as EOF)."""
+        if self.eof:
+            return False
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no data from the server in time; buffered {self.buf[:300]!r}")
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(262144)
+        except ConnectionResetError:
+            chunk = b""
+        except socket.timeout:
+            raise TimeoutError(f"no data from the server in time; buffered {self.buf[:300]!r}")
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def _line(self, deadline, what) -> bytes:
+        while b"\r\n" not in self.buf:
+            if not self._fill(deadline):
+                raise AssertionError(f"connection closed in the middle of {what}: "
+                                     f"{self.buf[:300]!r}")
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        assert b"\n" not in line and b"\r" not in line, f"bare CR/LF in {what}: {line!r}"
+        return line
+
+    def _exact(self, n, deadline, what) -> bytes:
+        while len(self.buf) < n:
+            if not self._fill(deadline):
+                raise AssertionError(f"connection closed after {len(self.buf)} of {n} bytes "
+                                     f"of {what}")
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read_head(self, timeout=None) -> HttpResponse:
+        """The next status line and header block (nothing of the body)."""
+        deadline = self._deadline(timeout)
+        while not self.buf:
+            if not self._fill(deadline):
+                raise AssertionError("the server closed the connection without a response")
+        start = self.buf
+        status_line = self._line(deadline, "the status line")
+        m = re.match(rb"^(HTTP/1\.[01]) (\d{3}) ?(.*)$", status_line)
+        assert m, f"bad status line: {status_line!r} (stream: {start[:300]!r})"
+        headers = []
+        while True:
+            line = self._line(deadline, "the response headers")
+            if not line:
+                break
+            assert line[:1] not in (b" ", b"\t"), f"obsolete line folding in response: {line!r}"
+            k, colon, v = line.partition(b":")
+            assert colon and k and k == k.strip(), f"bad response header line: {line!r}"
+            headers.append((k.decode("latin-1"), v.strip(b" \t").decode("latin-1")))
+        return HttpResponse(m.group(1).decode(), int(m.group(2)),
+                            m.group(3).decode("latin-1"), headers)
+
+    def read_response(self, head=False, timeout=None) -> HttpResponse:
+        """The next response, interim (1xx) ones included; head=True: the answer to a HEAD
+        request (no body whatever the headers say)."""
+        deadline = self._deadline(timeout)
+        r = self.read_head(timeout)
+        te = [v.strip().lower() for v in ",".join(r.header_all("Transfer-Encoding")).split(",")
+              if v.strip()]
+        lengths = r.header_all("Content-Length")
+        if head or r.status < 200 or r.status in (204, 304):
+            return r
+        if te:
+            assert not lengths, f"both Transfer-Encoding and Content-Length: {r.headers}"
+            assert te[-1] == "chunked", f"unexpected Transfer-Encoding {te}"
+            r.chunked = True
+            body = bytearray()
+            while True:
+                line = self._line(deadline, "a chunk size line")
+                size_text = line.split(b";", 1)[0].strip()
+                assert re.fullmatch(rb"[0-9A-Fa-f]+", size_text), f"bad chunk size {line!r}"
+                size = int(size_text, 16)
+                if size == 0:
+                    break
+                r.chunk_sizes.append(size)
+                body += self._exact(size, deadline, "a chunk")
+                crlf = self._exact(2, deadline, "a chunk's CRLF")
+                assert crlf == b"\r\n", f"chunk not followed by CRLF: {crlf!r}"
+            while True:
+                line = self._line(deadline, "the trailers")
+                if not line:
+                    break
+                k, _, v = line.partition(b":")
+                r.trailers.append((k.decode("latin-1"), v.strip().decode("latin-1")))
+            r.body = bytes(body)
+        elif lengths:
+            assert len(set(lengths)) == 1 and re.fullmatch(r"\d+", lengths[0]), \
+                f"bad Content-Length in response: {lengths}"
+            r.body = self._exact(int(lengths[0]), deadline, "the body")
+        else:
+            while self._fill(deadline):
+                pass
+            r.body, self.buf = self.buf, b""
+            r.close_delimited = True
+        return r
+
+    def read_final(self, head=False, timeout=None) -> tuple[list, HttpResponse]:
+        """(the interim 1xx responses, the final response)."""
+        interim = []
+        while True:
+            r = self.read_response(head=head, timeout=timeout)
+            if r.status >= 200:
+                return interim, r
+            interim.append(r)
+
+    def request(self, method="GET", target="/", headers=None, body=b"", version="HTTP/1.1",
+                host="127.0.0.1", timeout=None) -> HttpResponse:
+        """Sends one request and reads its final response."""
+        self.send(http_request_bytes(method, target, headers, body, version, host))
+        return self.read_final(head=method == "HEAD", timeout=timeout)[1]
+
+    def wait_closed(self, timeout=10.0) -> bytes:
+        """Waits for the server to close; returns what arrived before (and unread bytes).
+        Fails if the connection is still open after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        try:
+            while self._fill(deadline):
+                pass
+        except TimeoutError:
+            raise AssertionError(f"the server kept the connection open for {timeout}s; "
+                                 f"received {self.buf[:300]!r}") from None
+        data, self.buf = self.buf, b""
+        return data
+
+    def is_open(self, wait=0.3) -> bool:
+        """True if the server has not closed the connection (waits up to `wait` seconds
+        for a close); unexpected data also counts as open and stays buffered."""
+        deadline = time.monotonic() + wait
+        try:
+            while self._fill(deadline):
+                pass
+        except TimeoutError:
+            return True
+        return False
+
+
+def http_raw_get(addr, target="/", headers=None, version="HTTP/1.1", host="127.0.0.1",
+                 method="GET", body=b"", timeout=10.0) -> HttpResponse:
+    """One request on a fresh connection, its final response."""
+    with RawHttp(addr, timeout) as c:
+        return c.request(method, target, headers, body, version, host, timeout)

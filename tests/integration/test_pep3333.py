@@ -881,4 +881,6 @@ def test_limit_post(ferry, nginx, tmp):
     raw = raw_get(tmp / "s.sock", "/input/consume", method="POST", body=b"y" * 1001)
     assert parse_http_response(raw).status == 413
     since.assert_nginx_clean()
+    # The master relays the worker's line to the log file asynchronously.
+    wait_until(lambda: len(limit_lines()) >= 3, 5, message="the third limit-post line")
     assert len(limit_lines()) == 3

@@ -17,7 +17,7 @@ Handover sample() {
   h.events_write = 6;
   h.counters_fd = 9;
   h.sockets.push_back({3, 2049, 123456, "/run/app dir/app,1 2.sock"});
-  h.sockets.push_back({4, 0, 0, "127.0.0.1:8000"});
+  h.sockets.push_back({4, 0, 0, "127.0.0.1:8000", /*http=*/true});
   h.workers.push_back({100, 1, 7, 11, 4095, false, 123456789012345});
   h.workers.push_back({101, 2, 6, -1, 0, true, 5});
   return h;
@@ -40,6 +40,8 @@ TEST_CASE("a handover survives encoding, including addresses with spaces and com
   CHECK(back->sockets[0].device == 2049);
   CHECK(back->sockets[0].inode == 123456);
   CHECK(back->sockets[1].address == "127.0.0.1:8000");
+  CHECK(back->sockets[1].http);
+  CHECK_FALSE(back->sockets[0].http);
   REQUIRE(back->workers.size() == 2);
   CHECK(back->workers[0].pid == 100);
   CHECK(back->workers[0].counter_slot == 4095);
@@ -55,9 +57,10 @@ TEST_CASE("anything but a complete handover of this version is refused") {
   CHECK_FALSE(Handover::decode("ferry-handover-0 " + good.substr(good.find(' ') + 1)));
   CHECK_FALSE(Handover::decode(good + " unknown=1"));
   CHECK_FALSE(Handover::decode(good + " worker=1,2,3"));
-  CHECK_FALSE(Handover::decode(good + " socket=3,0,0,zz"));
+  CHECK_FALSE(Handover::decode(good + " socket=3,0,0,0,zz"));
+  CHECK_FALSE(Handover::decode(good + " socket=3,0,0,2f"));  // the http field is missing
   CHECK_FALSE(Handover::decode(good + " chain=2"));
   CHECK_FALSE(Handover::decode("ferry-handover-1 pid=1 events=1,2 counters=3"));  // no socket
-  CHECK_FALSE(Handover::decode("ferry-handover-1 pid=x events=1,2 counters=3 socket=3,0,0,2f"));
-  CHECK(Handover::decode("ferry-handover-1 pid=1 events=1,2 counters=3 socket=3,0,0,2f"));
+  CHECK_FALSE(Handover::decode("ferry-handover-1 pid=x events=1,2 counters=3 socket=3,0,0,0,2f"));
+  CHECK(Handover::decode("ferry-handover-1 pid=1 events=1,2 counters=3 socket=3,0,0,0,2f"));
 }

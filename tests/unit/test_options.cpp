@@ -230,3 +230,27 @@ TEST_CASE("parse_app_target tells files from modules") {
   CHECK(spec.callable == "handler");
   CHECK(spec.describe() == "/x=dir/app.py:handler");
 }
+
+TEST_CASE("http and http-socket add HTTP listeners; :PORT is every interface") {
+  const Config c = apply("http", ":8000");
+  REQUIRE(c.sockets.size() == 1);
+  CHECK(c.sockets[0].address == ":8000");
+  CHECK(c.sockets[0].http);
+  CHECK(apply("http-socket", "127.0.0.1:8000").sockets.at(0).http);
+  CHECK_FALSE(apply("socket", "127.0.0.1:3031").sockets.at(0).http);
+  CHECK(contains(error_of("http", "/run/app.sock"), "expects [ADDRESS]:PORT"));
+  CHECK(contains(error_of("http", "localhost"), "expects [ADDRESS]:PORT"));
+  CHECK(contains(error_of("http", "127.0.0.1:80x"), "expects [ADDRESS]:PORT"));
+  CHECK(apply("http-keepalive", "0").http_keepalive == 0);
+  CHECK(apply("http-timeout", "3").http_timeout == 3);
+  CHECK_THROWS_AS(apply("http-timeout", "0"), ConfigError);
+}
+
+TEST_CASE("static-map = /PREFIX=DIR") {
+  const Config c = apply("static-map", "/static/=/srv/app/static");
+  REQUIRE(c.static_maps.size() == 1);
+  CHECK(c.static_maps[0].prefix == "/static");
+  CHECK(c.static_maps[0].directory == "/srv/app/static");
+  CHECK(contains(error_of("static-map", "static=/srv"), "static-map expects /PREFIX=DIRECTORY"));
+  CHECK(contains(error_of("static-map", "/static="), "static-map expects /PREFIX=DIRECTORY"));
+}

@@ -1,0 +1,345 @@
+#include "worker/http_front.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <asio.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <set>
+
+#include "common/http_date.hpp"
+#include "common/logging.hpp"
+
+namespace ferry::worker {
+namespace {
+
+constexpr std::size_t kReadChunk = 16 * 1024;
+// Bodies up to this (or post-buffering, if larger) are read here, before the request
+// reaches Python; larger ones are streamed by the app through wsgi.input.
+constexpr std::uint64_t kFrontBodyLimit = 64 * 1024;
+// A chunked body is always read here (its length is unknown until its end); above this
+// it goes to an unlinked temp file instead of memory.
+constexpr std::size_t kChunkedInMemory = 1024 * 1024;
+// How long a refused client may take to read our error before the connection is closed.
+constexpr auto kLinger = std::chrono::seconds(2);
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 500: return "Internal Server Error";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
+protocol::http::Endpoint endpoint_of(const sockaddr_storage& addr) {
+  char text[INET6_ADDRSTRLEN] = "";
+  unsigned port = 0;
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    port = ntohs(in->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    port = ntohs(in6->sin6_port);
+  }
+  return {text, std::to_string(port)};
+}
+
+}  // namespace
+
+ReadyQueue::ReadyQueue() : event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) {}
+
+void ReadyQueue::push(std::unique_ptr<HttpConnection> connection) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(connection));
+  }
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto ignored = ::write(event_.get(), &one, sizeof one);
+}
+
+std::unique_ptr<HttpConnection> ReadyQueue::try_pop() {
+  std::uint64_t token = 0;
+  // Semaphore mode: one successful read is one queued connection, so exactly one of the
+  // serving threads woken by the poll takes it.
+  if (::read(event_.get(), &token, sizeof token) != sizeof token) return nullptr;
+  std::lock_guard lock(mutex_);
+  auto connection = std::move(queue_.front());
+  queue_.pop_front();
+  return connection;
+}
+
+struct HttpFront::Impl {
+  // A connection while the front holds it: the Asio descriptor borrows the fd, which the
+  // HttpConnection owns and carries to the serving thread.
+  struct Conn {
+    Conn(asio::io_context& io, std::unique_ptr<HttpConnection> connection)
+        : c(std::move(connection)), sock(io, c->fd.get()), timer(io) {}
+    ~Conn() {
+      if (sock.is_open()) sock.release();
+    }
+    std::unique_ptr<HttpConnection> c;
+    asio::posix::stream_descriptor sock;
+    asio::steady_timer timer;
+    std::array<char, kReadChunk> buffer{};
+    bool idle = false;  // waiting between requests (keep-alive), not inside one
+    std::size_t received = 0;  // bytes read since the front took the connection
+  };
+  using ConnPtr = std::shared_ptr<Conn>;
+
+  Impl(const config::Config& config, std::vector<int> fds, ReadyQueue& ready, int stop_fd,
+       std::shared_ptr<spdlog::logger> log)
+      : config(config), ready(ready), log(std::move(log)), stop(io, ::fcntl(stop_fd, F_DUPFD_CLOEXEC, 3)) {
+    for (int fd : fds) listeners.push_back(std::make_unique<asio::posix::stream_descriptor>(io, fd));
+    limits.max_head_bytes = config.buffer_size;
+    limits.max_target_bytes = config.buffer_size;
+    limits.max_body = config.limit_post;
+    body_in_front = std::max<std::uint64_t>(kFrontBodyLimit, config.post_buffering);
+  }
+
+  ~Impl() {
+    for (auto& l : listeners) l->release();  // the worker owns the listening sockets
+  }
+
+  void run() {
+    for (auto& l : listeners) accept_on(*l);
+    stop.async_wait(asio::posix::stream_descriptor::wait_read, [this](const asio::error_code&) { shut_down(); });
+    io.run();
+  }
+
+  void shut_down() {
+    stopping = true;
+    for (auto& l : listeners) l->cancel();
+    for (const auto& conn : conns) conn->timer.cancel(), conn->sock.cancel();
+    conns.clear();
+    io.stop();
+  }
+
+  void accept_on(asio::posix::stream_descriptor& listener) {
+    listener.async_wait(asio::posix::stream_descriptor::wait_read, [this, &listener](const asio::error_code& error) {
+      if (error || stopping) return;
+      for (;;) {
+        sockaddr_storage peer{};
+        socklen_t length = sizeof peer;
+        const int fd = ::accept4(listener.native_handle(), reinterpret_cast<sockaddr*>(&peer), &length,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+          if (errno == EMFILE || errno == ENFILE) {
+            log->error("HTTP accept failed: {}; raise the open file limit (ulimit -n)", std::strerror(errno));
+          }
+          break;
+        }
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // small responses leave at once
+        auto connection = std::make_unique<HttpConnection>(UniqueFd(fd), limits);
+        connection->peer = endpoint_of(peer);
+        sockaddr_storage local{};
+        length = sizeof local;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length);
+        connection->local = endpoint_of(local);
+        watch(std::move(connection));
+      }
+      accept_on(listener);
+    });
+  }
+
+  // Takes a connection (new, or back from a serving thread) and waits for its next request.
+  void watch(std::unique_ptr<HttpConnection> connection) {
+    auto conn = std::make_shared<Conn>(io, std::move(connection));
+    conns.insert(conn);
+    conn->idle = conn->c->requests > 0 && conn->c->unparsed.empty();
+    conn->received = conn->c->unparsed.size();
+    arm_timer(conn);
+    process(conn);
+  }
+
+  // A request gets http-timeout in total for its head (and a body read here): a client
+  // that sends a byte now and then (slowloris) is cut off all the same. Between requests
+  // a keep-alive connection may idle for http-keepalive.
+  void arm_timer(const ConnPtr& conn) {
+    conn->timer.expires_after(std::chrono::seconds(conn->idle ? config.http_keepalive : config.http_timeout));
+    conn->timer.async_wait([this, conn](const asio::error_code& error) {
+      if (error || !conns.count(conn)) return;
+      if (conn->idle) {
+        close(conn);  // an idle keep-alive connection: nobody is waiting for anything
+        return;
+      }
+      reject(conn, 408, fmt::format("no complete request within http-timeout ({} s)", config.http_timeout));
+    });
+  }
+
+  void process(const ConnPtr& conn) {
+    HttpConnection& c = *conn->c;
+    for (;;) {
+      const auto result = c.parser.feed(c.unparsed);
+      // result.body points into `unparsed`: take it before the consumed bytes are dropped.
+      if (result.status == protocol::http::RequestParser::Status::body && !take_body(c, result.body)) {
+        return reject(conn, 500, fmt::format("cannot buffer the chunked body: {}", std::strerror(errno)));
+      }
+      c.unparsed.erase(0, result.consumed);
+      using Status = protocol::http::RequestParser::Status;
+      switch (result.status) {
+        case Status::need_more:
+          return read_more(conn);
+        case Status::head_complete: {
+          const auto& head = c.parser.head();
+          const bool has_body = head.chunked || head.content_length.value_or(0) > 0;
+          if (has_body && head.expect_continue) {
+            // The request is accepted (a body over limit-post was refused before this).
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            [[maybe_unused]] auto ignored = ::send(c.fd.get(), kContinue.data(), kContinue.size(), MSG_NOSIGNAL);
+          }
+          if (has_body && !head.chunked && *head.content_length > body_in_front) return dispatch(conn);
+          continue;
+        }
+        case Status::body:
+          continue;
+        case Status::message_complete:
+          c.body_complete = true;
+          return dispatch(conn);
+        case Status::error:
+          return reject(conn, result.http_status, result.error);
+      }
+    }
+  }
+
+  static bool take_body(HttpConnection& c, std::string_view piece) {
+    c.body_size += piece.size();
+    if (!c.body_file && c.body.size() + piece.size() <= kChunkedInMemory) {
+      c.body.append(piece);
+      return true;
+    }
+    if (!c.body_file) {
+      c.body_file.reset(::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+      if (!c.body_file) return false;
+      if (!write_fully(c.body_file.get(), c.body)) return false;
+      c.body.clear();
+      c.body.shrink_to_fit();
+    }
+    return write_fully(c.body_file.get(), piece);
+  }
+
+  void read_more(const ConnPtr& conn) {
+    conn->sock.async_read_some(asio::buffer(conn->buffer), [this, conn](const asio::error_code& error, std::size_t n) {
+      if (!conns.count(conn)) return;
+      if (error) {
+        // Closed between requests is the normal end of a keep-alive connection.
+        if (!conn->idle && conn->received > 0) {
+          log->warn("HTTP client {} closed the connection in the middle of a request", conn->c->peer.addr);
+        }
+        close(conn);
+        return;
+      }
+      if (conn->idle) {  // the next request has begun: it gets http-timeout from now
+        conn->idle = false;
+        arm_timer(conn);
+      }
+      conn->received += n;
+      conn->c->unparsed.append(conn->buffer.data(), n);
+      process(conn);
+    });
+  }
+
+  void dispatch(const ConnPtr& conn) {
+    conn->timer.cancel();
+    conn->sock.release();
+    conns.erase(conn);
+    ready.push(std::move(conn->c));
+  }
+
+  // Answers an error itself, then closes: after a framing error nobody knows where the
+  // next request would start. The client gets a moment to read the answer before the
+  // close, so it is not lost to a connection reset.
+  void reject(const ConnPtr& conn, int status, const std::string& why) {
+    HttpConnection& c = *conn->c;
+    const auto& head = c.parser.head();
+    log->warn("refused an HTTP request from {} with {}: {}{}", c.peer.addr, status, why,
+              head.method.empty() ? "" : fmt::format(" ({} {})", head.method, head.target.substr(0, 200)));
+    const std::string body = fmt::format("{}\n", reason_phrase(status));
+    auto response = std::make_shared<std::string>(fmt::format(
+        "HTTP/1.1 {} {}\r\nDate: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        status, reason_phrase(status), dates.now(), body.size(), body));
+    conn->timer.cancel();
+    asio::async_write(conn->sock, asio::buffer(*response), [this, conn, response](const asio::error_code& error,
+                                                                                  std::size_t) {
+      if (error || !conns.count(conn)) return close(conn);
+      ::shutdown(conn->c->fd.get(), SHUT_WR);
+      conn->timer.expires_after(kLinger);
+      conn->timer.async_wait([this, conn](const asio::error_code& e) {
+        if (!e) close(conn);
+      });
+      drain(conn);
+    });
+  }
+
+  void drain(const ConnPtr& conn) {
+    conn->sock.async_read_some(asio::buffer(conn->buffer), [this, conn](const asio::error_code& error, std::size_t) {
+      if (!conns.count(conn)) return;
+      if (error) return close(conn);
+      drain(conn);
+    });
+  }
+
+  void close(const ConnPtr& conn) {
+    conn->timer.cancel();
+    conn->sock.cancel();
+    conns.erase(conn);  // the HttpConnection (and its fd) goes with the last handler
+  }
+
+  const config::Config& config;
+  ReadyQueue& ready;
+  std::shared_ptr<spdlog::logger> log;
+  asio::io_context io;
+  std::vector<std::unique_ptr<asio::posix::stream_descriptor>> listeners;
+  asio::posix::stream_descriptor stop;
+  protocol::http::Limits limits;
+  std::uint64_t body_in_front = kFrontBodyLimit;
+  std::set<ConnPtr> conns;
+  HttpDateClock dates;
+  bool stopping = false;
+};
+
+HttpFront::HttpFront(const config::Config& config, std::vector<int> listen_fds, ReadyQueue& ready, int stop_fd,
+                     std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_unique<Impl>(config, std::move(listen_fds), ready, stop_fd, std::move(log))) {}
+
+HttpFront::~HttpFront() { join(); }
+
+void HttpFront::start() {
+  thread_ = std::thread([this] { impl_->run(); });
+}
+
+void HttpFront::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+protocol::http::Limits HttpFront::limits() const { return impl_->limits; }
+
+void HttpFront::give_back(std::unique_ptr<HttpConnection> connection) {
+  auto holder = std::make_shared<std::unique_ptr<HttpConnection>>(std::move(connection));
+  asio::post(impl_->io, [this, holder] {
+    if (impl_->stopping) return;
+    auto& c = **holder;
+    ++c.requests;
+    c.next_request();
+    impl_->watch(std::move(*holder));
+  });
+}
+
+}  // namespace ferry::worker

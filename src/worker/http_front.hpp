@@ -1,0 +1,93 @@
+#pragma once
+
+// The HTTP listener's front: one thread per worker, running an Asio loop, that accepts
+// HTTP connections, reads each request's head (and a small or chunked body) without
+// blocking, and only then hands the connection to a serving thread. Idle keep-alive
+// connections and slow clients (slowloris) therefore cost a few bytes of memory here,
+// never a Python thread. After the response a keep-alive connection comes back to wait
+// for its next request; pipelined bytes travel with it.
+//
+// The parsing itself is protocol/http.hpp (llhttp); this file is the I/O around it.
+
+#include <spdlog/logger.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/unique_fd.hpp"
+#include "config/config.hpp"
+#include "protocol/http.hpp"
+
+namespace ferry::worker {
+
+// One client connection, owned by the front while it waits for a request and by one
+// serving thread while the app answers it.
+struct HttpConnection {
+  HttpConnection(UniqueFd fd, protocol::http::Limits limits) : fd(std::move(fd)), parser(limits) {}
+
+  UniqueFd fd;
+  protocol::http::RequestParser parser;
+  protocol::http::Endpoint peer, local;
+  // Bytes read but not parsed yet: the start of a body, or pipelined requests.
+  std::string unparsed;
+  // The current request's body when the front read it whole (body_complete): in memory,
+  // or for a large chunked upload in an unlinked temp file.
+  bool body_complete = false;
+  std::string body;
+  UniqueFd body_file;
+  std::uint64_t body_size = 0;
+  int requests = 0;  // answered on this connection
+
+  // Ready for the next request on the same connection.
+  void next_request() {
+    parser.reset();
+    body_complete = false;
+    body.clear();
+    body_file.reset();
+    body_size = 0;
+  }
+};
+
+// Requests ready for Python, from the front to the serving threads. fd() is an eventfd
+// in semaphore mode that the serving threads poll with their listeners.
+class ReadyQueue {
+ public:
+  ReadyQueue();
+  int fd() const { return event_.get(); }
+  void push(std::unique_ptr<HttpConnection> connection);
+  // Non-blocking; nullptr when another thread took it first.
+  std::unique_ptr<HttpConnection> try_pop();
+
+ private:
+  UniqueFd event_;
+  std::mutex mutex_;
+  std::deque<std::unique_ptr<HttpConnection>> queue_;
+};
+
+class HttpFront {
+ public:
+  // `stop_fd` becomes readable when the worker stops: the front stops accepting and closes
+  // the connections it holds (none of them has a request in progress).
+  HttpFront(const config::Config& config, std::vector<int> listen_fds, ReadyQueue& ready, int stop_fd,
+            std::shared_ptr<spdlog::logger> log);
+  ~HttpFront();
+
+  void start();
+  void join();
+  // From a serving thread, after a keep-alive response.
+  void give_back(std::unique_ptr<HttpConnection> connection);
+  protocol::http::Limits limits() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  std::thread thread_;
+};
+
+}  // namespace ferry::worker
