@@ -283,9 +283,10 @@ class Master {
         execute(reload(now, sig == SIGUSR2, fmt::format("got SIG{}", sigabbrev_np(sig))));
       } else if (sig == SIGUSR1) {
         reopen_log();
-      } else if (sig == SIGQUIT) {
+      } else if (sig == SIGQUIT || sig == SIGINT) {
+        // As in uWSGI, gunicorn and nginx: SIGINT (Ctrl-C) and SIGQUIT do not wait.
         notifier_.send("STOPPING=1\nSTATUS=fast stop");
-        log_->info("got SIGQUIT: fast stop (in-flight requests are cut)");
+        log_->info("got SIG{}: fast stop (in-flight requests are cut)", sigabbrev_np(sig));
         execute(supervisor_.on_stop(now, /*fast=*/true));
       } else {
         notifier_.send("STOPPING=1\nSTATUS=stopping: finishing in-flight requests");

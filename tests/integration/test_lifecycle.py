@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from conftest import (FERRY_BIN, RequestLoop, basic_ini, http_request, nginx_vars, ok_via_nginx, uwsgi_get, uwsgi_request,
                       wait_until)
 
@@ -250,7 +252,8 @@ def test_socket_activation_uses_the_socket_systemd_passes(ferry, tmp):
         sock.close()
 
 
-def test_sigquit_is_a_fast_stop(ferry, tmp):
+@pytest.mark.parametrize("sig", [signal.SIGQUIT, signal.SIGINT])
+def test_sigquit_and_sigint_are_a_fast_stop(ferry, tmp, sig):
     f = ferry(basic_ini(tmp, "vacuum = true", processes=1))
     results = {}
     slow = threading.Thread(target=lambda: results.setdefault(
@@ -258,7 +261,7 @@ def test_sigquit_is_a_fast_stop(ferry, tmp):
     slow.start()
     time.sleep(0.5)
     started = time.monotonic()
-    assert f.stop(signal.SIGQUIT, timeout=10) == 0
+    assert f.stop(sig, timeout=10) == 0
     slow.join(10)
     assert time.monotonic() - started < 5  # not the 20 s the request wanted
     assert results["r"] == b""  # cut, as a fast stop does

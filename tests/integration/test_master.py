@@ -102,7 +102,7 @@ def start_slow_request(tmp):
     return t, result
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM])
 def test_graceful_stop_finishes_inflight_request_then_vacuums(ferry, tmp, sig):
     f = ferry(basic_ini(tmp, f"pidfile = {tmp}/f.pid", "vacuum = true", processes=2))
     workers = f.wait_workers(2)
