@@ -117,8 +117,9 @@ struct Endpoint {
 //   absolute-form target), PATH_INFO (percent-decoded path; "*" for OPTIONS *),
 //   QUERY_STRING (after '?', never the fragment), SERVER_PROTOCOL, REQUEST_SCHEME=http,
 //   CONTENT_TYPE (first Content-Type, else empty), CONTENT_LENGTH (empty without one, and
-//   when chunked), REMOTE_ADDR, REMOTE_PORT, SERVER_ADDR, SERVER_PORT (the listener's),
-//   SERVER_NAME (Host without its port, "[::1]" kept bracketed; else the listener address),
+//   when chunked), REMOTE_ADDR, REMOTE_PORT, SERVER_ADDR, SERVER_PORT (the port named in
+//   Host, else the listener's), SERVER_NAME (Host without its port, "[::1]" kept bracketed;
+//   else the listener address),
 //   HTTP_<NAME> for each other header: upper-cased, '-' -> '_'; repeats (case-insensitive)
 //   joined with ", " (Cookie with "; ") as the uwsgi codec joins them; names containing '_'
 //   dropped, as nginx does by default, since "X_A" would pose as "X-A". For an absolute-form
