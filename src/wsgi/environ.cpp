@@ -51,6 +51,16 @@ const EnvironBuilder::Key& EnvironBuilder::key_for(std::string_view name, PyRef&
   return scratch;
 }
 
+const EnvironBuilder::Key& EnvironBuilder::cached_key_for(std::size_t position, std::string_view name,
+                                                          PyRef& temporary, Key& scratch) {
+  if (position < recent_.size() && recent_[position].name == name) return *recent_[position].key;
+  const Key& key = key_for(name, temporary, scratch);
+  if (temporary || key.name == nullptr || position >= kMaxInternedKeys) return key;  // not kept in keys_
+  if (position >= recent_.size()) recent_.resize(position + 1);
+  recent_[position] = {std::string(name), &key};
+  return key;
+}
+
 bool EnvironBuilder::set_default(PyObject* env, Role role, std::string_view value) {
   for (const auto& [name, key] : keys_) {
     if (key.role == role) {
@@ -62,15 +72,19 @@ bool EnvironBuilder::set_default(PyObject* env, Role role, std::string_view valu
 }
 
 PyObject* EnvironBuilder::build(const protocol::Packet& packet, PyObject* input) {
-  PyRef env(PyDict_Copy(template_));
-  if (!env) return nullptr;
+  // Sized for everything it will hold, so adding the vars never grows the table (copying
+  // the template and growing it twice cost more than filling a presized dict).
+  if (template_size_ == 0) template_size_ = PyDict_Size(template_);
+  PyRef env(_PyDict_NewPresized(template_size_ + static_cast<Py_ssize_t>(packet.vars.size()) + 2));
+  if (!env || PyDict_Update(env.get(), template_) != 0) return nullptr;
   unsigned seen = 0;
   bool https = false;
   std::string_view request_uri, host;
-  for (const auto& var : packet.vars) {
+  for (std::size_t i = 0; i < packet.vars.size(); ++i) {
+    const auto& var = packet.vars[i];
     PyRef temporary;
     Key scratch;
-    const Key& key = key_for(var.key, temporary, scratch);
+    const Key& key = cached_key_for(i, var.key, temporary, scratch);
     if (key.name == nullptr) return nullptr;
     switch (key.role) {
       case kContentType:

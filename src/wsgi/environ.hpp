@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "protocol/cgi.hpp"
 #include "protocol/uwsgi.hpp"
@@ -52,10 +53,19 @@ class EnvironBuilder {
   };
 
   const Key& key_for(std::string_view name, PyRef& temporary, Key& scratch);
+  // The same, through a cache of the previous packet's keys: nginx sends the same vars in
+  // the same order every time, so a comparison usually replaces the hash lookup.
+  const Key& cached_key_for(std::size_t position, std::string_view name, PyRef& temporary, Key& scratch);
   bool set_default(PyObject* env, Role role, std::string_view value);
 
   PyObject* template_;
-  std::unordered_map<std::string, Key, Hash, std::equal_to<>> keys_;
+  std::unordered_map<std::string, Key, Hash, std::equal_to<>> keys_;  // nodes never move
+  struct Recent {
+    std::string name;
+    const Key* key = nullptr;
+  };
+  std::vector<Recent> recent_;  // by position in the packet
+  Py_ssize_t template_size_ = 0;
   PyObject* url_scheme_ = nullptr;
   PyObject* input_key_ = nullptr;
   PyObject* http_ = nullptr;
