@@ -31,6 +31,8 @@ constexpr std::uint64_t kFrontBodyLimit = 64 * 1024;
 constexpr std::size_t kChunkedInMemory = 1024 * 1024;
 // How long a refused client may take to read our error before the connection is closed.
 constexpr auto kLinger = std::chrono::seconds(2);
+// How soon a worker whose serving threads are all spoken for looks at its listeners again.
+constexpr auto kBusyRetry = std::chrono::milliseconds(5);
 
 std::string_view reason_phrase(int status) {
   switch (status) {
@@ -134,7 +136,16 @@ struct HttpFront::Impl {
   void accept_on(asio::posix::stream_descriptor& listener) {
     listener.async_wait(asio::posix::stream_descriptor::wait_read, [this, &listener](const asio::error_code& error) {
       if (error || stopping) return;
-      for (;;) {
+      if (ready.size() >= static_cast<std::size_t>(config.threads)) {
+        // Every serving thread has a request waiting: leave new clients to other workers
+        // and look again shortly.
+        auto timer = std::make_shared<asio::steady_timer>(io, kBusyRetry);
+        timer->async_wait([this, &listener, timer](const asio::error_code& e) {
+          if (!e && !stopping) accept_on(listener);
+        });
+        return;
+      }
+      for (int accepted = 0; accepted < config.threads * 4; ++accepted) {
         sockaddr_storage peer{};
         socklen_t length = sizeof peer;
         const int fd = ::accept4(listener.native_handle(), reinterpret_cast<sockaddr*>(&peer), &length,

@@ -62,6 +62,10 @@ class ReadyQueue {
   void push(std::unique_ptr<HttpConnection> connection);
   // Non-blocking; nullptr when another thread took it first.
   std::unique_ptr<HttpConnection> try_pop();
+  std::size_t size() {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+  }
 
  private:
   UniqueFd event_;
@@ -75,6 +79,8 @@ class HttpFront {
   // the connections it holds (none of them has a request in progress).
   HttpFront(const config::Config& config, std::vector<int> listen_fds, ReadyQueue& ready, int stop_fd,
             std::shared_ptr<spdlog::logger> log);
+  // New connections are accepted only while fewer than `threads` requests wait for a
+  // serving thread: the rest stay in the kernel's queue, where an idle worker takes them.
   ~HttpFront();
 
   void start();
