@@ -27,7 +27,7 @@ from urllib.parse import quote
 import pytest
 
 from conftest import (FERRY_BIN, REQUEST_LINE_RE, Ferry, Nginx, ProcessTracker, basic_ini, connect, nginx_vars,
-                      parse_http_response, raw_exchange, uwsgi_packet, uwsgi_request, wait_until)
+                      parse_http_response, raw_exchange, uwsgi_get, uwsgi_packet, uwsgi_request, wait_until)
 
 APP = "pep3333app"
 
@@ -652,6 +652,28 @@ def test_file_wrapper_sends_a_large_binary_file(stack):
     status, _, body = stack.nginx.get(f"/fw/file?path={path}&key=n{key}", timeout=30)
     assert status == 200 and hashlib.sha256(body).hexdigest() == want
     assert file_closed(stack, f"n{key}")
+
+
+def test_file_wrapper_client_gone_mid_file_frees_the_worker(stack):
+    # Files of 4 MiB and more go out through one blocking sendfile: a client that leaves
+    # must end it at once (one log line), and the worker must serve the next request.
+    since = Since(stack.ferry)
+    path = stack.files / "big-gone.bin"
+    path.write_bytes(os.urandom(32 * 1024 * 1024))
+    key = token()
+    s = connect(stack.sock, timeout=10)
+    s.sendall(uwsgi_packet(nginx_vars("/fw/file", query=f"path={path}&key={key}")))
+    try:
+        assert read_headers_then_close(s).startswith(b"HTTP/1.1 200")
+    finally:
+        s.close()
+    wait_until(lambda: file_closed(stack, key), 10, message="the file's close() after the client left")
+    started = time.monotonic()
+    r = uwsgi_get(stack.sock, "/")
+    assert (r.status, r.body) == (404, b"no route /")  # the app answered: the worker is free
+    assert time.monotonic() - started < 5
+    wait_until(lambda: "client went away" in since.log(), 10, message="the client-gone line")
+    assert not re.search(r"OSError|BrokenPipe|Traceback", since.log())
 
 
 @pytest.fixture
