@@ -258,8 +258,14 @@ class ServingThread {
       }
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) {
+        // The stop signal (no SA_RESTART) interrupts this wait too: a worker told to stop
+        // right after accepting must still read and answer the request it took.
         pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, state_.timeout_ms) > 0) continue;
+        int ready;
+        do {
+          ready = ::poll(&p, 1, state_.timeout_ms);
+        } while (ready < 0 && errno == EINTR);
+        if (ready > 0) continue;
         state_.log->warn("dropped a connection: no complete request within socket-timeout ({} s); got {} of {} bytes",
                             state_.timeout_ms / 1000, have, parsed.bytes_needed);
         return;

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from conftest import (RequestLoop, basic_ini, http_request, ok_via_nginx, ok_via_uwsgi, pid_alive,
-                      uwsgi_get, uwsgi_request, nginx_vars, wait_until)
+from conftest import (RequestLoop, basic_ini, connect, http_request, ok_via_nginx, ok_via_uwsgi, pid_alive,
+                      read_until_close, uwsgi_get, uwsgi_packet, uwsgi_request, nginx_vars, wait_until)
 
 
 def test_prefork_workers_are_children_of_the_master(ferry, tmp):
@@ -252,3 +252,22 @@ def test_busy_worker_does_not_block_the_others(ferry, tmp):
         assert time.monotonic() - t0 < 1.5, "quick requests waited for the busy worker"
     finally:
         t.join(10)
+
+
+def test_stop_signal_while_a_request_is_still_arriving_does_not_drop_it(ferry, tmp):
+    # The worker has accepted the connection and waits for the packet when the graceful
+    # stop reaches it: the signal interrupts that wait, and the request must still be
+    # read and answered (this dropped requests during reloads).
+    f = ferry(basic_ini(tmp, processes=1))
+    f.wait_workers(1)
+    s = connect(tmp / "s.sock", timeout=10)
+    try:
+        time.sleep(0.5)  # accepted by the worker, which now waits for the packet
+        os.kill(f.pid, signal.SIGTERM)
+        time.sleep(0.5)  # the worker got its SIGTERM
+        s.sendall(uwsgi_packet(nginx_vars("/")))
+        response = read_until_close(s)
+    finally:
+        s.close()
+    assert response.startswith(b"HTTP/1.1 200"), response[:200]
+    assert f.wait(timeout=10) == 0
