@@ -76,14 +76,18 @@ std::size_t Exchange::read_body_fully(char* dst, std::size_t n) {
   return have;
 }
 
+std::string plain_head(int status, std::string_view reason) {
+  return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n", status, reason,
+                     reason.size() + 1);
+}
+
 void Exchange::send_plain(int code, std::string_view reason) {
-  std::string head = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n", code,
-                                 reason, reason.size() + 1);
+  std::string head = plain_head(code, reason);
   status = code;
   header_count = 2;
   frame_head(head, true, std::nullopt);
   header_bytes = head.size();
-  const std::string body = fmt::format("{}\n", reason);
+  const std::string body = plain_body(reason);
   body_bytes = is_head ? 0 : body.size();
   iovec parts[2] = {{head.data(), head.size()}, {const_cast<char*>(body.data()), body.size()}};
   write(parts, is_head ? 1 : 2);
@@ -130,13 +134,22 @@ bool Exchange::write(const iovec* parts, int count) {
     if (size == 0) return with_head ? write_raw(parts, 1) : true;
     char line[24];
     const int line_length = std::snprintf(line, sizeof line, "%zx\r\n", size);
-    std::vector<iovec> framed;
-    framed.reserve(static_cast<std::size_t>(count) + 2);
-    if (with_head) framed.push_back(parts[0]);
-    framed.push_back({line, static_cast<std::size_t>(line_length)});
-    for (int i = with_head ? 1 : 0; i < count; ++i) framed.push_back(parts[i]);
-    framed.push_back({const_cast<char*>("\r\n"), 2});
-    return write_raw(framed.data(), static_cast<int>(framed.size()));
+    // One writev of [head] size-line parts... CRLF; on the stack unless the app returned
+    // a list of many chunks.
+    constexpr int kOnStack = 16;
+    iovec local[kOnStack];
+    std::vector<iovec> many;
+    iovec* framed = local;
+    if (count + 2 > kOnStack) {
+      many.resize(static_cast<std::size_t>(count) + 2);
+      framed = many.data();
+    }
+    int n = 0;
+    if (with_head) framed[n++] = parts[0];
+    framed[n++] = {line, static_cast<std::size_t>(line_length)};
+    for (int i = with_head ? 1 : 0; i < count; ++i) framed[n++] = parts[i];
+    framed[n++] = {const_cast<char*>("\r\n"), 2};
+    return write_raw(framed, n);
   }
   head_pending_ = false;
   return write_raw(parts, count);

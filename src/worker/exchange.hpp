@@ -16,6 +16,11 @@
 
 namespace ferry::worker {
 
+// The head of a response the server makes itself: "HTTP/1.1 S R", a text/plain type and
+// the length of its body, which is the reason and a newline (plain_body).
+std::string plain_head(int status, std::string_view reason);
+inline std::string plain_body(std::string_view reason) { return std::string(reason) + '\n'; }
+
 // How a response is framed for a client of the HTTP listener (nginx frames uwsgi
 // responses itself, so the uwsgi path has none of this).
 struct HttpFraming {

@@ -18,6 +18,7 @@
 
 #include "common/http_date.hpp"
 #include "common/logging.hpp"
+#include "worker/exchange.hpp"
 
 namespace ferry::worker {
 namespace {
@@ -282,10 +283,9 @@ struct HttpFront::Impl {
     const auto& head = c.parser.head();
     log->warn("refused an HTTP request from {} with {}: {}{}", c.peer.addr, status, why,
               head.method.empty() ? "" : fmt::format(" ({} {})", head.method, head.target.substr(0, 200)));
-    const std::string body = fmt::format("{}\n", reason_phrase(status));
-    auto response = std::make_shared<std::string>(fmt::format(
-        "HTTP/1.1 {} {}\r\nDate: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
-        status, reason_phrase(status), dates.now(), body.size(), body));
+    auto response = std::make_shared<std::string>(plain_head(status, reason_phrase(status)));
+    response->insert(response->size() - 2, fmt::format("Date: {}\r\nConnection: close\r\n", dates.now()));
+    *response += plain_body(reason_phrase(status));
     conn->timer.cancel();
     asio::async_write(conn->sock, asio::buffer(*response), [this, conn, response](const asio::error_code& error,
                                                                                   std::size_t) {

@@ -130,14 +130,6 @@ bool openat2_works() {
 
 }  // namespace
 
-std::optional<StaticMapping> parse_static_map(std::string_view value) {
-  const std::size_t equals = value.find('=');
-  if (equals == std::string_view::npos) return std::nullopt;
-  StaticMapping mapping{std::string(value.substr(0, equals)), std::string(value.substr(equals + 1))};
-  if (!mapping.prefix.starts_with('/') || mapping.directory.empty()) return std::nullopt;
-  return mapping;
-}
-
 std::size_t MimeTypes::CaseInsensitiveHash::operator()(std::string_view key) const {
   std::size_t hash = 14695981039346656037ULL;  // FNV-1a
   for (char c : key) hash = (hash ^ static_cast<unsigned char>(ascii_lower(c))) * 1099511628211ULL;

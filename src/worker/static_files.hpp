@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/unique_fd.hpp"
+#include "config/config.hpp"
 
 namespace ferry::worker {
 
@@ -31,17 +32,11 @@ inline constexpr std::size_t kMaxMimeTypesBytes = 1 << 20;
 
 inline constexpr const char* kSystemMimeTypes = "/etc/mime.types";
 
-// One `static-map = PREFIX=DIR`. DIR may be relative (to the working directory when
-// StaticFiles is built) and may name a single file instead ("/favicon.ico=static/favicon.ico",
-// as uWSGI allows), which then answers only for exactly PREFIX.
-struct StaticMapping {
-  std::string prefix;
-  std::string directory;
-};
-
-// "/static=/srv/static" -> {"/static", "/srv/static"}. nullopt when there is no '=', the
-// prefix does not start with '/', or the directory is empty: the caller reports the line.
-std::optional<StaticMapping> parse_static_map(std::string_view value);
+// One `static-map = PREFIX=DIR`, as the option table parsed it (config::StaticMap). DIR
+// may be relative (to the working directory when StaticFiles is built) and may name a
+// single file instead ("/favicon.ico=static/favicon.ico", as uWSGI allows), which then
+// answers only for exactly PREFIX.
+using StaticMapping = config::StaticMap;
 
 // Extension -> Content-Type, from a mime.types file ("type ext ext ..." lines, '#'
 // comments) laid over a small built-in table of the web's common types, so a container

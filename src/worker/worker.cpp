@@ -144,15 +144,15 @@ class ServingThread {
 
  private:
   void after_request() {
-      if (state_.retire_requested.load(std::memory_order_relaxed) || g_stopping) return;
-      if (std::chrono::steady_clock::now() < state_.recyclable_from) return;
-      const std::string why = recycle_reason(state_, served_here().load(std::memory_order_relaxed));
-      // Keep serving: the master starts a replacement and stops this worker once it is
-      // ready, so the slot never goes unserved.
-      if (!why.empty() && !state_.retire_requested.exchange(true)) {
-        state_.log->info("{}; asking the master for a replacement", why);
-        notify_master(state_.setup.events_fd, EventKind::retire);
-      }
+    if (state_.retire_requested.load(std::memory_order_relaxed) || g_stopping) return;
+    if (std::chrono::steady_clock::now() < state_.recyclable_from) return;
+    const std::string why = recycle_reason(state_, served_here().load(std::memory_order_relaxed));
+    // Keep serving: the master starts a replacement and stops this worker once it is
+    // ready, so the slot never goes unserved.
+    if (!why.empty() && !state_.retire_requested.exchange(true)) {
+      state_.log->info("{}; asking the master for a replacement", why);
+      notify_master(state_.setup.events_fd, EventKind::retire);
+    }
   }
 
   // A request the HTTP front has read (its head, and its body if small or chunked).
@@ -435,10 +435,8 @@ int run_worker(const WorkerSetup& setup) {
     state.statm.reset(::open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
   }
   if (!config.static_maps.empty()) {
-    std::vector<StaticMapping> maps;
-    for (const auto& m : config.static_maps) maps.push_back({m.prefix, m.directory});
     try {
-      state.statics = std::make_unique<StaticFiles>(std::move(maps), MimeTypes::load());
+      state.statics = std::make_unique<StaticFiles>(config.static_maps, MimeTypes::load());
     } catch (const std::exception& e) {
       log->error("static-map: {}; fix the directory", e.what());
       return kExitAppLoad;

@@ -33,6 +33,7 @@ void EnvironBuilder::init() {
   for (const auto& [name, role] : known) {
     keys_.emplace(name, Key{PyUnicode_InternFromString(name), role});
   }
+  template_size_ = PyDict_Size(template_);
   url_scheme_ = PyUnicode_InternFromString("wsgi.url_scheme");
   input_key_ = PyUnicode_InternFromString("wsgi.input");
   http_ = PyUnicode_InternFromString("http");
@@ -74,7 +75,6 @@ bool EnvironBuilder::set_default(PyObject* env, Role role, std::string_view valu
 PyObject* EnvironBuilder::build(const protocol::Packet& packet, PyObject* input) {
   // Sized for everything it will hold, so adding the vars never grows the table (copying
   // the template and growing it twice cost more than filling a presized dict).
-  if (template_size_ == 0) template_size_ = PyDict_Size(template_);
   PyRef env(_PyDict_NewPresized(template_size_ + static_cast<Py_ssize_t>(packet.vars.size()) + 2));
   if (!env || PyDict_Update(env.get(), template_) != 0) return nullptr;
   unsigned seen = 0;

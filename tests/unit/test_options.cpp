@@ -251,6 +251,7 @@ TEST_CASE("static-map = /PREFIX=DIR") {
   REQUIRE(c.static_maps.size() == 1);
   CHECK(c.static_maps[0].prefix == "/static");
   CHECK(c.static_maps[0].directory == "/srv/app/static");
+  CHECK(apply("static-map", "/a=b=c").static_maps.at(0).directory == "b=c");  // the first '=' splits
   CHECK(contains(error_of("static-map", "static=/srv"), "static-map expects /PREFIX=DIRECTORY"));
   CHECK(contains(error_of("static-map", "/static="), "static-map expects /PREFIX=DIRECTORY"));
 }

@@ -102,18 +102,6 @@ constexpr StaticFiles::Opener kOpeners[] = {StaticFiles::Opener::automatic, Stat
 
 }  // namespace
 
-TEST_CASE("static-map values") {
-  const auto mapping = parse_static_map("/static=/srv/app/static");
-  REQUIRE(mapping);
-  CHECK(mapping->prefix == "/static");
-  CHECK(mapping->directory == "/srv/app/static");
-  CHECK(parse_static_map("/a=b=c")->directory == "b=c");
-  CHECK_FALSE(parse_static_map("/static"));
-  CHECK_FALSE(parse_static_map("static=/srv"));
-  CHECK_FALSE(parse_static_map("/static="));
-  CHECK_FALSE(parse_static_map("=/srv"));
-}
-
 TEST_CASE("MIME types come from /etc/mime.types, case-insensitively") {
   const MimeTypes types = MimeTypes::load();
   CHECK(types.lookup("app.css") == "text/css");
