@@ -15,10 +15,11 @@ namespace {
 // One write(2) per formatted line, so a line is never split between writers.
 class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
-  explicit FdSink(int fd) : fd_(fd) {}
+  FdSink(int fd, std::function<void()> before_each) : fd_(fd), before_each_(std::move(before_each)) {}
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (before_each_) before_each_();
     spdlog::memory_buf_t formatted;
     formatter_->format(msg, formatted);
     write_fully(fd_, std::string_view(formatted.data(), formatted.size()));
@@ -27,12 +28,13 @@ class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
 
  private:
   int fd_;
+  std::function<void()> before_each_;
 };
 
 }  // namespace
 
-std::shared_ptr<spdlog::logger> make_fd_logger(const std::string& name, int fd) {
-  auto logger = std::make_shared<spdlog::logger>(name, std::make_shared<FdSink>(fd));
+std::shared_ptr<spdlog::logger> make_fd_logger(const std::string& name, int fd, std::function<void()> before_each) {
+  auto logger = std::make_shared<spdlog::logger>(name, std::make_shared<FdSink>(fd, std::move(before_each)));
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %n[%P] %l: %v");
   logger->set_level(spdlog::level::info);
   return logger;

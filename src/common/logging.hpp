@@ -7,6 +7,7 @@
 // spdlog is not fork-safe: each process makes its loggers after it is forked, never
 // inheriting them (see its maintainers' advice in spdlog's issues).
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,7 +16,10 @@
 
 namespace ferry {
 
-std::shared_ptr<spdlog::logger> make_fd_logger(const std::string& name, int fd);
+// `before_each`, if given, runs before each line is written (the master empties the
+// workers' pipes into the log first, so the log keeps the order things happened in).
+std::shared_ptr<spdlog::logger> make_fd_logger(const std::string& name, int fd,
+                                               std::function<void()> before_each = {});
 
 // Writes all of `data`, retrying on EINTR and short writes. False if the fd is gone.
 bool write_fully(int fd, std::string_view data);

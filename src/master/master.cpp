@@ -23,6 +23,7 @@
 #include "ferry_build_config.hpp"
 #include "master/handover.hpp"
 #include "master/listeners.hpp"
+#include "master/log_collector.hpp"
 #include "master/pidfile.hpp"
 #include "master/privileges.hpp"
 #include "master/process.hpp"
@@ -35,11 +36,6 @@
 
 namespace ferry::master {
 namespace {
-
-// A line longer than this is cut into pieces rather than buffered without limit.
-constexpr std::size_t kMaxLine = 64 * 1024;
-// Lines kept per worker, to repeat on the terminal if the app fails to load.
-constexpr std::size_t kRecentLines = 200;
 
 UniqueFd open_log(const std::string& path) {
   if (path.empty()) return UniqueFd(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
@@ -163,7 +159,8 @@ class Master {
          std::optional<Handover> handover)
       : config_(std::make_shared<config::Config>(std::move(loaded.config))),
         log_fd_(std::move(log_fd)),
-        log_(make_fd_logger("master", log_fd_.get())),
+        // The master's own lines go out after what the workers wrote before them.
+        log_(make_fd_logger("master", log_fd_.get(), [this] { outputs_.flush(); })),
         listeners_(std::move(listeners)),
         app_(std::move(preloaded.app)),
         python_fds_(std::move(preloaded.python_fds)),
@@ -223,14 +220,6 @@ class Master {
   void set_pidfile(Pidfile pidfile) { pidfile_ = std::move(pidfile); }
 
  private:
-  struct WorkerOutput {
-    int slot = 0;
-    std::unique_ptr<asio::posix::stream_descriptor> pipe;
-    std::array<char, 16384> buffer{};
-    std::string partial;
-    std::deque<std::string> recent;
-  };
-
   static Supervisor::Settings settings_for(const config::Config& config) {
     return {config.processes, std::chrono::seconds(config.worker_reload_mercy), kExitAppLoad};
   }
@@ -243,13 +232,8 @@ class Master {
       adopted.push_back({w.slot, w.generation, w.pid, w.retiring,
                          Clock::time_point(std::chrono::nanoseconds(w.started_ns))});
       counter_slots_[w.pid] = w.counter_slot;
-      auto& output = outputs_[w.pid];
-      output.slot = w.slot;
-      if (w.output_fd >= 0) {
-        ::fcntl(w.output_fd, F_SETFL, O_NONBLOCK);
-        output.pipe = std::make_unique<asio::posix::stream_descriptor>(io_, w.output_fd);
-        read_output(w.pid);
-      }
+      if (w.output_fd >= 0) outputs_.add(w.pid, UniqueFd(w.output_fd));
+      outputs_.ready(w.pid);  // it served under the previous master: its app is loaded
     }
     const bool can_spawn = app_ != nullptr || !config_->preload;
     execute(supervisor_.start_adopting(adopted, handover_->generation, handover_->chain, can_spawn, Clock::now()));
@@ -356,10 +340,8 @@ class Master {
     h.counters_fd = counters_fd_.get();
     for (const auto& l : listeners_) h.sockets.push_back({l.fd.get(), l.device, l.inode, l.address, l.http});
     for (const auto& w : supervisor_.workers()) {
-      const auto out = outputs_.find(w.pid);
       const auto counter = counter_slots_.find(w.pid);
-      h.workers.push_back({w.pid, w.slot, w.generation,
-                           out != outputs_.end() && out->second.pipe ? out->second.pipe->native_handle() : -1,
+      h.workers.push_back({w.pid, w.slot, w.generation, outputs_.pipe_fd(w.pid),
                            counter != counter_slots_.end() ? counter->second : 0, w.retiring,
                            std::chrono::duration_cast<std::chrono::nanoseconds>(w.started.time_since_epoch()).count()});
     }
@@ -444,15 +426,11 @@ class Master {
         counter_slots_.erase(slot);
       }
       // Everything the worker wrote before it died goes to the log before its obituary.
-      if (auto it = outputs_.find(pid); it != outputs_.end()) {
-        if (it->second.pipe) drain(it->second);
-        close_pipe(it->second);
-        if (exit.signal == 0 && exit.code == kExitAppLoad && !config_->logfile.empty() && !load_error_shown_) {
-          // The log is a file: repeat why on the terminal too.
-          load_error_shown_ = true;
-          for (const auto& line : it->second.recent) write_fully(STDERR_FILENO, line);
-        }
-        outputs_.erase(it);
+      const std::string before_ready = outputs_.remove(pid);
+      if (exit.signal == 0 && exit.code == kExitAppLoad && !config_->logfile.empty() && !load_error_shown_) {
+        // The log is a file: repeat why on the terminal too.
+        load_error_shown_ = true;
+        write_fully(STDERR_FILENO, before_ready);
       }
       execute(supervisor_.on_exit(pid, exit, Clock::now()));
       if (done_) return;
@@ -494,81 +472,9 @@ class Master {
     }
     free_counter_slots_.pop_back();
     counter_slots_[pid] = setup.counter_slot;
-    ::fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
-    auto& output = outputs_[pid];
-    output.slot = slot;
-    output.pipe = std::make_unique<asio::posix::stream_descriptor>(io_, read_end.release());
+    outputs_.add(pid, std::move(read_end));
     log_->info("started worker {} (pid {}, generation {})", slot, pid, generation);
-    read_output(pid);
     execute(supervisor_.on_spawned(slot, generation, pid, Clock::now()));
-  }
-
-  void read_output(pid_t pid) {
-    auto it = outputs_.find(pid);
-    if (it == outputs_.end()) return;
-    WorkerOutput& out = it->second;
-    out.pipe->async_read_some(asio::buffer(out.buffer), [this, pid](const asio::error_code& error, std::size_t n) {
-      auto it = outputs_.find(pid);
-      if (it == outputs_.end() || !it->second.pipe) return;  // closed after the worker was reaped
-      if (n > 0) take_output(it->second, std::string_view(it->second.buffer.data(), n));
-      if (error) {
-        // End of output: the worker exited (its obituary comes with SIGCHLD, and needs
-        // the recent lines, so the entry stays until then).
-        if (error != asio::error::operation_aborted) close_pipe(it->second);
-        return;
-      }
-      read_output(pid);
-    });
-  }
-
-  // Reads whatever is left in a dead worker's pipe, synchronously.
-  void drain(WorkerOutput& out) {
-    char buffer[16384];
-    for (;;) {
-      const ssize_t n = ::read(out.pipe->native_handle(), buffer, sizeof buffer);
-      if (n > 0) {
-        take_output(out, std::string_view(buffer, static_cast<std::size_t>(n)));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      break;
-    }
-  }
-
-  void close_pipe(WorkerOutput& out) {
-    if (!out.partial.empty()) take_output(out, "\n");  // a last line without newline
-    out.pipe.reset();
-  }
-
-  // Passes on complete lines only, in one write per batch, so no line from one worker is
-  // ever split by another's.
-  void take_output(WorkerOutput& out, std::string_view data) {
-    std::string lines;
-    while (!data.empty()) {
-      const auto newline = data.find('\n');
-      if (newline == std::string_view::npos) {
-        out.partial.append(data);
-        if (out.partial.size() >= kMaxLine) {
-          out.partial += '\n';
-          remember(out, out.partial);
-          lines += out.partial;
-          out.partial.clear();
-        }
-        break;
-      }
-      std::string line = std::move(out.partial);
-      out.partial.clear();
-      line.append(data.substr(0, newline + 1));
-      data.remove_prefix(newline + 1);
-      remember(out, line);
-      lines += line;
-    }
-    if (!lines.empty()) write_fully(log_fd_.get(), lines);
-  }
-
-  static void remember(WorkerOutput& out, const std::string& line) {
-    if (out.recent.size() == kRecentLines) out.recent.pop_front();
-    out.recent.push_back(line);
   }
 
   void read_events() {
@@ -583,8 +489,9 @@ class Master {
           continue;
         }
         if (event.kind != worker::EventKind::ready) continue;
-        if (auto it = outputs_.find(event.pid); it != outputs_.end()) {
-          log_->info("worker {} (pid {}) is ready", it->second.slot, event.pid);
+        outputs_.ready(event.pid);
+        for (const auto& w : supervisor_.workers()) {
+          if (w.pid == event.pid) log_->info("worker {} (pid {}) is ready", w.slot, event.pid);
         }
         execute(supervisor_.on_ready(event.pid));
       }
@@ -639,6 +546,8 @@ class Master {
 
   std::shared_ptr<config::Config> config_;
   UniqueFd log_fd_;
+  asio::io_context io_;
+  LogCollector outputs_{io_, log_fd_.get()};  // before log_, whose every line flushes it
   std::shared_ptr<spdlog::logger> log_;
   std::vector<Listener> listeners_;
   std::unique_ptr<wsgi::App> app_;  // preload: the app imported here; else nullptr
@@ -646,7 +555,6 @@ class Master {
   std::optional<Handover> handover_;  // set when this master was re-executed for a reload
   UniqueFd counters_fd_;
   Pidfile pidfile_;
-  asio::io_context io_;
   SystemdNotifier notifier_;  // before signals_: constructed first
   asio::signal_set signals_;
   asio::signal_set children_;
@@ -664,7 +572,6 @@ class Master {
   std::unique_ptr<asio::posix::stream_descriptor> events_read_;
   UniqueFd events_write_;
   std::array<char, 64 * sizeof(worker::Event)> event_buffer_{};
-  std::map<pid_t, WorkerOutput> outputs_;
   worker::SharedCounters* counters_ = nullptr;  // mapped from counters_fd_
   std::map<pid_t, int> counter_slots_;  // live worker -> its index in counters_->served
   std::vector<int> free_counter_slots_;  // indexes not in use, filled by run();

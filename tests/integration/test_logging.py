@@ -1,7 +1,9 @@
 """The log file owned by the master: banner, worker lines, request lines, app output."""
 
+import os
 import platform
 import re
+import signal
 import threading
 
 from conftest import (REQUEST_LINE_RE, basic_ini, encode_vars, free_port, nginx_vars, parse_http_response,
@@ -170,3 +172,54 @@ def test_request_counters_and_timing(ferry, tmp):
     slow = next(l for l in lines if "GET /sleep?s=0.3 " in l)
     msecs = int(re.search(r"in (\d+) msecs", slow).group(1))
     assert 300 <= msecs < 3000, slow
+
+
+def test_master_lines_come_after_what_the_workers_wrote_before_them(ferry, tmp):
+    # Under load the master reads the workers' pipes in batches, a few ms apart; a line of
+    # its own must still not overtake what a worker wrote before it.
+    f = ferry(basic_ini(tmp, processes=1))
+    f.wait_workers(1)
+    rounds = 30
+    for i in range(rounds):
+        assert uwsgi_get(tmp / "s.sock", "/output", query=f"token=ord{i}x").status == 200
+        os.kill(f.pid, signal.SIGUSR1)  # the master logs that it reopened the log
+        wait_until(lambda: f.log_text().count("reopened the log file") == i + 1, 10,
+                   message=f"the master's line of round {i}")
+    lines = f.log_lines()
+    reopened = [n for n, line in enumerate(lines) if "reopened the log file" in line]
+    for i in range(rounds):
+        printed = [n for n, line in enumerate(lines) if line.endswith(f"-ord{i}x")]
+        assert len(printed) == 4, (i, printed)
+        assert max(printed) < reopened[i], "\n".join(lines[min(printed) - 2:reopened[i] + 3])
+
+
+def test_no_request_line_is_lost_or_reordered_under_load(ferry, tmp):
+    f = ferry(basic_ini(tmp, processes=2))
+    f.wait_workers(2)
+    per_thread, errors = 400, []
+
+    def client():
+        for _ in range(per_thread):
+            try:
+                if uwsgi_get(tmp / "s.sock", "/list").status != 200:
+                    errors.append("status")
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:5]
+    total = 6 * per_thread
+    wait_until(lambda: len(f.request_lines()) >= total, 10, message="every request line")
+    counts = {}
+    for line in (m.group(0) for m in f.request_lines()):
+        m = re.match(r"^\[pid: (\d+)\|app: 0\|req: (\d+)/(\d+)\]", line)
+        assert m, line
+        pid, served = int(m.group(1)), int(m.group(2))
+        # Each worker's lines arrive whole and in the order it wrote them.
+        assert served == counts.get(pid, 0) + 1, (pid, served, counts.get(pid))
+        counts[pid] = served
+    assert sum(counts.values()) == total, counts

@@ -1,0 +1,91 @@
+#pragma once
+
+// The master's side of the workers' output: each worker's stdout and stderr (its own log
+// lines, the request log, whatever the app prints) is a pipe that the master reads and
+// appends to the log file in whole lines.
+//
+// Under load that is a line per request, and waking the master for each one cost as much
+// CPU as the worker's own Python-free work per request (docs/benchmarks.md). So the pipes
+// are read in batches: while lines keep coming, nobody waits on the pipes and they are read
+// every kBatchInterval, so a worker's write wakes no one. Once a round finds nothing, the
+// master waits on the pipes again, and the first line after a quiet spell is written
+// at once. A line therefore reaches the log at most kBatchInterval late, and none is lost:
+// what a dead worker wrote is read before its obituary, and the master's own lines go out
+// only after everything the workers wrote before them (flush()).
+
+#include <sys/types.h>
+
+#include <array>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <asio/io_context.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "common/unique_fd.hpp"
+#include "master/log_lines.hpp"
+
+namespace ferry::master {
+
+class LogCollector {
+ public:
+  static constexpr std::chrono::milliseconds kBatchInterval{5};
+  // What a worker printed before it was ready is kept, up to this much, to repeat on the
+  // terminal if it fails to load its app.
+  static constexpr std::size_t kRecentBytes = 32 * 1024;
+
+  // log_fd stays the caller's; its number must stay valid (the master dup3()s a reopened
+  // log file onto it).
+  LogCollector(asio::io_context& io, int log_fd);
+  ~LogCollector();
+  LogCollector(const LogCollector&) = delete;
+  LogCollector& operator=(const LogCollector&) = delete;
+
+  // Starts collecting what worker `pid` writes to the pipe whose read end this is.
+  void add(pid_t pid, UniqueFd read_end);
+
+  // The worker is serving: what it prints from now on need not be kept for a load failure.
+  void ready(pid_t pid);
+
+  // Writes out everything the workers' pipes hold now.
+  void flush();
+
+  // The worker was reaped: writes out the rest of its output, closes its pipe and forgets
+  // it. Returns what it printed before it was ready (empty if it got ready).
+  std::string remove(pid_t pid);
+
+  // The read end of the worker's pipe, or -1 once it is closed; for the re-exec handover.
+  int pipe_fd(pid_t pid) const;
+
+ private:
+  struct Output {
+    UniqueFd pipe;
+    LineJoiner lines;
+    bool ready = false;
+    RecentOutput recent{kRecentBytes};
+  };
+
+  bool read_round(bool to_the_end);  // reads the pipes with data; true if any had some
+  void read_pipe(Output& out, bool to_the_end);
+  void close_pipe(Output& out);
+  void write_out();
+  void wait_for_output();
+  void on_output();
+  void on_tick();
+  void schedule_tick();
+
+  int log_fd_;
+  UniqueFd epoll_;                               // the pipes, level-triggered
+  asio::posix::stream_descriptor watch_;         // epoll_ inside Asio's loop, while idle
+  asio::steady_timer tick_;                      // the batch interval, while busy
+  std::map<pid_t, Output> outputs_;
+  std::array<char, 64 * 1024> buffer_{};
+  std::string pending_;  // whole lines read in this round, written with one write(2)
+  bool watching_ = false;
+  bool ticking_ = false;
+};
+
+}  // namespace ferry::master
