@@ -74,6 +74,7 @@ void Stats::merge(const Stats& s) {
   connections_opened += s.connections_opened;
   keepalive_retries += s.keepalive_retries;
   latencies_us.insert(latencies_us.end(), s.latencies_us.begin(), s.latencies_us.end());
+  timeline.insert(timeline.end(), s.timeline.begin(), s.timeline.end());
   last_done = std::max(last_done, s.last_done);
 }
 
@@ -92,12 +93,31 @@ Client::Client(asio::io_context& io, const Options& options, const Protocol::end
 
 void Client::next() {
   const auto now = Clock::now();
+  if (plan_.rate > 0) {
+    const auto due = plan_.take_slot();
+    if (!due) {
+      close();
+      return;
+    }
+    if (*due <= now) return start(*due);  // behind schedule: the wait so far counts
+    ++generation_;
+    timer_.expires_at(*due);
+    timer_.async_wait([this, due = *due, generation = generation_](const asio::error_code& ec) {
+      if (!ec && generation == generation_) start(due);
+    });
+    return;
+  }
   if (!plan_.may_start(now)) {
     close();
     return;  // this connection's loop ends; run() returns once every loop has
   }
-  started_ = now;
-  measured_ = now >= plan_.measure_from;
+  start(now);
+}
+
+// Latency counts from `due`: now in a closed loop, the scheduled time in an open one.
+void Client::start(Clock::time_point due) {
+  started_ = due;
+  measured_ = due >= plan_.measure_from;
   retried_ = false;
   ++generation_;
   timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
@@ -219,6 +239,11 @@ void Client::finish(std::optional<ErrorKind> kind, const std::string& detail) {
   ++generation_;  // a timer that already fired must not touch the next request
   timer_.cancel();
   const auto now = Clock::now();
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - started_).count();
+  const auto latency_us = static_cast<std::uint32_t>(std::min<long long>(us, UINT32_MAX));
+  if (measured_ && !options_.timeline.empty()) {
+    stats_.timeline.push_back({now, latency_us, kind ? static_cast<int>(*kind) : -1});
+  }
   if (!measured_) {
     if (kind) ++stats_.warmup_errors;
   } else if (kind) {
@@ -228,8 +253,7 @@ void Client::finish(std::optional<ErrorKind> kind, const std::string& detail) {
     stats_.last_done = now;
   } else {
     ++stats_.ok;
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - started_).count();
-    stats_.latencies_us.push_back(static_cast<std::uint32_t>(std::min<long long>(us, UINT32_MAX)));
+    stats_.latencies_us.push_back(latency_us);
     stats_.last_done = now;
   }
   next();

@@ -46,6 +46,12 @@ struct Stats {
   std::uint64_t connections_opened = 0;
   std::uint64_t keepalive_retries = 0;
   std::vector<std::uint32_t> latencies_us;  // of the successful requests
+  struct Event {
+    Clock::time_point done;
+    std::uint32_t latency_us;
+    int kind;  // -1 for ok, else an ErrorKind
+  };
+  std::vector<Event> timeline;  // every measured request, with --timeline only
   Clock::time_point last_done{};
 
   std::uint64_t error_total() const;
@@ -58,11 +64,26 @@ struct Plan {
   Clock::time_point stop_at;       // no request starts after this
   std::uint64_t max_requests = 0;  // measured requests, 0 = no limit
   std::atomic<std::uint64_t> started{0};
+  // Open loop (--rate): request i is due at start + i / rate, whether or not the server
+  // kept up, and its latency counts from then. A server that stalls then shows the delay
+  // of every request that arrived meanwhile, not just of those in flight.
+  double rate = 0;
+  Clock::time_point start{};
+  std::atomic<std::uint64_t> next_slot{0};
 
   bool may_start(Clock::time_point now) {
     if (now >= stop_at) return false;
     if (max_requests == 0 || now < measure_from) return true;
     return started.fetch_add(1, std::memory_order_relaxed) < max_requests;
+  }
+
+  // When the next request is due, or nothing once the run is over.
+  std::optional<Clock::time_point> take_slot() {
+    const auto i = next_slot.fetch_add(1, std::memory_order_relaxed);
+    const auto due = start + std::chrono::duration_cast<Clock::duration>(
+                                 std::chrono::duration<double>(static_cast<double>(i) / rate));
+    if (due >= stop_at) return std::nullopt;
+    return due;
   }
 };
 
@@ -78,6 +99,7 @@ class Client {
   void next();
 
  private:
+  void start(Clock::time_point due);
   void begin();
   void send();
   void read();

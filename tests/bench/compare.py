@@ -42,6 +42,7 @@ REPO = HERE.parents[1]
 DEMO = REPO / "conf" / "server_dev"
 MIB = 1024 * 1024
 DOWNLOAD_BYTES = 100 * MIB
+RELOAD_WINDOW_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Scenario:
     threads: int = 1              # per worker
     via_nginx: bool = False       # HTTP to nginx with wrk; nginx passes to the server
     reload: bool = False          # SIGHUP the master 30% into the measured run
+    rate: float = 0               # open loop at this many requests/s; 0 = closed loop
     memory: bool = False          # report the workers' RSS growth over the whole run
     modes: tuple = ("lazy",)      # app loading modes measured
 
@@ -67,7 +69,10 @@ SCENARIOS = {s.name: s for s in (
     Scenario("upload-10mb", "10 MB upload", "upload", body_bytes=10 * MIB, connections=4, memory=True),
     Scenario("download-100mb", "100 MB file_wrapper", "download", connections=2, memory=True),
     Scenario("sleep-threads", "sleep 100 ms, 4 threads", "sleep", connections=8, threads=4),
-    Scenario("reload", "graceful reload (Django)", "django", reload=True, modes=("lazy", "preload")),
+    # Open loop: requests keep arriving during the reload, as they do from nginx's clients,
+    # so a server that stops serving for a while delays every one of them, and p99 shows it.
+    # 3,000/s is about half of what each server manages here with 2 workers.
+    Scenario("reload", "graceful reload (Django)", "django", reload=True, rate=3000, modes=("lazy", "preload")),
 )}
 SMOKE_SCENARIOS = ("hello", "upload-10mb")
 
@@ -81,6 +86,7 @@ def parse_args():
     p.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before it (default 2)")
     p.add_argument("--workers", type=int, default=2, help="worker processes, every server (default 2)")
     p.add_argument("--connections", type=int, help="override every scenario's connection count")
+    p.add_argument("--rate", type=float, help="override the open-loop rate (req/s) of the reload scenario")
     p.add_argument("--no-request-log", action="store_true",
                    help="no per-request log lines (default: all three log each request to a file)")
     p.add_argument("--out", type=Path, help="write every run and the summary as JSON here")
@@ -117,9 +123,13 @@ def parse_args():
 
 
 def loadgen(args, scenario: Scenario, protocol: str, address: str, duration: float,
-            keepalive=False) -> dict:
+            keepalive=False, timeline: Path | None = None) -> dict:
     argv = [args.loadgen, f"--{protocol}", address, "-c", str(connections(args, scenario)),
             "-d", str(duration), "--path", scenario.path, "--timeout", "60", "--json"]
+    if timeline:
+        argv += ["--timeline", str(timeline)]
+    if scenario.rate:
+        argv += ["--rate", str(args.rate or scenario.rate)]
     if scenario.body_bytes:
         argv += ["--body-bytes", str(scenario.body_bytes)]
     if keepalive:
@@ -129,11 +139,58 @@ def loadgen(args, scenario: Scenario, protocol: str, address: str, duration: flo
         raise RuntimeError(f"loadgen failed ({r.returncode}): {r.stderr.strip()}")
     out = json.loads(r.stdout)
     lat = out["latency_ms"]
-    return {"requests": out["requests"], "ok": out["ok"], "errors": out["errors"],
+    extra = {"timeline_events": read_timeline(timeline)} if timeline else {}
+    return extra | {"requests": out["requests"], "ok": out["ok"], "errors": out["errors"],
             "error_kinds": {k: v for k, v in out["error_kinds"].items() if v},
             "first_errors": out["first_errors"], "statuses": out["statuses"], "rps": out["rps"],
             "p50_ms": lat["p50"], "p90_ms": lat["p90"], "p99_ms": lat["p99"], "max_ms": lat["max"],
             "client": "loadgen"}
+
+
+def read_timeline(path: Path) -> list[tuple[float, float, bool]]:
+    """loadgen's --timeline CSV: (when it ended, s; latency, ms; ok) per request."""
+    out = []
+    with open(path) as f:
+        next(f)
+        for line in f:
+            end_ms, latency_us, result = line.rstrip("\n").split(",")
+            out.append((float(end_ms) / 1000, int(latency_us) / 1000, result == "ok"))
+    return out
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    rank = max(1, -(-int(q * 1e6) * len(sorted_values) // 1_000_000))  # ceil(q * n)
+    return sorted_values[min(len(sorted_values), rank) - 1]
+
+
+def bucket_timeline(events, bucket_s=0.1) -> list[list[float]]:
+    """[start s, requests, errors, p50 ms, p99 ms, max ms] per bucket of requests by when
+    they ended: how latency moved during the run. Empty buckets are kept, with zeros."""
+    if not events:
+        return []
+    last = int(max(e[0] for e in events) / bucket_s)
+    ok: list[list[float]] = [[] for _ in range(last + 1)]
+    errors = [0] * (last + 1)
+    for end, latency, good in events:
+        b = int(end / bucket_s)
+        if good:
+            ok[b].append(latency)
+        else:
+            errors[b] += 1
+    out = []
+    for b in range(last + 1):
+        v = sorted(ok[b])
+        out.append([round(b * bucket_s, 3), len(v), errors[b], _quantile(v, 0.5), _quantile(v, 0.99),
+                    v[-1] if v else 0.0])
+    return out
+
+
+def window_p99(events, start_s: float, length_s: float) -> float | None:
+    """p99 latency of the requests that were due (ended minus latency) in the window."""
+    v = sorted(lat for end, lat, good in events if good and start_s <= end - lat / 1000 < start_s + length_s)
+    return _quantile(v, 0.99) if v else None
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -171,9 +228,9 @@ def wrk(args, scenario: Scenario, nginx: Nginx, duration: float) -> dict:
             "max_ms": _ms(*lat.groups()) if lat else None, "client": "wrk"}
 
 
-def drive(args, scenario, server, nginx, duration) -> dict:
+def drive(args, scenario, server, nginx, duration, timeline: Path | None = None) -> dict:
     if nginx is None:
-        return loadgen(args, scenario, server.protocol, server.address, duration)
+        return loadgen(args, scenario, server.protocol, server.address, duration, timeline=timeline)
     if shutil.which("wrk"):
         return wrk(args, scenario, nginx, duration)
     # Without wrk: the load generator's HTTP/1.1 keep-alive mode, like wrk's.
@@ -213,7 +270,8 @@ def run_one(args, ctx, scenario: Scenario, server_name: str, mode: str, rnd: int
               # What the server speaks, to the load generator or to nginx.
               "protocol": "http" if server_name == "gunicorn" else "uwsgi",
               "workers": args.workers, "threads": scenario.threads,
-              "connections": connections(args, scenario)}
+              "connections": connections(args, scenario),
+              "rate": (args.rate or scenario.rate) or None}
     launch = Launch(server_name, app_for(scenario, ctx), args.workers, scenario.threads, mode,
                     request_log=not args.no_request_log)
     server = Server(launch, rundir, args.ferry)
@@ -227,24 +285,35 @@ def run_one(args, ctx, scenario: Scenario, server_name: str, mode: str, rnd: int
         if args.warmup > 0:
             warm = drive(args, scenario, server, nginx, args.warmup)
             result["warmup_errors"] = warm["errors"]
-        cpu0 = procfs.cpu_seconds(server.pid)
+        cpu0 = procfs.cpu_times(server.pid)
         nginx_cpu0 = procfs.cpu_seconds(nginx.pid) if nginx else 0.0
         timer = None
         if scenario.reload:
-            timer = threading.Timer(args.duration * 0.3, server.reload)
+            result["reload_at_s"] = args.duration * 0.3
+            timer = threading.Timer(result["reload_at_s"], server.reload)
             timer.start()
         try:
-            load = drive(args, scenario, server, nginx, args.duration)
+            load = drive(args, scenario, server, nginx, args.duration,
+                         timeline=rundir / "timeline.csv" if scenario.reload else None)
         finally:
             if timer:
                 timer.cancel()
-        cpu1 = procfs.cpu_seconds(server.pid)
+        cpu1 = procfs.cpu_times(server.pid)
         nginx_cpu1 = procfs.cpu_seconds(nginx.pid) if nginx else 0.0
         memory_after = procfs.workers_memory(server.pid)
+        events = load.pop("timeline_events", None)
         result.update(load)
+        if events is not None:
+            result["timeline"] = bucket_timeline(events)
+            # "During the reload": the requests due in the RELOAD_WINDOW_S after the SIGHUP.
+            result["reload_window_s"] = RELOAD_WINDOW_S
+            result["p99_reload_window_ms"] = window_p99(events, result["reload_at_s"], RELOAD_WINDOW_S)
         n = max(1, load["requests"])
-        result["cpu_s"] = cpu1 - cpu0
-        result["cpu_us_per_request"] = (cpu1 - cpu0) / n * 1e6
+        result["cpu_s"] = cpu1["total"] - cpu0["total"]
+        result["cpu_us_per_request"] = result["cpu_s"] / n * 1e6
+        # Where it went: user or kernel time, and the master's own share (its log sink).
+        for part in ("user", "sys", "master"):
+            result[f"cpu_{part}_us_per_request"] = (cpu1[part] - cpu0[part]) / n * 1e6
         if nginx:
             result["nginx_cpu_us_per_request"] = (nginx_cpu1 - nginx_cpu0) / n * 1e6
         pss = [m["pss"] for m in memory_after.values()]
@@ -287,7 +356,9 @@ def describe(run: dict) -> str:
             text += "\n    log: " + "\n    log: ".join(run["log_tail"].splitlines()[-15:])
         return text
     text = (f"{head}: {run['rps']:9.0f} req/s  p99 {run['p99_ms']:7.1f} ms  "
-            f"CPU {run['cpu_us_per_request']:8.0f} µs/req  ")
+            f"CPU {run['cpu_us_per_request']:8.0f} µs/req "
+            f"(usr {run.get('cpu_user_us_per_request', 0):.0f} sys {run.get('cpu_sys_us_per_request', 0):.0f} "
+            f"master {run.get('cpu_master_us_per_request', 0):.0f})  ")
     if run.get("pss_worker_kb"):
         text += f"PSS/worker {run['pss_worker_kb'] / 1024:5.1f} MB  "
     text += f"errors {run['errors']}"
@@ -296,6 +367,8 @@ def describe(run: dict) -> str:
     if run.get("rss_growth_kb") is not None:
         text += f"  RSS +{run['rss_growth_kb'] / 1024:.1f} MB"
     if "workers_replaced" in run:
+        if run.get("p99_reload_window_ms") is not None:
+            text += f"  p99 after SIGHUP {run['p99_reload_window_ms']:.1f} ms"
         text += f"  max {run['max_ms']:.0f} ms"
         text += ", reloaded" if run["workers_replaced"] else ", NOT reloaded"
     if run.get("log_problem_count"):
@@ -373,7 +446,7 @@ def print_report(args, meta: dict, runs: list[dict]):
         args.out.write_text(json.dumps({"meta": meta, "summary": rows, "runs": runs}, indent=1) + "\n")
         print(f"wrote {args.out}")
     if args.charts:
-        for path in report.charts(rows, titles, args.charts):
+        for path in report.charts(rows, titles, args.charts, runs):
             print(f"wrote {path}")
 
 

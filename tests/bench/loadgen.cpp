@@ -18,11 +18,14 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fmt/format.h>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -92,23 +95,24 @@ void print_json(const Options& o, const Stats& s, const Summary& m) {
   }
   fmt::print(
       "{{\"mode\": \"{}\", \"address\": {}, \"path\": {}, \"connections\": {}, \"threads\": {}, "
-      "\"body_bytes_sent_per_request\": {}, \"keepalive\": {}, \"seconds\": {:.3f}, "
+      "\"body_bytes_sent_per_request\": {}, \"keepalive\": {}, \"rate\": {}, \"seconds\": {:.3f}, "
       "\"requests\": {}, \"ok\": {}, \"errors\": {}, \"error_kinds\": {{{}}}, \"first_errors\": {{{}}}, "
       "\"warmup_errors\": {}, \"statuses\": {{{}}}, \"rps\": {:.1f}, "
       "\"latency_ms\": {{\"p50\": {:.3f}, \"p90\": {:.3f}, \"p99\": {:.3f}, \"max\": {:.3f}, \"mean\": {:.3f}}}, "
       "\"bytes_sent\": {}, \"bytes_received\": {}, \"body_bytes_received\": {}, "
       "\"connections_opened\": {}, \"keepalive_retries\": {}}}\n",
       o.mode == Mode::uwsgi ? "uwsgi" : "http", json_string(o.address), json_string(o.path),
-      o.connections, o.threads, o.body_bytes, o.keepalive ? "true" : "false", m.seconds,
+      o.connections, o.threads, o.body_bytes, o.keepalive ? "true" : "false", o.rate, m.seconds,
       s.ok + s.error_total(), s.ok, s.error_total(), errors, first, s.warmup_errors, statuses, m.rps,
       m.p50, m.p90, m.p99, m.max, m.mean, s.bytes_sent, s.bytes_received, s.body_bytes,
       s.connections_opened, s.keepalive_retries);
 }
 
 void print_text(const Options& o, const Stats& s, const Summary& m) {
-  fmt::print("{} {} {} {}: {} connections, {} thread(s), {:.2f} s measured\n",
+  fmt::print("{} {} {} {}: {} connections, {} thread(s), {}, {:.2f} s measured\n",
              o.mode == Mode::uwsgi ? "uwsgi" : "http", o.address, o.body_bytes ? "POST" : "GET", o.path,
-             o.connections, o.threads, m.seconds);
+             o.connections, o.threads, o.rate > 0 ? fmt::format("open loop at {:g} req/s", o.rate) : "closed loop",
+             m.seconds);
   fmt::print("  requests  {} ok, {} errors, {:.1f} req/s\n", s.ok, s.error_total(), m.rps);
   fmt::print("  latency   p50 {:.2f} ms  p90 {:.2f} ms  p99 {:.2f} ms  max {:.2f} ms  mean {:.2f} ms\n",
              m.p50, m.p90, m.p99, m.max, m.mean);
@@ -120,6 +124,19 @@ void print_text(const Options& o, const Stats& s, const Summary& m) {
     if (code != 200) fmt::print("  status    {}: {}\n", code, n);
   }
   if (s.warmup_errors) fmt::print("  warm-up   {} errors (not counted above)\n", s.warmup_errors);
+}
+
+// One line per measured request, in the order they ended.
+void write_timeline(const std::string& path, std::vector<Stats::Event> events, Clock::time_point measure_from) {
+  std::sort(events.begin(), events.end(), [](const auto& a, const auto& b) { return a.done < b.done; });
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+  fmt::print(f, "end_ms,latency_us,result\n");
+  for (const auto& e : events) {
+    fmt::print(f, "{:.3f},{},{}\n", std::chrono::duration<double, std::milli>(e.done - measure_from).count(),
+               e.latency_us, e.kind < 0 ? "ok" : kErrorNames[static_cast<std::size_t>(e.kind)]);
+  }
+  std::fclose(f);
 }
 
 int run(int argc, char** argv) {
@@ -136,6 +153,8 @@ int run(int argc, char** argv) {
   plan.measure_from = start + seconds(options.warmup);
   plan.stop_at = plan.measure_from + seconds(options.duration);
   plan.max_requests = options.max_requests;
+  plan.rate = options.rate;
+  plan.start = start;
 
   std::vector<Stats> stats(static_cast<std::size_t>(options.threads));
   std::vector<std::thread> threads;
@@ -155,6 +174,7 @@ int run(int argc, char** argv) {
   Stats total;
   for (const auto& s : stats) total.merge(s);
   const Summary summary = summarize(total, plan.measure_from, plan.stop_at);
+  if (!options.timeline.empty()) write_timeline(options.timeline, std::move(total.timeline), plan.measure_from);
   if (options.json) {
     print_json(options, total, summary);
   } else {

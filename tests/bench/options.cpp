@@ -23,7 +23,12 @@ ADDR is unix:/path/to.sock, /path/to.sock, or host:port.
       --host NAME       Host header / HTTP_HOST (default localhost)
       --keepalive       HTTP: reuse each connection for the next request
       --timeout SECS    per request, connect to last byte (default 30)
+      --rate R          open loop: start R requests/s on a fixed schedule, each on a
+                        free connection, with latency counted from when it was due
+                        (default: closed loop, each connection sends as soon as it can)
       --json            print the result as one JSON object
+      --timeline FILE   write each measured request as CSV: when it ended (ms into the
+                        measurement), its latency (µs), ok or the error kind
 )";
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -84,6 +89,10 @@ Options parse_options(int argc, char** argv) {
       o.timeout = number<double>(flag, value());
     } else if (flag == "--keepalive" && !inline_value) {
       o.keepalive = true;
+    } else if (flag == "--rate") {
+      o.rate = number<double>(flag, value());
+    } else if (flag == "--timeline") {
+      o.timeline = value();
     } else if (flag == "--json" && !inline_value) {
       o.json = true;
     } else if (flag == "-h" || flag == "--help") {
@@ -96,6 +105,7 @@ Options parse_options(int argc, char** argv) {
   if (o.address.empty()) usage_error("give --uwsgi ADDR or --http ADDR");
   if (o.connections < 1 || o.threads < 1) usage_error("-c and -t must be at least 1");
   if (o.path.empty() || o.path[0] != '/') usage_error("--path must start with /");
+  if (o.rate > 0 && o.max_requests) usage_error("--rate runs for -d seconds; it does not take -n");
   if (o.keepalive && o.mode == Mode::uwsgi) usage_error("--keepalive is for --http (uwsgi closes)");
   if (o.max_requests && !o.duration_given) o.duration = 1e9;
   o.threads = std::min(o.threads, o.connections);

@@ -61,17 +61,30 @@ def tree(pid: int) -> list[int]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time used by pid's whole tree so far, including reaped descendants."""
-    ticks = 0
+def cpu_times(pid: int) -> dict[str, float]:
+    """CPU seconds used by pid's whole tree so far, including reaped descendants:
+    {'total', 'user', 'sys', 'master'}. 'master' is pid's own time, threads included,
+    without its children; 'user' and 'sys' split the total."""
+    user = sys = 0
+    master = 0
     for p in tree(pid):
         fields = _stat_fields(p)
         if fields is None:
             continue  # exited between the listing and the read: its parent's cutime has it
         # After the name: state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt
         # cmajflt utime(14) stime(15) cutime(16) cstime(17), so indexes 11..14 here.
-        ticks += sum(int(x) for x in fields[11:15])
-    return ticks / CLK_TCK
+        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+        user += utime + cutime
+        sys += stime + cstime
+        if p == pid:
+            master = utime + stime
+    return {"total": (user + sys) / CLK_TCK, "user": user / CLK_TCK, "sys": sys / CLK_TCK,
+            "master": master / CLK_TCK}
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time used by pid's whole tree so far, including reaped descendants."""
+    return cpu_times(pid)["total"]
 
 
 def memory_kb(pid: int) -> dict[str, int] | None:

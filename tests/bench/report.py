@@ -6,8 +6,10 @@ import statistics
 from pathlib import Path
 
 # Per-run numbers whose median over the rounds is reported.
-MEDIAN_FIELDS = ("rps", "p50_ms", "p99_ms", "max_ms", "cpu_us_per_request", "nginx_cpu_us_per_request",
-                 "pss_worker_kb", "pss_master_kb", "rss_worker_kb", "rss_growth_kb")
+MEDIAN_FIELDS = ("rps", "p50_ms", "p99_ms", "max_ms", "cpu_us_per_request", "cpu_user_us_per_request",
+                 "cpu_sys_us_per_request", "cpu_master_us_per_request", "nginx_cpu_us_per_request",
+                 "pss_worker_kb", "pss_master_kb", "rss_worker_kb", "rss_growth_kb",
+                 "p99_reload_window_ms")
 COLORS = {"ferry": "#1f77b4", "uwsgi": "#ff7f0e", "gunicorn": "#2ca02c"}
 
 
@@ -70,8 +72,12 @@ def markdown_table(rows: list[dict], titles: dict[str, str]) -> str:
         if r.get("nginx_cpu_us_per_request") is not None:
             notes.append(f"nginx {r['nginx_cpu_us_per_request']:.0f} µs/req")
         if "workers_replaced" in r:
-            notes.append(f"max {r['max_ms']:.0f} ms, " if r.get("max_ms") is not None else "")
-            notes[-1] += "workers replaced" if r["workers_replaced"] else "workers NOT replaced"
+            note = ""
+            if r.get("p99_reload_window_ms") is not None:
+                note += f"p99 of the {r.get('reload_window_s', 3):g} s after SIGHUP {r['p99_reload_window_ms']:.1f} ms, "
+            if r.get("max_ms") is not None:
+                note += f"max {r['max_ms']:.0f} ms, "
+            notes.append(note + ("workers replaced" if r["workers_replaced"] else "workers NOT replaced"))
         if r["log_problems"]:
             notes.append(f"{r['log_problems']} warning/error lines in its log")
         pss = None if r["pss_worker_kb"] is None else r["pss_worker_kb"] / 1024
@@ -91,7 +97,7 @@ def _one_line(text: str) -> str:
     return out.replace("|", "/")
 
 
-def charts(rows: list[dict], titles: dict[str, str], out_dir: Path) -> list[Path]:
+def charts(rows: list[dict], titles: dict[str, str], out_dir: Path, runs: list[dict] = ()) -> list[Path]:
     """PNG bar charts: CPU per request and requests/s per scenario, PSS per worker."""
     import matplotlib
 
@@ -162,4 +168,49 @@ def charts(rows: list[dict], titles: dict[str, str], out_dir: Path) -> list[Path
         fig.savefig(path, dpi=110)
         plt.close(fig)
         made.append(path)
+    path = reload_chart(runs, out_dir)
+    if path:
+        made.append(path)
     return made
+
+
+def reload_chart(runs: list[dict], out_dir: Path) -> Path | None:
+    """Through a reload run, per 100 ms: requests completed, and their p99 latency. Each
+    server's round with the median p99 is drawn."""
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in runs if r["status"] == "ok" and r.get("timeline") and r.get("reload_at_s") is not None]
+    modes = list(dict.fromkeys(r["mode"] for r in runs))
+    if not modes:
+        return None
+    fig, axes = plt.subplots(len(modes), 2, figsize=(11, 2.8 * len(modes)), squeeze=False)
+    for (count_ax, p99_ax), mode in zip(axes, modes):
+        for server in dict.fromkeys(r["server"] for r in runs if r["mode"] == mode):
+            group = sorted((r for r in runs if r["mode"] == mode and r["server"] == server),
+                           key=lambda r: r["p99_ms"])
+            run = group[len(group) // 2]
+            t = [b[0] - run["reload_at_s"] for b in run["timeline"]]
+            color = COLORS.get(server, "grey")
+            count_ax.plot(t, [b[1] for b in run["timeline"]], color=color, linewidth=1, label=server)
+            p99_ax.plot(t, [b[4] if b[1] else float("nan") for b in run["timeline"]], color=color, linewidth=1,
+                        label=f"{server}: p99 {run['p99_ms']:.1f} ms over the run, max {run['max_ms']:.0f} ms")
+        for ax in (count_ax, p99_ax):
+            ax.axvline(0, color="black", linewidth=0.8, linestyle=":")
+            ax.tick_params(labelsize=8)
+            ax.set_xlabel("seconds from the SIGHUP", fontsize=8)
+        count_ax.set_ylabel("requests completed per 100 ms", fontsize=8)
+        count_ax.set_ylim(bottom=0)
+        count_ax.set_title(f"{mode} loading: throughput", fontsize=9)
+        count_ax.legend(fontsize=7, loc="lower right")
+        p99_ax.set_yscale("log")
+        p99_ax.set_ylabel("p99 per 100 ms, ms", fontsize=8)
+        p99_ax.set_title(f"{mode} loading: latency of the requests completed", fontsize=9)
+        p99_ax.legend(fontsize=7, loc="upper right")
+    rate = runs[0].get("rate")
+    load = f"a steady {rate:,.0f} requests/s (open loop)" if rate else "load"
+    fig.suptitle(f"Graceful reload under {load}, SIGHUP at 0 s", fontsize=10)
+    fig.tight_layout()
+    path = out_dir / "reload_latency.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
