@@ -74,7 +74,7 @@ SCENARIOS = {s.name: s for s in (
     # 3,000/s is about half of what each server manages here with 2 workers.
     Scenario("reload", "graceful reload (Django)", "django", reload=True, rate=3000, modes=("lazy", "preload")),
 )}
-SMOKE_SCENARIOS = ("hello", "upload-10mb")
+SMOKE_SCENARIOS = ("hello", "upload-10mb", "reload")
 
 
 def parse_args():

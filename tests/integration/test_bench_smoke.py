@@ -31,11 +31,11 @@ def test_compare_smoke(tmp, procs):
     # kills them even if the script is stopped by the timeout.
     p = procs.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=procs.env(), cwd=tmp)
     try:
-        output, _ = p.communicate(timeout=120)
+        output, _ = p.communicate(timeout=240)
     except subprocess.TimeoutExpired:
         p.kill()
         output, _ = p.communicate()
-        raise AssertionError("compare.py --smoke took over 120 s:\n" + output.decode(errors="replace"))
+        raise AssertionError("compare.py --smoke took over 240 s:\n" + output.decode(errors="replace"))
     text = output.decode(errors="replace")
     assert p.returncode == 0, text
 
@@ -53,11 +53,19 @@ def test_compare_smoke(tmp, procs):
         if run["scenario"] == "hello":
             assert run["errors"] == 0, where
             assert run["log_problem_count"] == 0 or run["server"] != "ferry", where
+        if run["scenario"] == "reload":
+            # Open loop, with a timeline of the run and the p99 of the window after SIGHUP.
+            assert run["rate"] > 0 and run["workers_replaced"], where
+            assert run["timeline"] and sum(b[1] for b in run["timeline"]) == run["ok"], where
+            assert run["p99_reload_window_ms"] > 0, where
+            assert run["cpu_user_us_per_request"] + run["cpu_sys_us_per_request"] > 0, where
+            if run["server"] == "ferry":
+                assert run["errors"] == 0, where
     assert {(row["scenario"], row["server"]) for row in results["summary"]} == \
         {(r["scenario"], r["server"]) for r in runs}
     assert results["meta"]["versions"]["ferry"].startswith("ferry ")
     assert "| hello world | ferry |" in text, text
     if have_matplotlib():
-        for name in ("cpu_per_request.png", "requests_per_second.png"):
+        for name in ("cpu_per_request.png", "requests_per_second.png", "reload_latency.png"):
             png = charts / name
             assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
