@@ -21,7 +21,8 @@
 //   5. HTTP/0.9 and HTTP/2.0 in the version, and the HTTP/2 preface: 505.   on_version_complete
 //   6. A request-target that is not origin-form, absolute-form (http/https, no userinfo) or
 //      "*" with OPTIONS (llhttp takes "*" with any method, and any scheme).      on_url_complete
-//   7. CONNECT, and Connection: upgrade requests (llhttp would hand us the raw socket).
+//   7. CONNECT (llhttp would hand us the raw socket). An Upgrade offer is not refused but
+//      declined: the request is served in HTTP/1.1.
 //   8. Transfer-Encoding in HTTP/1.0 (RFC 9112 6.1: the framing is faulty), any transfer
 //      coding but a lone "chunked" (501, RFC 9112 6.1), a Host missing from HTTP/1.1 or sent
 //      twice (RFC 9112 3.2: 400).                                          on_headers_complete
@@ -360,7 +361,12 @@ int ParserState::validate_head() {
   }
   head.version_major = parser.http_major;
   head.version_minor = parser.http_minor;
-  if (parser.upgrade) return reject(400, "protocol upgrade (Connection: upgrade) is not supported");
+  // An Upgrade offer (curl --http2 sends "Connection: Upgrade, HTTP2-Settings" with
+  // "Upgrade: h2c"; browsers send websocket) is declined by answering in HTTP/1.1, as RFC
+  // 9110 7.8 allows: the app sees an ordinary request, with HTTP_UPGRADE in its environ.
+  // llhttp set the flag just before this callback and reads it just after, to hand over
+  // the connection after the head; cleared, the message is parsed as any other.
+  parser.upgrade = 0;
 
   std::size_t hosts = 0, transfer_encodings = 0;
   std::string_view transfer_encoding;

@@ -1021,3 +1021,32 @@ def test_curl_reuses_the_connection_and_reads_every_framing(serve, tmp):
     r = curl("--http1.1", "-I", f"http://{s.addr}/sized?n=4242")
     status, headers = header_blocks(r.stdout)[0]
     assert status == 200 and headers["content-length"] == "4242"
+
+
+def test_curl_http2_upgrade_offer_is_answered_in_http11(serve, tmp):
+    # curl --http2 on http:// offers h2c with "Connection: Upgrade, HTTP2-Settings". ferry
+    # declines by answering in HTTP/1.1 (RFC 9110 7.8), and curl carries on with that.
+    s = serve()
+    r = curl("--http2", "-D", tmp / "h.txt", "-o", tmp / "b.json", "-w", "%{http_version}",
+             f"http://{s.addr}/env/upgraded")
+    assert r.stdout == b"1.1", r.stdout
+    (status, headers), = header_blocks((tmp / "h.txt").read_bytes())
+    assert status == 200
+    env = json.loads((tmp / "b.json").read_bytes())
+    assert env["PATH_INFO"] == "/env/upgraded"
+    assert env["http"]["HTTP_UPGRADE"] == "h2c"
+
+
+def test_websocket_upgrade_request_is_served_as_a_plain_request(serve):
+    # A WSGI app cannot take over the socket: the handshake is an ordinary GET to it, and
+    # the connection stays HTTP/1.1 for the next request.
+    s = serve()
+    with RawHttp(s.addr) as c:
+        r = c.request("GET", "/env/ws", headers=[
+            ("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")])
+        assert r.status == 200
+        env = env_of(r)
+        assert env["http"]["HTTP_UPGRADE"] == "websocket" and env["http"]["HTTP_CONNECTION"] == "Upgrade"
+        r = c.request("GET", "/sized?n=7")
+        assert r.status == 200 and r.body == pattern_bytes(7)

@@ -463,14 +463,27 @@ TEST_CASE("request-target forms") {
         "request line must be method SP target SP version");
 }
 
-TEST_CASE("CONNECT and protocol upgrades are not supported") {
+TEST_CASE("CONNECT is not supported; an Upgrade offer is declined, and the request served") {
   CHECK(rejected("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").error ==
         "CONNECT is not supported");
-  CHECK(rejected("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").error ==
-        "protocol upgrade (Connection: upgrade) is not supported");
-  // Without "Connection: upgrade" an Upgrade field is only an offer, which a server may
-  // ignore (RFC 9110 7.8): the request is served as HTTP/1.1.
-  CHECK(run("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\n").completed());
+  // RFC 9110 7.8: a server may ignore Upgrade and answer in HTTP/1.1; the request is an
+  // ordinary one, parsed to its end, and the connection can be kept.
+  for (const char* request :
+       {"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+        "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\n"}) {
+    CAPTURE(request);
+    const auto r = run(request);
+    CHECK(r.completed());
+    CHECK(r.head.keep_alive);
+  }
+  // With a body, the body is read as the request's, not taken for the new protocol.
+  const auto r = run("POST /u HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: h2c\r\n"
+                     "Content-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  CHECK(r.completed());
+  CHECK(r.body == "hello");
+  CHECK(r.rest == "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
 }
 
 TEST_CASE("Host: required once in HTTP/1.1, at most once in HTTP/1.0") {
