@@ -76,12 +76,29 @@ std::size_t Exchange::read_body_fully(char* dst, std::size_t n) {
   return have;
 }
 
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
 std::string plain_head(int status, std::string_view reason) {
   return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n", status, reason,
                      reason.size() + 1);
 }
 
-void Exchange::send_plain(int code, std::string_view reason) {
+void Exchange::send_plain(int code) {
+  const std::string_view reason = reason_phrase(code);
   std::string head = plain_head(code, reason);
   status = code;
   header_count = 2;

@@ -16,6 +16,10 @@
 
 namespace ferry::worker {
 
+// The reason phrase of each status ferry answers by itself, from RFC 9110, on both
+// listeners.
+std::string_view reason_phrase(int status);
+
 // The head of a response the server makes itself: "HTTP/1.1 S R", a text/plain type and
 // the length of its body, which is the reason and a newline (plain_body).
 std::string plain_head(int status, std::string_view reason);
@@ -54,7 +58,7 @@ class Exchange {
 
   // A complete plain-text response the server makes itself (400, 404, 413, 500), with
   // the request log's accounting filled in.
-  void send_plain(int status, std::string_view reason);
+  void send_plain(int status);
 
   // Sends `count` bytes of the regular file `file` from `offset` with sendfile(2); false
   // once the client is gone. Returns how many bytes went out in `sent`.

@@ -35,20 +35,6 @@ constexpr auto kLinger = std::chrono::seconds(2);
 // How soon a worker whose serving threads are all spoken for looks at its listeners again.
 constexpr auto kBusyRetry = std::chrono::milliseconds(5);
 
-std::string_view reason_phrase(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 500: return "Internal Server Error";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
-
 protocol::http::Endpoint endpoint_of(const sockaddr_storage& addr) {
   char text[INET6_ADDRSTRLEN] = "";
   unsigned port = 0;

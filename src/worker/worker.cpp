@@ -202,7 +202,7 @@ class ServingThread {
     exchange.is_head = facts.method == "HEAD";
     if (decision.kind == Kind::forbidden) {
       state_.log->warn("static-map refused {} {}: {}", facts.method, facts.uri, decision.reason);
-      exchange.send_plain(403, "Forbidden");
+      exchange.send_plain(403);
       return true;
     }
     const bool modified = decision.kind == Kind::serve;
@@ -303,7 +303,7 @@ class ServingThread {
     if (!content_length) {
       state_.log->error("refused {} {}: CONTENT_LENGTH '{}' is not a number", facts.method, facts.uri,
                         facts.content_length);
-      exchange.send_plain(400, "Bad Request");
+      exchange.send_plain(400);
       return;
     }
     exchange.start_body({buffer_.get() + parsed.bytes_needed, have - parsed.bytes_needed}, *content_length);
@@ -325,7 +325,7 @@ class ServingThread {
     if (limit > 0 && content_length > limit) {
       state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", facts.method,
                        facts.uri, content_length, limit);
-      exchange.send_plain(413, "Request Entity Too Large");
+      exchange.send_plain(413);
       exchange.discard_body();  // so nginx reads the 413 instead of a connection reset
       return;
     }

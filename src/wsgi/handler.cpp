@@ -54,7 +54,7 @@ class Handler final : public RequestHandler {
     if (route.app == nullptr) {
       write_line(2, fmt::format("no app is mounted for {} {} (SCRIPT_NAME '{}'); answered 404", facts.method,
                                 facts.uri, facts.script_name));
-      answer(exchange, 404, "Not Found");
+      answer(exchange, 404);
       return;
     }
     exchange.app_id = route.app->id;
@@ -114,9 +114,9 @@ class Handler final : public RequestHandler {
            PyDict_SetItemString(environ, "PATH_INFO", path.get()) == 0;
   }
 
-  static void answer(worker::Exchange& exchange, int status, std::string_view reason) {
+  static void answer(worker::Exchange& exchange, int status) {
     GilReleased unlocked;
-    exchange.send_plain(status, reason);
+    exchange.send_plain(status);
   }
 
   // Logs the error with the request it belongs to; answers 500 if nothing was sent yet.
@@ -124,7 +124,7 @@ class Handler final : public RequestHandler {
     write_line(2, fmt::format("error in {} {}: {}{}", facts.method, facts.uri, what,
                               PyErr_Occurred() ? "; traceback:" : ""));
     if (PyErr_Occurred()) PyErr_PrintEx(0);
-    if (!response_->headers_sent()) answer(exchange, 500, "Internal Server Error");
+    if (!response_->headers_sent()) answer(exchange, 500);
   }
 
   App::Impl& app_;
