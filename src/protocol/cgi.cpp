@@ -63,4 +63,41 @@ std::string percent_decode(std::string_view text) {
   return out;
 }
 
+std::string normalize_path(std::string_view decoded, const char** why) {
+  *why = nullptr;
+  if (decoded.find('\0') != std::string_view::npos) {
+    *why = "a NUL byte (%00) in the request path";
+    return {};
+  }
+  std::string out;
+  out.reserve(decoded.size() + 1);
+  std::size_t i = 0;
+  while (i < decoded.size()) {
+    if (decoded[i] == '/') {
+      ++i;
+      continue;
+    }
+    const std::size_t end = std::min(decoded.find('/', i), decoded.size());
+    const std::string_view segment = decoded.substr(i, end - i);
+    const bool last = end >= decoded.size();
+    if (segment == ".") {
+      if (last) out += '/';  // "/a/." is "/a/"
+    } else if (segment == "..") {
+      if (out.empty()) {
+        *why = "a \"..\" segment above the root of the request path";
+        return {};
+      }
+      out.resize(out.rfind('/'));
+      if (last) out += '/';  // "/a/b/.." is "/a/"
+    } else {
+      out += '/';
+      out += segment;
+    }
+    i = end;
+  }
+  // A path that ends in a slash keeps it; the root is "/".
+  if (out.empty() || (decoded.back() == '/' && out.back() != '/')) out += '/';
+  return out;
+}
+
 }  // namespace ferry::protocol

@@ -3,6 +3,7 @@
 // The few CGI vars ferry itself reads (for the request log and to pick the response's
 // framing), with the defaults used when nginx runs without `include uwsgi_params`.
 
+#include <string>
 #include <string_view>
 
 #include "protocol/uwsgi.hpp"
@@ -24,5 +25,12 @@ RequestFacts request_facts(const Packet& packet);
 
 // "a%20b" -> "a b". Invalid escapes are kept as they are, as nginx does.
 std::string percent_decode(std::string_view text);
+
+// A decoded request path made what nginx puts in $uri (and so in PATH_INFO through
+// uwsgi_params): runs of slashes merged (merge_slashes, on by default), "." segments
+// dropped, ".." segments taking the one before them away. `why` is set, and the result is
+// empty, when the path cannot be served: a ".." above the root, or a NUL byte (%00), both
+// of which nginx answers with 400.
+std::string normalize_path(std::string_view decoded, const char** why);
 
 }  // namespace ferry::protocol

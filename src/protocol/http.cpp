@@ -20,7 +20,9 @@
 //   4. An empty header field name (": x").                         on_header_field_complete
 //   5. HTTP/0.9 and HTTP/2.0 in the version, and the HTTP/2 preface: 505.   on_version_complete
 //   6. A request-target that is not origin-form, absolute-form (http/https, no userinfo) or
-//      "*" with OPTIONS (llhttp takes "*" with any method, and any scheme).      on_url_complete
+//      "*" with OPTIONS (llhttp takes "*" with any method, and any scheme); a path whose
+//      ".." segments climb above the root, or with a NUL (%00), as nginx refuses both
+//      (PATH_INFO is normalized as nginx's $uri: protocol::normalize_path).  on_url_complete
 //   7. CONNECT (llhttp would hand us the raw socket). An Upgrade offer is not refused but
 //      declined: the request is served in HTTP/1.1.
 //   8. Transfer-Encoding in HTTP/1.0 (RFC 9112 6.1: the framing is faulty), any transfer
@@ -173,6 +175,13 @@ struct detail::ParserState {
     own_status = 0;
   }
 
+  // PATH_INFO, as nginx would pass it: decoded, then normalized (protocol::normalize_path).
+  int set_path(std::string_view raw) {
+    const char* why = nullptr;
+    head.path_info = normalize_path(percent_decode(raw), &why);
+    return why == nullptr ? 0 : reject(400, why);
+  }
+
   int reject(int status, std::string reason) {
     own_status = status;
     own_reason = std::move(reason);
@@ -215,8 +224,9 @@ int on_url_complete(llhttp_t* parser) {
   if (parser->method == HTTP_CONNECT) return s.reject(400, "CONNECT is not supported");
   // "PRI * HTTP/2.0": a client speaking HTTP/2 with prior knowledge.
   if (parser->method == HTTP_PRI) return s.reject(505, "HTTP/2 connection preface: only HTTP/1.x is served");
-  if (target.starts_with('/')) return 0;  // origin-form
+  if (target.starts_with('/')) return s.set_path(split_target(target).path);  // origin-form
   if (target == "*") {
+    s.head.path_info = "*";
     if (parser->method == HTTP_OPTIONS) return 0;
     return s.reject(400, "asterisk-form request-target is only for OPTIONS");
   }
@@ -227,7 +237,7 @@ int on_url_complete(llhttp_t* parser) {
     if (parts.authority.find('@') != std::string_view::npos) {
       return s.reject(400, "userinfo in the request-target");
     }
-    return 0;
+    return s.set_path(parts.path.empty() ? std::string_view("/") : parts.path);
   }
   return s.reject(400, "request-target must be origin-form, absolute-form (http/https) or * for OPTIONS");
 }
@@ -592,7 +602,7 @@ void append_cgi_vars(const Head& head, const Endpoint& peer, const Endpoint& loc
   add("CONTENT_LENGTH",
       head.content_length && !head.chunked ? keep(std::to_string(*head.content_length)) : "");
   add("REQUEST_URI", request_uri);
-  add("PATH_INFO", keep(percent_decode(path)));
+  add("PATH_INFO", head.path_info);
   add("SERVER_PROTOCOL", head.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");
   add("REQUEST_SCHEME", "http");
   add("REMOTE_ADDR", keep(peer.addr));

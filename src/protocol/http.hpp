@@ -41,6 +41,7 @@ struct Limits {
 struct Head {
   std::string method;                        // as sent (llhttp matches methods case-sensitively)
   std::string target;                        // the request-target as sent: "/p?q", "http://h/p?q" or "*"
+  std::string path_info;                     // its path decoded and normalized as nginx's $uri; "*" for "*"
   int version_major = 1, version_minor = 1;  // only 1.0 and 1.1 get this far
   // Field lines in arrival order, names as sent, values without surrounding whitespace.
   std::vector<std::pair<std::string, std::string>> headers;

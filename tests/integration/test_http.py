@@ -237,6 +237,10 @@ MALFORMED = {
     "control character in the target": b"GET /env/a\x01b HTTP/1.1\r\n" + H + b"\r\n",
     "DEL in the target": b"GET /env/a\x7fb HTTP/1.1\r\n" + H + b"\r\n",
     "NUL in the target": b"GET /env/a\x00b HTTP/1.1\r\n" + H + b"\r\n",
+    # As nginx: the path as PATH_INFO would carry it cannot climb above "/" or hold a NUL.
+    "dot-dot above the root": b"GET /env/../../etc/passwd HTTP/1.1\r\n" + H + b"\r\n",
+    "encoded dot-dot above the root": b"GET /%2e%2e/etc/passwd HTTP/1.1\r\n" + H + b"\r\n",
+    "encoded NUL in the path": b"GET /env/a%00b HTTP/1.1\r\n" + H + b"\r\n",
 }
 
 
@@ -1050,3 +1054,22 @@ def test_websocket_upgrade_request_is_served_as_a_plain_request(serve):
         assert env["http"]["HTTP_UPGRADE"] == "websocket" and env["http"]["HTTP_CONNECTION"] == "Upgrade"
         r = c.request("GET", "/sized?n=7")
         assert r.status == 200 and r.body == pattern_bytes(7)
+
+
+def test_path_info_is_normalized_as_behind_nginx(ferry, nginx, tmp):
+    # What the app sees must not depend on whether nginx is in front: PATH_INFO is the
+    # decoded path with "." and ".." resolved and slashes merged; REQUEST_URI as sent.
+    port = free_port()
+    ini = basic_ini(tmp, f"http = 127.0.0.1:{port}", processes=1, module="httpapp")
+    ferry(ini, sockets=[tmp / "s.sock", f"127.0.0.1:{port}"])
+    front = nginx(tmp / "s.sock")
+    targets = {"/env/a/../b/./c//d/": "/env/b/c/d/", "/env/%2e%2e/env/x": "/env/x",
+               "/x/../env/caf%C3%A9": "/env/caf\u00c3\u00a9", "/env/.": "/env/",
+               "/env/a%2fb/..": "/env/a/"}
+    with RawHttp(f"127.0.0.1:{port}") as c:
+        for target, path in targets.items():
+            env = env_of(c.request("GET", target))
+            assert (env["PATH_INFO"], env["REQUEST_URI"]) == (path, target)
+            status, _, body = front.get(target)
+            assert status == 200, (target, body[:200])
+            assert json.loads(body)["PATH_INFO"] == path, f"nginx gives {target} another PATH_INFO"

@@ -93,3 +93,37 @@ TEST_CASE("percent_decode: invalid or truncated escapes are kept as they are") {
   CHECK(percent_decode("%g4") == "%g4");
   CHECK(percent_decode("%%41") == "%A");
 }
+
+TEST_CASE("normalize_path makes what nginx puts in $uri") {
+  auto normal = [](std::string_view path) {
+    const char* why = nullptr;
+    std::string out = ferry::protocol::normalize_path(path, &why);
+    CHECK(why == nullptr);
+    return out;
+  };
+  CHECK(normal("/") == "/");
+  CHECK(normal("/a/b") == "/a/b");
+  CHECK(normal("/a/b/") == "/a/b/");
+  CHECK(normal("//a///b//") == "/a/b/");
+  CHECK(normal("/a/./b") == "/a/b");
+  CHECK(normal("/a/.") == "/a/");
+  CHECK(normal("/.") == "/");
+  CHECK(normal("/a/b/../c") == "/a/c");
+  CHECK(normal("/a/b/..") == "/a/");
+  CHECK(normal("/a/..") == "/");
+  CHECK(normal("/a/../b/./c/../d") == "/b/d");
+  CHECK(normal("/.../..a/a..") == "/.../..a/a..");  // only whole "." and ".." segments count
+  CHECK(normal("/static/%2e%2e") == "/static/%2e%2e");  // decoding comes first, not here
+  CHECK(normal("/caf\xc3\xa9/x y") == "/caf\xc3\xa9/x y");
+
+  auto refused = [](std::string_view path) {
+    const char* why = nullptr;
+    CHECK(ferry::protocol::normalize_path(path, &why).empty());
+    REQUIRE(why != nullptr);
+    return std::string(why);
+  };
+  CHECK(refused("/..") == "a \"..\" segment above the root of the request path");
+  CHECK(refused("/a/../..") == "a \"..\" segment above the root of the request path");
+  CHECK(refused("/../etc/passwd") == "a \"..\" segment above the root of the request path");
+  CHECK(refused(std::string_view("/a\0b", 4)) == "a NUL byte (%00) in the request path");
+}

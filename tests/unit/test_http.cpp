@@ -691,6 +691,31 @@ TEST_CASE("vars: what nginx's uwsgi_params would carry, in its order") {
   CHECK(packet.vars_bytes > 0);
 }
 
+TEST_CASE("vars: PATH_INFO is the path as nginx's $uri, REQUEST_URI the target as sent") {
+  const auto get = [](const std::string& target) {
+    return vars_for("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n");
+  };
+  auto vars = get("/static/../admin/./login//?next=/a/../b");
+  CHECK(vars.at("PATH_INFO") == "/admin/login/");
+  CHECK(vars.at("REQUEST_URI") == "/static/../admin/./login//?next=/a/../b");
+  CHECK(vars.at("QUERY_STRING") == "next=/a/../b");
+  CHECK(get("/a/%2e%2e/b").at("PATH_INFO") == "/b");  // decoded first, as nginx does
+  CHECK(get("/a/b/%2E%2E").at("PATH_INFO") == "/a/");
+  CHECK(get("http://h/x/../y").at("PATH_INFO") == "/y");
+  CHECK(vars_for("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").at("PATH_INFO") == "*");
+}
+
+TEST_CASE("a path that climbs above the root, or holds a NUL, gets 400 as from nginx") {
+  for (const char* target : {"/..", "/../etc/passwd", "/a/../../b", "/%2e%2e/x", "/a/%2E%2E/%2e%2e/"}) {
+    CAPTURE(target);
+    CHECK(rejected("GET " + std::string(target) + " HTTP/1.1\r\nHost: h\r\n\r\n").error ==
+          "a \"..\" segment above the root of the request path");
+  }
+  CHECK(rejected("GET /a%00b HTTP/1.1\r\nHost: h\r\n\r\n").error == "a NUL byte (%00) in the request path");
+  CHECK(rejected("GET http://h/../x HTTP/1.1\r\nHost: h\r\n\r\n").error ==
+        "a \"..\" segment above the root of the request path");
+}
+
 TEST_CASE("vars: body framing") {
   const auto posted =
       vars_for(with_headers("Host: h\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n", "abc"));
