@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,14 +43,25 @@ void LogCollector::ready(pid_t pid) {
   }
 }
 
-void LogCollector::flush() { read_round(/*to_the_end=*/true); }
+void LogCollector::flush() {
+  for (auto& [pid, out] : outputs_) read_written(out);
+  write_out();
+}
+
+void LogCollector::end_lines() {
+  flush();
+  for (auto& [pid, out] : outputs_) out.lines.finish(pending_);
+  write_out();
+}
 
 std::string LogCollector::remove(pid_t pid) {
   auto it = outputs_.find(pid);
   if (it == outputs_.end()) return {};
   Output& out = it->second;
   if (out.pipe) {
-    read_pipe(out, /*to_the_end=*/true);
+    // Only what is there: a process the worker started may still hold its output and be
+    // writing, and the master must not read on behind it.
+    read_written(out);
     if (out.pipe) close_pipe(out);
   }
   write_out();
@@ -63,29 +75,48 @@ int LogCollector::pipe_fd(pid_t pid) const {
   return it != outputs_.end() && it->second.pipe ? it->second.pipe.get() : -1;
 }
 
-bool LogCollector::read_round(bool to_the_end) {
+// A busy round: every pipe with data (however many workers there are), and from each a
+// few reads' worth, so one worker printing without pause cannot hold the others back.
+bool LogCollector::read_round() {
   std::array<epoll_event, 64> events;
-  int n;
-  do {
-    n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), 0);
-  } while (n < 0 && errno == EINTR);
-  for (int i = 0; i < n; ++i) {
-    const auto it = outputs_.find(static_cast<pid_t>(events[i].data.u64));
-    if (it != outputs_.end() && it->second.pipe) read_pipe(it->second, to_the_end);
+  bool any = false;
+  // More than one batch only with more than 64 workers; bounded, since pipes that stay
+  // busy are reported again and again.
+  for (std::size_t batch = 0; batch <= outputs_.size() / events.size(); ++batch) {
+    int n;
+    do {
+      n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), 0);
+    } while (n < 0 && errno == EINTR);
+    for (int i = 0; i < n; ++i) {
+      const auto it = outputs_.find(static_cast<pid_t>(events[i].data.u64));
+      if (it != outputs_.end() && it->second.pipe) read_pipe(it->second, kRoundBytes);
+    }
+    any = any || n > 0;
+    if (n < static_cast<int>(events.size())) break;
   }
   write_out();
-  return n > 0;
+  return any;
 }
 
-void LogCollector::read_pipe(Output& out, bool to_the_end) {
-  // Unless asked for everything, a busy pipe gets a few reads per round, so one worker
-  // printing without pause cannot hold the others' lines back.
-  for (int reads = 0; to_the_end || reads < 4; ++reads) {
-    const ssize_t n = ::read(out.pipe.get(), buffer_.data(), buffer_.size());
+void LogCollector::read_written(Output& out) {
+  if (!out.pipe) return;
+  int available = 0;
+  if (::ioctl(out.pipe.get(), FIONREAD, &available) != 0) available = 0;
+  // At least one read: it also tells a pipe at its end (0 bytes available) from one
+  // still open.
+  read_pipe(out, static_cast<std::size_t>(std::max(available, 1)));
+}
+
+void LogCollector::read_pipe(Output& out, std::size_t limit) {
+  std::size_t got = 0;
+  while (got < limit) {
+    const ssize_t n = ::read(out.pipe.get(), buffer_.data(), std::min(buffer_.size(), limit - got));
     if (n > 0) {
+      got += static_cast<std::size_t>(n);
       const std::size_t before = pending_.size();
       out.lines.feed(std::string_view(buffer_.data(), static_cast<std::size_t>(n)), pending_);
       if (!out.ready) out.recent.add(std::string_view(pending_).substr(before));
+      if (pending_.size() >= kMaxPending) write_out();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -107,6 +138,7 @@ void LogCollector::write_out() {
   if (pending_.empty()) return;
   write_fully(log_fd_, pending_);
   pending_.clear();
+  if (pending_.capacity() > kMaxPending) std::string().swap(pending_);  // after a burst
 }
 
 // Idle: Asio waits on the epoll set, so the first line after a quiet spell goes out at once.
@@ -115,8 +147,8 @@ void LogCollector::wait_for_output() {
   watching_ = true;
   watch_.assign(epoll_.get());
   watch_.async_wait(asio::posix::stream_descriptor::wait_read, [this](const asio::error_code& error) {
-    if (error) return;
-    on_output();
+    if (error == asio::error::operation_aborted) return;
+    on_output();  // on any other error too: a round reads what it can, and polls again
   });
 }
 
@@ -125,13 +157,13 @@ void LogCollector::wait_for_output() {
 void LogCollector::on_output() {
   watching_ = false;
   [[maybe_unused]] auto fd = watch_.release();
-  read_round(/*to_the_end=*/false);
+  read_round();
   schedule_tick();
 }
 
 void LogCollector::on_tick() {
   ticking_ = false;
-  if (!read_round(/*to_the_end=*/false)) {
+  if (!read_round()) {
     wait_for_output();
     return;
   }

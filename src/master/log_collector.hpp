@@ -36,6 +36,11 @@ class LogCollector {
   // What a worker printed before it was ready is kept, up to this much, to repeat on the
   // terminal if it fails to load its app.
   static constexpr std::size_t kRecentBytes = 32 * 1024;
+  // A busy round reads at most this much from a pipe before moving on to the next.
+  static constexpr std::size_t kRoundBytes = 256 * 1024;
+  // Lines are written out once this much is waiting, so a flood is passed on in pieces
+  // rather than held in the master's memory.
+  static constexpr std::size_t kMaxPending = 1024 * 1024;
 
   // log_fd stays the caller's; its number must stay valid (the master dup3()s a reopened
   // log file onto it).
@@ -50,8 +55,14 @@ class LogCollector {
   // The worker is serving: what it prints from now on need not be kept for a load failure.
   void ready(pid_t pid);
 
-  // Writes out everything the workers' pipes hold now.
+  // Writes out everything the workers' pipes hold now (what they wrote before this call;
+  // not what they go on writing meanwhile).
   void flush();
+
+  // Before the master re-executes itself: flush(), then end each worker's unfinished line
+  // with a newline, since this process's memory of it is about to go. The rest of such a
+  // line reaches the log as a line of its own, through the new master.
+  void end_lines();
 
   // The worker was reaped: writes out the rest of its output, closes its pipe and forgets
   // it. Returns what it printed before it was ready (empty if it got ready).
@@ -68,8 +79,9 @@ class LogCollector {
     RecentOutput recent{kRecentBytes};
   };
 
-  bool read_round(bool to_the_end);  // reads the pipes with data; true if any had some
-  void read_pipe(Output& out, bool to_the_end);
+  bool read_round();                // reads the pipes with data; true if any had some
+  void read_written(Output& out);    // reads what the pipe holds now
+  void read_pipe(Output& out, std::size_t limit);
   void close_pipe(Output& out);
   void write_out();
   void wait_for_output();

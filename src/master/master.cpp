@@ -172,6 +172,14 @@ class Master {
     signals_.add(SIGHUP);
     signals_.add(SIGUSR1);
     signals_.add(SIGUSR2);
+    // The handed-over workers' pipes first, so that what they wrote during the re-exec
+    // reaches the log before this master's first line.
+    if (handover_) {
+      for (const auto& w : handover_->workers) {
+        if (w.output_fd >= 0) outputs_.add(w.pid, UniqueFd(w.output_fd));
+        outputs_.ready(w.pid);  // it served under the previous master: its app is loaded
+      }
+    }
     for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
   }
 
@@ -232,8 +240,6 @@ class Master {
       adopted.push_back({w.slot, w.generation, w.pid, w.retiring,
                          Clock::time_point(std::chrono::nanoseconds(w.started_ns))});
       counter_slots_[w.pid] = w.counter_slot;
-      if (w.output_fd >= 0) outputs_.add(w.pid, UniqueFd(w.output_fd));
-      outputs_.ready(w.pid);  // it served under the previous master: its app is loaded
     }
     const bool can_spawn = app_ != nullptr || !config_->preload;
     execute(supervisor_.start_adopting(adopted, handover_->generation, handover_->chain, can_spawn, Clock::now()));
@@ -288,6 +294,7 @@ class Master {
     if (config_->logfile.empty()) return;
     try {
       UniqueFd fresh = open_log(config_->logfile);
+      outputs_.flush();  // what the workers wrote before the signal goes to the old file
       ::dup3(fresh.get(), log_fd_.get(), O_CLOEXEC);
       if (config_->daemonize || app_) {  // the master's own stdout/stderr are the log too
         ::dup2(log_fd_.get(), STDOUT_FILENO);
@@ -361,6 +368,7 @@ class Master {
     argv.push_back(nullptr);
     log_->info("re-executing {} (pid {}) to import the app afresh; the {} current worker{} keep serving meanwhile",
                path, h.pid, h.workers.size(), h.workers.size() == 1 ? "" : "s");
+    outputs_.end_lines();  // an unfinished line in this process's memory would be lost
     const sigset_t signals = master_signals();
     sigset_t previous;
     ::pthread_sigmask(SIG_BLOCK, &signals, &previous);

@@ -63,6 +63,13 @@ std::string percent_decode(std::string_view text) {
   return out;
 }
 
+bool valid_percent_escapes(std::string_view text) {
+  for (std::size_t i = text.find('%'); i != std::string_view::npos; i = text.find('%', i + 3)) {
+    if (i + 2 >= text.size() || hex_value(text[i + 1]) < 0 || hex_value(text[i + 2]) < 0) return false;
+  }
+  return true;
+}
+
 std::string normalize_path(std::string_view decoded, const char** why) {
   *why = nullptr;
   if (decoded.find('\0') != std::string_view::npos) {

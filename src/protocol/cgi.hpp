@@ -23,8 +23,13 @@ struct RequestFacts {
 
 RequestFacts request_facts(const Packet& packet);
 
-// "a%20b" -> "a b". Invalid escapes are kept as they are, as nginx does.
+// "a%20b" -> "a b". Invalid escapes are kept as they are (nginx does so in the query
+// string and in what it passes through untouched).
 std::string percent_decode(std::string_view text);
+
+// True if every '%' in `text` starts a valid escape (two hex digits), which nginx requires
+// of a request path it decodes: "/a%zz" and "/a%" get 400 there.
+bool valid_percent_escapes(std::string_view text);
 
 // A decoded request path made what nginx puts in $uri (and so in PATH_INFO through
 // uwsgi_params): runs of slashes merged (merge_slashes, on by default), "." segments

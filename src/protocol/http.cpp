@@ -177,6 +177,7 @@ struct detail::ParserState {
 
   // PATH_INFO, as nginx would pass it: decoded, then normalized (protocol::normalize_path).
   int set_path(std::string_view raw) {
+    if (!valid_percent_escapes(raw)) return reject(400, "an invalid %-escape in the request path");
     const char* why = nullptr;
     head.path_info = normalize_path(percent_decode(raw), &why);
     return why == nullptr ? 0 : reject(400, why);

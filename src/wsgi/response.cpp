@@ -157,6 +157,13 @@ PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs,
       has_control(status_text)) {
     return PyErr_Format(PyExc_ValueError, "the status must look like '200 OK', got %R", status);
   }
+  if (status_text[0] == '1') {
+    // A 1xx is never a final response: ferry sends "100 Continue" itself, and after a
+    // "101 Switching Protocols" the connection would no longer be HTTP, which a WSGI app
+    // cannot then speak.
+    return PyErr_Format(PyExc_ValueError, "a WSGI response cannot have a 1xx status, got %R (protocol switches "
+                        "such as websockets are not supported)", status);
+  }
   if (!PyList_Check(headers)) {
     return PyErr_Format(PyExc_TypeError, "response_headers must be a list of (name, value) tuples (PEP 3333), "
                         "not %.100s", Py_TYPE(headers)->tp_name);

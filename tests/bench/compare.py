@@ -187,10 +187,12 @@ def bucket_timeline(events, bucket_s=0.1) -> list[list[float]]:
     return out
 
 
-def window_p99(events, start_s: float, length_s: float) -> float | None:
-    """p99 latency of the requests that were due (ended minus latency) in the window."""
-    v = sorted(lat for end, lat, good in events if good and start_s <= end - lat / 1000 < start_s + length_s)
-    return _quantile(v, 0.99) if v else None
+def window_stats(events, start_s: float, length_s: float) -> tuple[float | None, int]:
+    """(p99 latency of the successful requests, number of failed ones) among the requests
+    that were due (ended minus latency) in the window."""
+    inside = [(lat, good) for end, lat, good in events if start_s <= end - lat / 1000 < start_s + length_s]
+    v = sorted(lat for lat, good in inside if good)
+    return (_quantile(v, 0.99) if v else None), sum(1 for _, good in inside if not good)
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -307,7 +309,8 @@ def run_one(args, ctx, scenario: Scenario, server_name: str, mode: str, rnd: int
             result["timeline"] = bucket_timeline(events)
             # "During the reload": the requests due in the RELOAD_WINDOW_S after the SIGHUP.
             result["reload_window_s"] = RELOAD_WINDOW_S
-            result["p99_reload_window_ms"] = window_p99(events, result["reload_at_s"], RELOAD_WINDOW_S)
+            result["p99_reload_window_ms"], result["errors_reload_window"] = window_stats(
+                events, result["reload_at_s"], RELOAD_WINDOW_S)
         n = max(1, load["requests"])
         result["cpu_s"] = cpu1["total"] - cpu0["total"]
         result["cpu_us_per_request"] = result["cpu_s"] / n * 1e6

@@ -1073,3 +1073,16 @@ def test_path_info_is_normalized_as_behind_nginx(ferry, nginx, tmp):
             status, _, body = front.get(target)
             assert status == 200, (target, body[:200])
             assert json.loads(body)["PATH_INFO"] == path, f"nginx gives {target} another PATH_INFO"
+
+
+def test_an_app_cannot_switch_protocols(serve):
+    # After a websocket handshake reaches the app as a plain request, an app that answers
+    # 101 would leave the client speaking another protocol to an HTTP/1.1 parser: 500.
+    s = serve()
+    with RawHttp(s.addr) as c:
+        r = c.request("GET", "/status?code=101%20Switching%20Protocols",
+                      headers=[("Connection", "Upgrade"), ("Upgrade", "websocket")])
+        assert r.status == 500, r.headers
+        r = c.request("GET", "/sized?n=3")  # the connection is still plain HTTP/1.1
+        assert r.status == 200 and r.body == pattern_bytes(3)
+    s.ferry.wait_log(r"a WSGI response cannot have a 1xx status")

@@ -380,7 +380,7 @@ def test_unread_body_raw_is_drained_before_close(stack):
 
 @pytest.mark.parametrize("status", ["200", "OK 200", "2000 X", "20 OK", "abc OK", "200\tOK",
                                     "200 OK\r\nX-Injected: yes", "200 OK\nX-Injected: yes", "200 OK\r",
-                                    "200 O\x00K"])
+                                    "200 O\x00K", "101 Switching Protocols", "100 Continue"])
 def test_bad_status_is_a_500_with_a_value_error_logged(stack, status):
     since = Since(stack.ferry)
     tok = token()

@@ -94,6 +94,20 @@ TEST_CASE("percent_decode: invalid or truncated escapes are kept as they are") {
   CHECK(percent_decode("%%41") == "%A");
 }
 
+TEST_CASE("valid_percent_escapes: each % starts two hex digits") {
+  using ferry::protocol::valid_percent_escapes;
+  CHECK(valid_percent_escapes(""));
+  CHECK(valid_percent_escapes("/a/b"));
+  CHECK(valid_percent_escapes("/a%20b%2F%2e%C3%A9"));
+  CHECK(valid_percent_escapes("%25%25"));
+  CHECK_FALSE(valid_percent_escapes("/a%zz"));
+  CHECK_FALSE(valid_percent_escapes("/a%"));
+  CHECK_FALSE(valid_percent_escapes("/a%2"));
+  CHECK_FALSE(valid_percent_escapes("/a%2g"));
+  CHECK_FALSE(valid_percent_escapes("/a%%20"));
+  CHECK_FALSE(valid_percent_escapes("/a%20%"));
+}
+
 TEST_CASE("normalize_path makes what nginx puts in $uri") {
   auto normal = [](std::string_view path) {
     const char* why = nullptr;

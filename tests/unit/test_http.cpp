@@ -712,6 +712,13 @@ TEST_CASE("a path that climbs above the root, or holds a NUL, gets 400 as from n
           "a \"..\" segment above the root of the request path");
   }
   CHECK(rejected("GET /a%00b HTTP/1.1\r\nHost: h\r\n\r\n").error == "a NUL byte (%00) in the request path");
+  for (const char* target : {"/a%zz", "/a%", "/a%2", "/%%41"}) {
+    CAPTURE(target);
+    CHECK(rejected("GET " + std::string(target) + " HTTP/1.1\r\nHost: h\r\n\r\n").error ==
+          "an invalid %-escape in the request path");
+  }
+  // The query string is the app's to decode: nginx passes it as it is, and so does ferry.
+  CHECK(vars_for("GET /a?q=%zz% HTTP/1.1\r\nHost: h\r\n\r\n").at("QUERY_STRING") == "q=%zz%");
   CHECK(rejected("GET http://h/../x HTTP/1.1\r\nHost: h\r\n\r\n").error ==
         "a \"..\" segment above the root of the request path");
 }

@@ -1,0 +1,150 @@
+// src/master/log_collector.cpp: the workers' pipes read into the log, with real pipes
+// in this process (no fork): what the master's own lines and a worker's death rely on.
+
+#include "master/log_collector.hpp"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "common/unique_fd.hpp"
+
+using ferry::UniqueFd;
+using ferry::master::LogCollector;
+
+namespace {
+
+struct Pipe {
+  UniqueFd read, write;
+  Pipe() {
+    int fds[2];
+    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    read.reset(fds[0]);
+    write.reset(fds[1]);
+  }
+  void put(const std::string& text) const {
+    REQUIRE(::write(write.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  }
+};
+
+// The log: a memory file, read back whole.
+struct Log {
+  UniqueFd fd{::memfd_create("log", MFD_CLOEXEC)};
+  std::string text() const {
+    std::string out;
+    char buffer[65536];
+    for (off_t at = 0;;) {
+      const ssize_t n = ::pread(fd.get(), buffer, sizeof buffer, at);
+      if (n <= 0) return out;
+      out.append(buffer, static_cast<std::size_t>(n));
+      at += n;
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("flush() writes what every worker wrote before it, however many workers there are") {
+  asio::io_context io;
+  Log log;
+  LogCollector collector(io, log.fd.get());
+  std::vector<Pipe> pipes(150);  // more than one epoll batch (64)
+  for (std::size_t i = 0; i < pipes.size(); ++i) {
+    collector.add(static_cast<pid_t>(1000 + i), std::move(pipes[i].read));
+    pipes[i].put("line " + std::to_string(i) + "\n");
+  }
+  collector.flush();
+  const std::string text = log.text();
+  for (std::size_t i = 0; i < pipes.size(); ++i) {
+    CHECK(text.find("line " + std::to_string(i) + "\n") != std::string::npos);
+  }
+  CHECK(std::count(text.begin(), text.end(), '\n') == 150);
+}
+
+TEST_CASE("an unfinished line waits for its end; end_lines() ends it before a re-exec") {
+  asio::io_context io;
+  Log log;
+  LogCollector collector(io, log.fd.get());
+  Pipe pipe;
+  collector.add(7, std::move(pipe.read));
+  pipe.put("whole\nhalf a li");
+  collector.flush();
+  CHECK(log.text() == "whole\n");
+  pipe.put("ne\nand the st");
+  collector.flush();
+  CHECK(log.text() == "whole\nhalf a line\n");
+  collector.end_lines();
+  CHECK(log.text() == "whole\nhalf a line\nand the st\n");
+  pipe.put("art of another\n");
+  collector.flush();
+  CHECK(log.text() == "whole\nhalf a line\nand the st\nart of another\n");
+}
+
+TEST_CASE("remove() reads what is there and returns, even while someone still writes") {
+  asio::io_context io;
+  Log log;
+  LogCollector collector(io, log.fd.get());
+  Pipe pipe;
+  collector.add(42, std::move(pipe.read));
+  pipe.put("printed while loading\nlast words");
+  // The write end stays open, as when the worker started a process that holds its
+  // output: remove() must not wait for an end that never comes.
+  const std::string before_ready = collector.remove(42);
+  CHECK(log.text() == "printed while loading\nlast words\n");
+  CHECK(before_ready == "printed while loading\nlast words\n");
+  CHECK(collector.pipe_fd(42) == -1);
+}
+
+TEST_CASE("once a worker is ready, what it prints is not kept for a load failure") {
+  asio::io_context io;
+  Log log;
+  LogCollector collector(io, log.fd.get());
+  Pipe pipe;
+  collector.add(5, std::move(pipe.read));
+  pipe.put("loading\n");
+  collector.flush();
+  collector.ready(5);
+  pipe.put("serving\n");
+  pipe.write.reset();  // the worker exited
+  CHECK(collector.remove(5).empty());
+  CHECK(log.text() == "loading\nserving\n");
+}
+
+TEST_CASE("a burst of almost 1 MB passes through whole and in order") {
+  asio::io_context io;
+  Log log;
+  LogCollector collector(io, log.fd.get());
+  Pipe pipe;
+  ::fcntl(pipe.write.get(), F_SETPIPE_SZ, 1 << 20);
+  collector.add(9, std::move(pipe.read));
+  const std::string line(99, 'x');
+  std::string expected;
+  for (int i = 0; i < 9000; ++i) expected += line + "\n";  // 900 KB: fits the pipe
+  pipe.put(expected);
+  collector.flush();
+  CHECK(log.text() == expected);
+}
+
+TEST_CASE("Asio's loop: the first line after a quiet spell is written at once, later ones in rounds") {
+  asio::io_context io;
+  Log log;
+  LogCollector collector(io, log.fd.get());
+  Pipe pipe;
+  collector.add(3, std::move(pipe.read));
+  pipe.put("first\n");
+  io.run_one();  // the wait on the pipes completes: a round reads and writes it
+  CHECK(log.text() == "first\n");
+  pipe.put("second\n");
+  CHECK(log.text() == "first\n");  // nobody reads between rounds
+  io.run_one();                    // the next round, kBatchInterval later
+  CHECK(log.text() == "first\nsecond\n");
+  io.run_one();  // a round with nothing: back to waiting on the pipes
+  pipe.put("third\n");
+  io.run_one();
+  CHECK(log.text() == "first\nsecond\nthird\n");
+}
