@@ -86,8 +86,7 @@ struct Fields {
 };
 
 bool time_of_day(Cursor& in, Fields& f) {
-  return in.digits(2, f.hour) && in.literal(":") && in.digits(2, f.minute) && in.literal(":") &&
-         in.digits(2, f.second);
+  return in.digits(2, f.hour) && in.literal(":") && in.digits(2, f.minute) && in.literal(":") && in.digits(2, f.second);
 }
 
 bool month(Cursor& in, Fields& f) {
@@ -100,9 +99,9 @@ bool month(Cursor& in, Fields& f) {
 // "Sun, 06 Nov 1994 08:49:37 GMT"
 bool imf_fixdate(Cursor in, Fields& f) {
   int weekday = 0;
-  return in.one_of(kDayNames, weekday) && in.literal(", ") && in.digits(2, f.day) && in.literal(" ") &&
-         month(in, f) && in.literal(" ") && in.digits(4, f.year) && in.literal(" ") && time_of_day(in, f) &&
-         in.literal(" GMT") && in.at_end();
+  return in.one_of(kDayNames, weekday) && in.literal(", ") && in.digits(2, f.day) && in.literal(" ") && month(in, f) &&
+         in.literal(" ") && in.digits(4, f.year) && in.literal(" ") && time_of_day(in, f) && in.literal(" GMT") &&
+         in.at_end();
 }
 
 // "Sunday, 06-Nov-94 08:49:37 GMT"; f.year holds the two digits.

@@ -18,8 +18,7 @@ namespace ferry {
 
 // `before_each`, if given, runs before each line is written (the master empties the
 // workers' pipes into the log first, so the log keeps the order things happened in).
-std::shared_ptr<spdlog::logger> make_fd_logger(const std::string& name, int fd,
-                                               std::function<void()> before_each = {});
+std::shared_ptr<spdlog::logger> make_fd_logger(const std::string& name, int fd, std::function<void()> before_each = {});
 
 // Writes all of `data`, retrying on EINTR and short writes. False if the fd is gone.
 bool write_fully(int fd, std::string_view data);

@@ -67,27 +67,27 @@ struct Config {
   std::optional<mode_t> umask;
   std::string chown_socket;  // user[:group]
   std::string uid, gid;      // drop to these after binding
-  int listen = 0;  // 0: the kernel's somaxconn, capped at kDefaultListen
+  int listen = 0;            // 0: the kernel's somaxconn, capped at kDefaultListen
   std::size_t buffer_size = 65535;
-  int socket_timeout = 60;  // seconds a worker waits on a silent client
-  std::uint64_t limit_post = 0;  // largest request body accepted; 0: no limit
+  int socket_timeout = 60;           // seconds a worker waits on a silent client
+  std::uint64_t limit_post = 0;      // largest request body accepted; 0: no limit
   std::uint64_t post_buffering = 0;  // read bodies before the app runs: in memory up to this, then a temp file
-  int http_keepalive = 5;  // seconds an idle HTTP keep-alive connection is kept; 0: close after each response
-  int http_timeout = 10;   // seconds an HTTP client has to send a request's head (and a buffered body)
+  int http_keepalive = 5;            // seconds an idle HTTP keep-alive connection is kept; 0: close after each response
+  int http_timeout = 10;             // seconds an HTTP client has to send a request's head (and a buffered body)
   std::vector<StaticMap> static_maps;
 
   // Processes
   int processes = 1;
   int threads = 1;
-  int max_requests = 0;         // 0: never recycle
-  int max_requests_delta = 0;   // worker N recycles after max_requests + N * delta
-  int min_worker_lifetime = 0;  // seconds before max-requests/reload-on-* may recycle a worker
-  std::uint64_t reload_on_rss_mb = 0;  // recycle a worker whose resident memory passes this
-  std::uint64_t reload_on_as_mb = 0;   // ... or whose address space passes this
+  int max_requests = 0;                         // 0: never recycle
+  int max_requests_delta = 0;                   // worker N recycles after max_requests + N * delta
+  int min_worker_lifetime = 0;                  // seconds before max-requests/reload-on-* may recycle a worker
+  std::uint64_t reload_on_rss_mb = 0;           // recycle a worker whose resident memory passes this
+  std::uint64_t reload_on_as_mb = 0;            // ... or whose address space passes this
   std::vector<std::string> touch_reload;        // reload when one of these files' mtime changes
   std::vector<std::string> touch_chain_reload;  // chain-reload likewise
-  int harakiri = 0;              // seconds a request may run; 0: no limit
-  int worker_reload_mercy = 30;  // seconds a stopping worker may finish in-flight requests
+  int harakiri = 0;                             // seconds a request may run; 0: no limit
+  int worker_reload_mercy = 30;                 // seconds a stopping worker may finish in-flight requests
   std::string pidfile;
   bool vacuum = false;
 

@@ -11,9 +11,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool is_key_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-}
+bool is_key_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; }
 
 bool is_valid_key(std::string_view key) {
   if (key.empty()) return false;
@@ -27,8 +25,7 @@ bool is_valid_key(std::string_view key) {
 // part of the value (so `lazy-apps = false # x` turns lazy-apps on); ferry strips them.
 std::size_t inline_comment_start(std::string_view value) {
   for (std::size_t i = 1; i < value.size(); ++i) {
-    if ((value[i] == '#' || value[i] == ';') &&
-        std::isspace(static_cast<unsigned char>(value[i - 1]))) {
+    if ((value[i] == '#' || value[i] == ';') && std::isspace(static_cast<unsigned char>(value[i - 1]))) {
       return i;
     }
   }
@@ -37,8 +34,7 @@ std::size_t inline_comment_start(std::string_view value) {
 
 // Finds "<option> =" after whitespace inside a value: two options pasted onto one line,
 // as in `home = %(base)/venv chdir = %(base)`. Returns the second option's name.
-std::string_view second_option(std::string_view value,
-                               const std::function<bool(std::string_view)>& is_option) {
+std::string_view second_option(std::string_view value, const std::function<bool(std::string_view)>& is_option) {
   for (std::size_t i = 1; i < value.size(); ++i) {
     if (!std::isspace(static_cast<unsigned char>(value[i - 1])) || !is_key_char(value[i])) continue;
     std::size_t end = i;
@@ -57,8 +53,7 @@ std::string_view second_option(std::string_view value,
 std::pair<std::string, std::string> split_ini_spec(std::string_view spec) {
   // "app.ini:staging" picks [staging]. A colon inside a directory name is left alone.
   const auto colon = spec.rfind(':');
-  if (colon != std::string_view::npos && colon + 1 < spec.size() &&
-      spec.find('/', colon) == std::string_view::npos) {
+  if (colon != std::string_view::npos && colon + 1 < spec.size() && spec.find('/', colon) == std::string_view::npos) {
     return {std::string(spec.substr(0, colon)), std::string(spec.substr(colon + 1))};
   }
   return {std::string(spec), "uwsgi"};
@@ -83,8 +78,7 @@ IniText parse_ini(std::string_view text, const std::string& file, std::string_vi
 
     if (line.front() == '[') {
       if (line.back() != ']') {
-        throw ConfigError(where, "a section header must look like [uwsgi]; got '" +
-                                     std::string(line) + "'");
+        throw ConfigError(where, "a section header must look like [uwsgi]; got '" + std::string(line) + "'");
       }
       current_section = trim(line.substr(1, line.size() - 2));
       in_any_section = true;
@@ -92,9 +86,8 @@ IniText parse_ini(std::string_view text, const std::string& file, std::string_vi
       continue;
     }
     if (!in_any_section) {
-      throw ConfigError(where, "'" + std::string(line) +
-                                   "' comes before any [section]; put it under [" +
-                                   std::string(section) + "]");
+      throw ConfigError(
+          where, "'" + std::string(line) + "' comes before any [section]; put it under [" + std::string(section) + "]");
     }
     if (current_section != section) continue;
 
@@ -103,8 +96,7 @@ IniText parse_ini(std::string_view text, const std::string& file, std::string_vi
     const auto eq = line.find('=');
     const std::string_view key = trim(line.substr(0, eq));
     if (!is_valid_key(key)) {
-      throw ConfigError(where, "expected 'key = value' or a bare 'key', got '" +
-                                   std::string(line) + "'");
+      throw ConfigError(where, "expected 'key = value' or a bare 'key', got '" + std::string(line) + "'");
     }
     entry.key = key;
     if (eq == std::string_view::npos) {
@@ -116,10 +108,10 @@ IniText parse_ini(std::string_view text, const std::string& file, std::string_vi
         result.inline_comment_lines.push_back(line_number);
       }
       if (const auto other = second_option(value, is_option); !other.empty()) {
-        throw ConfigError(
-            where, "this line holds two options, '" + std::string(key) + "' and '" +
-                       std::string(other) + "'; put each option on its own line (uWSGI would "
-                       "have read everything after '" + std::string(key) + " =' as one value)");
+        throw ConfigError(where, "this line holds two options, '" + std::string(key) + "' and '" + std::string(other) +
+                                     "'; put each option on its own line (uWSGI would "
+                                     "have read everything after '" +
+                                     std::string(key) + " =' as one value)");
       }
       entry.value = value;
     }

@@ -27,8 +27,8 @@ struct Origin {
 
 class Loader {
  public:
-  void set(const std::string& key, std::string_view raw_value, bool bare, const Location& where,
-           const Origin& origin, int depth) {
+  void set(const std::string& key, std::string_view raw_value, bool bare, const Location& where, const Origin& origin,
+           int depth) {
     const std::string value = bare ? std::string("true") : expand(raw_value, where, origin);
     if (key == "ini") {
       include(value, where, depth);
@@ -52,9 +52,8 @@ class Loader {
       return;
     }
     if (const auto reason = meaningless_uwsgi_option(key); !reason.empty()) {
-      result_.warnings.push_back(
-          fmt::format("{}: '{}' is a uWSGI option ferry does not need ({}); ignoring it",
-                      where.describe(), key, reason));
+      result_.warnings.push_back(fmt::format("{}: '{}' is a uWSGI option ferry does not need ({}); ignoring it",
+                                             where.describe(), key, reason));
       return;
     }
     if (const auto reason = unsupported_uwsgi_option(key); !reason.empty()) {
@@ -69,7 +68,8 @@ class Loader {
   void include(const std::string& spec, const Location& where, int depth) {
     if (depth >= kMaxIncludeDepth) {
       throw ConfigError(where, fmt::format("ini files include each other more than {} levels deep "
-                                           "(a loop?)", kMaxIncludeDepth));
+                                           "(a loop?)",
+                                           kMaxIncludeDepth));
     }
     auto [path, section] = split_ini_spec(spec);
     std::ifstream in(path, std::ios::binary);
@@ -81,20 +81,22 @@ class Loader {
     stream << in.rdbuf();
     std::string text = stream.str();
     if (text.starts_with("\xEF\xBB\xBF")) text.erase(0, 3);  // a UTF-8 byte-order mark from Windows editors
-    const IniText ini = parse_ini(text, path, section,
-                                  // One-letter aliases (b, p, s) are too common in values to count.
-                                  [](std::string_view name) { return name.size() > 1 && find_option(name) != nullptr; });
+    const IniText ini =
+        parse_ini(text, path, section,
+                  // One-letter aliases (b, p, s) are too common in values to count.
+                  [](std::string_view name) { return name.size() > 1 && find_option(name) != nullptr; });
     if (!ini.section_found) {
       throw ConfigError(where, fmt::format("'{}' has no [{}] section; ferry reads the [uwsgi] section, or "
-                                           "another one named as FILE:SECTION", path, section));
+                                           "another one named as FILE:SECTION",
+                                           path, section));
     }
     if (!ini.inline_comment_lines.empty()) {
       std::string lines;
       for (int line : ini.inline_comment_lines) lines += (lines.empty() ? "" : ", ") + std::to_string(line);
-      result_.warnings.push_back(fmt::format(
-          "{}: stripped the inline comment on line{} {} (uWSGI would have kept ' #...' as part of "
-          "the value; put comments on their own lines)",
-          path, ini.inline_comment_lines.size() > 1 ? "s" : "", lines));
+      result_.warnings.push_back(
+          fmt::format("{}: stripped the inline comment on line{} {} (uWSGI would have kept ' #...' as part of "
+                      "the value; put comments on their own lines)",
+                      path, ini.inline_comment_lines.size() > 1 ? "s" : "", lines));
     }
     result_.config.ini_files.push_back(path);
     const Origin origin{fs::absolute(path).lexically_normal()};
@@ -138,14 +140,16 @@ class Loader {
           const char* env = std::getenv(name.c_str());
           if (env == nullptr) {
             throw ConfigError(where, fmt::format("$({}) refers to an environment variable that is not "
-                                                 "set; export {} before starting ferry", name, name));
+                                                 "set; export {} before starting ferry",
+                                                 name, name));
           }
           out += env;
         } else {
           const auto it = placeholders_.find(name);
           if (it == placeholders_.end()) {
             throw ConfigError(where, fmt::format("%({}) refers to a key that is not set before this "
-                                                 "line; define '{} = ...' above it", name, name));
+                                                 "line; define '{} = ...' above it",
+                                                 name, name));
           }
           referenced_.insert(name);
           out += it->second;
@@ -184,8 +188,9 @@ class Loader {
       throw ConfigError(cli, "both 'module' and 'wsgi-file' are set; keep the one that names your app");
     }
     if (c.module.empty() && c.wsgi_file.empty() && c.mounts.empty()) {
-      throw ConfigError(cli, "no app to serve: set 'module = yourproject.wsgi:application' (or "
-                             "'wsgi-file = path/to/wsgi.py', or 'mount = /prefix=app.wsgi:application')");
+      throw ConfigError(cli,
+                        "no app to serve: set 'module = yourproject.wsgi:application' (or "
+                        "'wsgi-file = path/to/wsgi.py', or 'mount = /prefix=app.wsgi:application')");
     }
     for (std::size_t i = 0; i < c.mounts.size(); ++i) {
       const bool main_too = c.mounts[i].mountpoint.empty() && (!c.module.empty() || !c.wsgi_file.empty());
@@ -201,9 +206,10 @@ class Loader {
       c.module.resize(colon);
     }
     if (c.sockets.empty()) {
-      throw ConfigError(cli, "no socket to listen on: set 'socket = /run/app.sock' (nginx: "
-                             "uwsgi_pass unix:/run/app.sock;), 'socket = 127.0.0.1:3031' or, to serve "
-                             "browsers directly, 'http = :8000'");
+      throw ConfigError(cli,
+                        "no socket to listen on: set 'socket = /run/app.sock' (nginx: "
+                        "uwsgi_pass unix:/run/app.sock;), 'socket = 127.0.0.1:3031' or, to serve "
+                        "browsers directly, 'http = :8000'");
     }
   }
 

@@ -9,8 +9,7 @@
 namespace ferry::config {
 namespace {
 
-long parse_number(std::string_view key, std::string_view value, const Location& where, long min,
-                  long max) {
+long parse_number(std::string_view key, std::string_view value, const Location& where, long min, long max) {
   long result = 0;
   const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), result);
   if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
@@ -50,7 +49,8 @@ SocketOption http_socket(std::string_view key, std::string_view value, const Loc
   const bool port_ok = colon != std::string::npos && colon + 1 < address.size() &&
                        address.find_first_not_of("0123456789", colon + 1) == std::string::npos;
   if (!port_ok || address.find('/') != std::string::npos) {
-    throw ConfigError(where, fmt::format("{} expects [ADDRESS]:PORT, e.g. :8000 or 127.0.0.1:8000, got '{}'", key, value));
+    throw ConfigError(where,
+                      fmt::format("{} expects [ADDRESS]:PORT, e.g. :8000 or 127.0.0.1:8000, got '{}'", key, value));
   }
   return {std::move(address), where, /*http=*/true};
 }
@@ -64,16 +64,18 @@ std::string logger_path(std::string_view value, const Location& where) {
   }
   constexpr std::string_view file_prefix = "file:";
   if (!value.starts_with(file_prefix)) {
-    throw ConfigError(where, fmt::format(
-        "logger = {}: ferry's built-in logger writes to a file; use 'logger = file:/path/to.log' "
-        "(or omit logger to log to stderr, e.g. for journald or docker logs)", value));
+    throw ConfigError(
+        where, fmt::format("logger = {}: ferry's built-in logger writes to a file; use 'logger = file:/path/to.log' "
+                           "(or omit logger to log to stderr, e.g. for journald or docker logs)",
+                           value));
   }
   value.remove_prefix(file_prefix.size());
   if (value.starts_with("logfile=")) {
     value.remove_prefix(8);
     if (value.find(',') != std::string_view::npos) {
-      throw ConfigError(where, "logger file options other than logfile= are not supported; "
-                               "use 'logger = file:/path/to.log'");
+      throw ConfigError(where,
+                        "logger file options other than logfile= are not supported; "
+                        "use 'logger = file:/path/to.log'");
     }
   }
   return text("logger", value, where);
@@ -95,18 +97,19 @@ mode_t socket_mode(std::string_view value, const Location& where) {
   return octal_mode("chmod-socket", value, where, "660 or 666");
 }
 
-void ignored_flag(std::string_view key, std::string_view value, const Location& where,
-                  Warnings& warnings, std::string_view why) {
+void ignored_flag(std::string_view key, std::string_view value, const Location& where, Warnings& warnings,
+                  std::string_view why) {
   if (!parse_bool(key, value, where)) {
     warnings.push_back(fmt::format("{}: {} = false has no effect: {}", where.describe(), key, why));
   }
 }
 
 constexpr std::array kOptions{
-    Option{"ini", "", OptionKind::list, "FILE[:SECTION]", "read options from an ini file ([uwsgi] section unless :SECTION)",
+    Option{"ini", "", OptionKind::list, "FILE[:SECTION]",
+           "read options from an ini file ([uwsgi] section unless :SECTION)",
            nullptr},  // handled by the loader, which reads the file in place
-    Option{"set-placeholder", "set-ph", OptionKind::list, "NAME=VALUE", "define %(NAME) for later lines without it being an option",
-           nullptr},  // handled by the loader
+    Option{"set-placeholder", "set-ph", OptionKind::list, "NAME=VALUE",
+           "define %(NAME) for later lines without it being an option", nullptr},  // handled by the loader
     Option{"home", "virtualenv venv pyhome", OptionKind::text, "DIR", "the virtualenv to run the app in",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.home = text("home", v, w); }},
     Option{"chdir", "", OptionKind::text, "DIR", "change to DIR before loading the app",
@@ -115,7 +118,8 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.pythonpath.push_back(text("pythonpath", v, w));
            }},
-    Option{"module", "wsgi", OptionKind::text, "MOD[:CALLABLE]", "the WSGI app to load, e.g. server_dev.wsgi:application",
+    Option{"module", "wsgi", OptionKind::text, "MOD[:CALLABLE]",
+           "the WSGI app to load, e.g. server_dev.wsgi:application",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.module = text("module", v, w); }},
     Option{"wsgi-file", "file", OptionKind::text, "FILE", "load the WSGI app from a Python file",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.wsgi_file = text("wsgi-file", v, w); }},
@@ -129,13 +133,16 @@ constexpr std::array kOptions{
              }
              c.env.emplace_back(std::string(v.substr(0, eq)), std::string(v.substr(eq + 1)));
            }},
-    Option{"mount", "", OptionKind::list, "/PREFIX=APP", "serve another app under a URL prefix, e.g. /api=api.wsgi:app (repeatable)",
+    Option{"mount", "", OptionKind::list, "/PREFIX=APP",
+           "serve another app under a URL prefix, e.g. /api=api.wsgi:app (repeatable)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             auto [prefix, target] = prefix_and_value(v, w, "mount expects /PREFIX=module:callable (or =path/to/app.py)");
+             auto [prefix, target] =
+                 prefix_and_value(v, w, "mount expects /PREFIX=module:callable (or =path/to/app.py)");
              if (prefix == "/") prefix.clear();  // "/" is the main app's place
              c.mounts.push_back(parse_app_target(target, prefix));
            }},
-    Option{"manage-script-name", "", OptionKind::flag, "", "pick the mounted app by PATH_INFO prefix, moving the prefix to SCRIPT_NAME",
+    Option{"manage-script-name", "", OptionKind::flag, "",
+           "pick the mounted app by PATH_INFO prefix, moving the prefix to SCRIPT_NAME",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.manage_script_name = parse_bool("manage-script-name", v, w);
            }},
@@ -143,58 +150,98 @@ constexpr std::array kOptions{
            [](Config&, std::string_view v, const Location& w, Warnings& warn) {
              ignored_flag("need-app", v, w, warn, "ferry never runs without an app");
            }},
-    Option{"lazy-apps", "", OptionKind::flag, "", "load the app in each worker after fork (the default); false: load it once in the master, as preload",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.preload = !parse_bool("lazy-apps", v, w); }},
-    Option{"preload", "", OptionKind::flag, "", "import the app once in the master, then fork the workers (saves memory; see the README before using it)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.preload = parse_bool("preload", v, w); }},
-    Option{"socket", "uwsgi-socket s", OptionKind::list, "ADDR", "serve the uwsgi protocol on a Unix socket path or host:port (repeatable)",
+    Option{"lazy-apps", "", OptionKind::flag, "",
+           "load the app in each worker after fork (the default); false: load it once in the master, as preload",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.preload = !parse_bool("lazy-apps", v, w);
+           }},
+    Option{
+        "preload", "", OptionKind::flag, "",
+        "import the app once in the master, then fork the workers (saves memory; see the README before using it)",
+        [](Config& c, std::string_view v, const Location& w, Warnings&) { c.preload = parse_bool("preload", v, w); }},
+    Option{"socket", "uwsgi-socket s", OptionKind::list, "ADDR",
+           "serve the uwsgi protocol on a Unix socket path or host:port (repeatable)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.sockets.push_back({text("socket", v, w), w});
            }},
-    Option{"http", "", OptionKind::list, "[ADDR]:PORT", "serve HTTP/1.1 to clients directly, e.g. :8000 or 127.0.0.1:8000 (repeatable; same as http-socket)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.sockets.push_back(http_socket("http", v, w)); }},
-    Option{"http-socket", "", OptionKind::list, "[ADDR]:PORT", "the same as http: the workers speak HTTP/1.1 themselves, no router process",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.sockets.push_back(http_socket("http-socket", v, w)); }},
-    Option{"http-keepalive", "", OptionKind::number, "SECONDS", "keep idle HTTP/1.1 connections open this long between requests (default 5; 0 = close after each response)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.http_keepalive = number("http-keepalive", v, w, 0, 3600); }},
-    Option{"http-timeout", "", OptionKind::number, "SECONDS", "time an HTTP client has to send a request's headers (and a body read before the app runs; default 10)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.http_timeout = number("http-timeout", v, w, 1, 3600); }},
-    Option{"static-map", "", OptionKind::list, "/PREFIX=DIR", "serve the files under DIR at /PREFIX, before the app (repeatable; for development: use nginx in production)",
+    Option{"http", "", OptionKind::list, "[ADDR]:PORT",
+           "serve HTTP/1.1 to clients directly, e.g. :8000 or 127.0.0.1:8000 (repeatable; same as http-socket)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             auto [prefix, directory] = prefix_and_value(v, w, "static-map expects /PREFIX=DIRECTORY, e.g. /static=/srv/app/static");
-             c.static_maps.push_back({std::move(prefix), std::string(directory)});
+             c.sockets.push_back(http_socket("http", v, w));
            }},
+    Option{"http-socket", "", OptionKind::list, "[ADDR]:PORT",
+           "the same as http: the workers speak HTTP/1.1 themselves, no router process",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.sockets.push_back(http_socket("http-socket", v, w));
+           }},
+    Option{"http-keepalive", "", OptionKind::number, "SECONDS",
+           "keep idle HTTP/1.1 connections open this long between requests (default 5; 0 = close after each response)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.http_keepalive = number("http-keepalive", v, w, 0, 3600);
+           }},
+    Option{"http-timeout", "", OptionKind::number, "SECONDS",
+           "time an HTTP client has to send a request's headers (and a body read before the app runs; default 10)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.http_timeout = number("http-timeout", v, w, 1, 3600);
+           }},
+    Option{
+        "static-map", "", OptionKind::list, "/PREFIX=DIR",
+        "serve the files under DIR at /PREFIX, before the app (repeatable; for development: use nginx in production)",
+        [](Config& c, std::string_view v, const Location& w, Warnings&) {
+          auto [prefix, directory] =
+              prefix_and_value(v, w, "static-map expects /PREFIX=DIRECTORY, e.g. /static=/srv/app/static");
+          c.static_maps.push_back({std::move(prefix), std::string(directory)});
+        }},
     Option{"chmod-socket", "", OptionKind::text, "MODE", "permissions of Unix sockets (octal, bare = 666)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.chmod_socket = socket_mode(v, w); }},
-    Option{"umask", "", OptionKind::text, "MODE", "the file-creation mask (octal) for the log, sockets and pidfile, e.g. 027",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.umask = octal_mode("umask", v, w, "022 or 027"); }},
-    Option{"chown-socket", "", OptionKind::text, "USER[:GROUP]", "owner of the Unix sockets, e.g. www-data:www-data (needs root)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.chown_socket = text("chown-socket", v, w); }},
+    Option{"umask", "", OptionKind::text, "MODE",
+           "the file-creation mask (octal) for the log, sockets and pidfile, e.g. 027",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.umask = octal_mode("umask", v, w, "022 or 027");
+           }},
+    Option{"chown-socket", "", OptionKind::text, "USER[:GROUP]",
+           "owner of the Unix sockets, e.g. www-data:www-data (needs root)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.chown_socket = text("chown-socket", v, w);
+           }},
     Option{"uid", "", OptionKind::text, "USER", "run as this user (name or number) once the sockets are bound",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.uid = text("uid", v, w); }},
     Option{"gid", "", OptionKind::text, "GROUP", "run as this group (default with uid: the user's group)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.gid = text("gid", v, w); }},
     Option{"listen", "", OptionKind::number, "N", "listen backlog (default: the kernel's somaxconn, up to 4096)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.listen = number("listen", v, w, 1, 1 << 20); }},
-    Option{"buffer-size", "b", OptionKind::number, "BYTES", "largest uwsgi vars block accepted (default and maximum 65535)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.listen = number("listen", v, w, 1, 1 << 20);
+           }},
+    Option{"buffer-size", "b", OptionKind::number, "BYTES",
+           "largest uwsgi vars block accepted (default and maximum 65535)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.buffer_size = static_cast<std::size_t>(number("buffer-size", v, w, 64, 65535));
            }},
-    Option{"socket-timeout", "", OptionKind::number, "SECONDS", "how long a worker waits on a silent client (default 60)",
+    Option{"socket-timeout", "", OptionKind::number, "SECONDS",
+           "how long a worker waits on a silent client (default 60)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.socket_timeout = number("socket-timeout", v, w, 1, 86400);
            }},
-    Option{"limit-post", "", OptionKind::number, "BYTES", "refuse request bodies larger than this with 413 (0 = no limit)",
+    Option{"limit-post", "", OptionKind::number, "BYTES",
+           "refuse request bodies larger than this with 413 (0 = no limit)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             c.limit_post = static_cast<std::uint64_t>(parse_number("limit-post", v, w, 0, std::numeric_limits<long>::max()));
+             c.limit_post =
+                 static_cast<std::uint64_t>(parse_number("limit-post", v, w, 0, std::numeric_limits<long>::max()));
            }},
-    Option{"post-buffering", "", OptionKind::number, "BYTES", "read each body before the app runs (seekable wsgi.input): in memory up to BYTES, larger ones in an unlinked temp file",
+    Option{"post-buffering", "", OptionKind::number, "BYTES",
+           "read each body before the app runs (seekable wsgi.input): in memory up to BYTES, larger ones in an "
+           "unlinked temp file",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             c.post_buffering = static_cast<std::uint64_t>(parse_number("post-buffering", v, w, 0, std::numeric_limits<long>::max()));
+             c.post_buffering =
+                 static_cast<std::uint64_t>(parse_number("post-buffering", v, w, 0, std::numeric_limits<long>::max()));
            }},
-    Option{"auto-procname", "", OptionKind::flag, "", "title processes 'ferry master' and 'ferry worker N' in ps and top",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.auto_procname = parse_bool("auto-procname", v, w); }},
-    Option{"procname-prefix", "", OptionKind::text, "TEXT", "put TEXT before every process title (implies auto-procname)",
+    Option{"auto-procname", "", OptionKind::flag, "",
+           "title processes 'ferry master' and 'ferry worker N' in ps and top",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.auto_procname = parse_bool("auto-procname", v, w);
+           }},
+    Option{"procname-prefix", "", OptionKind::text, "TEXT",
+           "put TEXT before every process title (implies auto-procname)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.procname_prefix = text("procname-prefix", v, w);
              c.auto_procname = true;
@@ -209,9 +256,13 @@ constexpr std::array kOptions{
              ignored_flag("master", v, w, warn, "ferry always runs a master that supervises the workers");
            }},
     Option{"processes", "workers p", OptionKind::number, "N", "number of worker processes (default 1)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.processes = number("processes", v, w, 1, 1024); }},
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.processes = number("processes", v, w, 1, 1024);
+           }},
     Option{"threads", "", OptionKind::number, "N", "threads per worker, each serving one request at a time (default 1)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.threads = number("threads", v, w, 1, 1024); }},
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.threads = number("threads", v, w, 1, 1024);
+           }},
     Option{"enable-threads", "T", OptionKind::flag, "", "let the app start threads (always on in ferry)",
            [](Config&, std::string_view v, const Location& w, Warnings& warn) {
              ignored_flag("enable-threads", v, w, warn, "Python threads always work in ferry");
@@ -220,23 +271,33 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.max_requests = number("max-requests", v, w, 0, 1 << 30);
            }},
-    Option{"max-requests-delta", "", OptionKind::number, "N", "worker K recycles after max-requests + K*N requests, so workers do not recycle together",
+    Option{"max-requests-delta", "", OptionKind::number, "N",
+           "worker K recycles after max-requests + K*N requests, so workers do not recycle together",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.max_requests_delta = number("max-requests-delta", v, w, 0, 1 << 20);
            }},
-    Option{"touch-reload", "", OptionKind::list, "FILE", "reload gracefully when FILE's modification time changes (repeatable)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.touch_reload.push_back(text("touch-reload", v, w)); }},
-    Option{"touch-chain-reload", "", OptionKind::list, "FILE", "replace the workers one at a time when FILE's modification time changes",
+    Option{"touch-reload", "", OptionKind::list, "FILE",
+           "reload gracefully when FILE's modification time changes (repeatable)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.touch_reload.push_back(text("touch-reload", v, w));
+           }},
+    Option{"touch-chain-reload", "", OptionKind::list, "FILE",
+           "replace the workers one at a time when FILE's modification time changes",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.touch_chain_reload.push_back(text("touch-chain-reload", v, w));
            }},
-    Option{"harakiri", "", OptionKind::number, "SECONDS", "a request running longer is logged with every thread's Python stack, cut, and its worker replaced",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.harakiri = number("harakiri", v, w, 0, 86400); }},
-    Option{"min-worker-lifetime", "", OptionKind::number, "SECONDS", "a worker is recycled (max-requests, reload-on-rss/-as) only after living this long",
+    Option{"harakiri", "", OptionKind::number, "SECONDS",
+           "a request running longer is logged with every thread's Python stack, cut, and its worker replaced",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.harakiri = number("harakiri", v, w, 0, 86400);
+           }},
+    Option{"min-worker-lifetime", "", OptionKind::number, "SECONDS",
+           "a worker is recycled (max-requests, reload-on-rss/-as) only after living this long",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.min_worker_lifetime = number("min-worker-lifetime", v, w, 0, 86400);
            }},
-    Option{"reload-on-rss", "", OptionKind::number, "MB", "recycle a worker whose resident memory passes MB (checked after each request)",
+    Option{"reload-on-rss", "", OptionKind::number, "MB",
+           "recycle a worker whose resident memory passes MB (checked after each request)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.reload_on_rss_mb = static_cast<std::uint64_t>(number("reload-on-rss", v, w, 0, 1 << 24));
            }},
@@ -244,13 +305,15 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.reload_on_as_mb = static_cast<std::uint64_t>(number("reload-on-as", v, w, 0, 1 << 24));
            }},
-    Option{"worker-reload-mercy", "", OptionKind::number, "SECONDS", "how long stopping workers may finish in-flight requests (default 30)",
+    Option{"worker-reload-mercy", "", OptionKind::number, "SECONDS",
+           "how long stopping workers may finish in-flight requests (default 30)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.worker_reload_mercy = number("worker-reload-mercy", v, w, 1, 86400);
            }},
     Option{"pidfile", "", OptionKind::text, "FILE", "write the master's pid to FILE",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.pidfile = text("pidfile", v, w); }},
-    Option{"vacuum", "", OptionKind::flag, "", "remove the Unix sockets and pidfile on exit (only while they are still ours)",
+    Option{"vacuum", "", OptionKind::flag, "",
+           "remove the Unix sockets and pidfile on exit (only while they are still ours)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.vacuum = parse_bool("vacuum", v, w); }},
     Option{"logger", "", OptionKind::text, "file:PATH", "append the log to PATH (built in, no plugin needed)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.logfile = logger_path(v, w); }},

@@ -22,7 +22,7 @@ namespace ferry::master {
 inline constexpr const char* kHandoverVariable = "FERRY_HANDOVER";
 
 struct Handover {
-  pid_t pid = 0;  // the process it is meant for: a child that inherits the variable ignores it
+  pid_t pid = 0;       // the process it is meant for: a child that inherits the variable ignores it
   bool chain = false;  // replace the handed-over workers one at a time
   int generation = 0;  // the generation serving when the old master re-executed
   int events_read = -1;
@@ -44,7 +44,7 @@ struct Handover {
     int generation = 0;
     int output_fd = -1;  // the read end of its stdout/stderr pipe
     int counter_slot = 0;
-    bool retiring = false;  // already asked to stop
+    bool retiring = false;     // already asked to stop
     long long started_ns = 0;  // steady_clock (CLOCK_MONOTONIC, which exec keeps) at its start
   };
   std::vector<Worker> workers;

@@ -33,10 +33,10 @@ int backlog_for(const config::Config& config, config::Warnings& warnings) {
   const int somaxconn = kernel_somaxconn();
   if (config.listen == 0) return std::min(somaxconn, config::kDefaultListen);
   if (config.listen > somaxconn) {
-    warnings.push_back(fmt::format(
-        "listen = {} is above the kernel's limit net.core.somaxconn = {}, which silently caps it; "
-        "raise it with: sysctl -w net.core.somaxconn={}",
-        config.listen, somaxconn, config.listen));
+    warnings.push_back(
+        fmt::format("listen = {} is above the kernel's limit net.core.somaxconn = {}, which silently caps it; "
+                    "raise it with: sysctl -w net.core.somaxconn={}",
+                    config.listen, somaxconn, config.listen));
   }
   return config.listen;
 }
@@ -47,16 +47,20 @@ void clear_stale_unix_socket(const std::string& path) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) return;
   if (!S_ISSOCK(st.st_mode)) {
-    throw StartupError(fmt::format("socket {}: the path exists and is not a socket; remove it or "
-                                   "choose another path", path));
+    throw StartupError(
+        fmt::format("socket {}: the path exists and is not a socket; remove it or "
+                    "choose another path",
+                    path));
   }
   UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    throw StartupError(fmt::format("socket {}: another server is listening on it; stop it first or "
-                                   "choose another path", path));
+    throw StartupError(
+        fmt::format("socket {}: another server is listening on it; stop it first or "
+                    "choose another path",
+                    path));
   }
   ::unlink(path.c_str());
 }
@@ -66,9 +70,10 @@ Listener open_unix(const config::SocketOption& option, const config::Config& con
   const std::string& path = option.address;
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) {
-    throw StartupError(fmt::format("{}: socket path '{}' is {} bytes; Unix socket paths must be "
-                                   "shorter than {}", option.where.describe(), path, path.size(),
-                                   sizeof addr.sun_path));
+    throw StartupError(
+        fmt::format("{}: socket path '{}' is {} bytes; Unix socket paths must be "
+                    "shorter than {}",
+                    option.where.describe(), path, path.size(), sizeof addr.sun_path));
   }
   clear_stale_unix_socket(path);
   Listener listener;
@@ -78,14 +83,16 @@ Listener open_unix(const config::SocketOption& option, const config::Config& con
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   if (::bind(listener.fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    throw StartupError(fmt::format("cannot bind socket {}: {} (does its directory exist and is it "
-                                   "writable?)", path, errno_text(errno)));
+    throw StartupError(
+        fmt::format("cannot bind socket {}: {} (does its directory exist and is it "
+                    "writable?)",
+                    path, errno_text(errno)));
   }
   if (config.chmod_socket && ::chmod(path.c_str(), *config.chmod_socket) != 0) {
     throw StartupError(fmt::format("chmod-socket {:o} on {}: {}", *config.chmod_socket, path, errno_text(errno)));
   }
-  if ((owner.uid || owner.gid) &&
-      ::chown(path.c_str(), owner.uid.value_or(static_cast<uid_t>(-1)), owner.gid.value_or(static_cast<gid_t>(-1))) != 0) {
+  if ((owner.uid || owner.gid) && ::chown(path.c_str(), owner.uid.value_or(static_cast<uid_t>(-1)),
+                                          owner.gid.value_or(static_cast<gid_t>(-1))) != 0) {
     throw StartupError(fmt::format("chown-socket {} on {}: {}", config.chown_socket, path, errno_text(errno)));
   }
   struct stat st {};
@@ -198,8 +205,10 @@ std::vector<Listener> open_listeners(const config::Config& config, config::Warni
     listeners.back().http = option.http;
   }
   for (const auto& [key, fd] : activated) {
-    warnings.push_back(fmt::format("systemd passed a socket bound to '{}' that no 'socket' option names; "
-                                   "closing it (add 'socket = {}' to serve on it)", key, key));
+    warnings.push_back(
+        fmt::format("systemd passed a socket bound to '{}' that no 'socket' option names; "
+                    "closing it (add 'socket = {}' to serve on it)",
+                    key, key));
     ::close(fd);
   }
   return listeners;
@@ -209,8 +218,7 @@ void vacuum_listeners(const std::vector<Listener>& listeners) {
   for (const auto& listener : listeners) {
     if (!listener.is_unix) continue;
     struct stat st {};
-    if (::lstat(listener.address.c_str(), &st) == 0 && st.st_dev == listener.device &&
-        st.st_ino == listener.inode) {
+    if (::lstat(listener.address.c_str(), &st) == 0 && st.st_dev == listener.device && st.st_ino == listener.inode) {
       ::unlink(listener.address.c_str());
     }
   }

@@ -20,7 +20,8 @@ LogCollector::LogCollector(asio::io_context& io, int log_fd)
 
 LogCollector::~LogCollector() {
   // epoll_ is ours to close, not Asio's.
-  if (watch_.is_open()) [[maybe_unused]] auto fd = watch_.release();
+  if (watch_.is_open()) [[maybe_unused]]
+    auto fd = watch_.release();
 }
 
 void LogCollector::add(pid_t pid, UniqueFd read_end) {

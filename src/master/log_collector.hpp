@@ -79,8 +79,8 @@ class LogCollector {
     RecentOutput recent{kRecentBytes};
   };
 
-  bool read_round();                // reads the pipes with data; true if any had some
-  void read_written(Output& out);    // reads what the pipe holds now
+  bool read_round();               // reads the pipes with data; true if any had some
+  void read_written(Output& out);  // reads what the pipe holds now
   void read_pipe(Output& out, std::size_t limit);
   void close_pipe(Output& out);
   void write_out();
@@ -90,9 +90,9 @@ class LogCollector {
   void schedule_tick();
 
   int log_fd_;
-  UniqueFd epoll_;                               // the pipes, level-triggered
-  asio::posix::stream_descriptor watch_;         // epoll_ inside Asio's loop, while idle
-  asio::steady_timer tick_;                      // the batch interval, while busy
+  UniqueFd epoll_;                        // the pipes, level-triggered
+  asio::posix::stream_descriptor watch_;  // epoll_ inside Asio's loop, while idle
+  asio::steady_timer tick_;               // the batch interval, while busy
   std::map<pid_t, Output> outputs_;
   std::array<char, 64 * 1024> buffer_{};
   std::string pending_;  // whole lines read in this round, written with one write(2)

@@ -41,8 +41,10 @@ UniqueFd open_log(const std::string& path) {
   if (path.empty()) return UniqueFd(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
   if (!fd) {
-    throw StartupError(fmt::format("cannot open the log file {}: {} (check the directory and permissions "
-                                   "of logger/logto/daemonize)", path, std::strerror(errno)));
+    throw StartupError(
+        fmt::format("cannot open the log file {}: {} (check the directory and permissions "
+                    "of logger/logto/daemonize)",
+                    path, std::strerror(errno)));
   }
   return fd;
 }
@@ -107,11 +109,13 @@ Preloaded preload_app(const config::Config& config, int log_fd, const std::vecto
   }
   out.app = wsgi::App::load(config, wsgi::WorkerInfo::for_worker(config, 0), /*preload=*/true);
   if (out.app) out.app->begin_serving();
-  if (original_cwd) [[maybe_unused]] auto ignored = ::fchdir(original_cwd.get());
+  if (original_cwd) [[maybe_unused]]
+    auto ignored = ::fchdir(original_cwd.get());
   if (!out.app) {
     if (terminal) {
       write_fully(terminal.get(), fmt::format("ferry: the app failed to import in the master (preload); the "
-                                              "traceback is in {}\n", config.logfile));
+                                              "traceback is in {}\n",
+                                              config.logfile));
     }
     return out;
   }
@@ -138,7 +142,8 @@ std::optional<Handover> take_handover() {
     if (w.output_fd >= 0) ::fcntl(w.output_fd, F_SETFD, FD_CLOEXEC);
   }
   for (const auto& s : handover->sockets) ::fcntl(s.fd, F_SETFD, FD_CLOEXEC);
-  for (int fd : {handover->events_read, handover->events_write, handover->counters_fd}) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  for (int fd : {handover->events_read, handover->events_write, handover->counters_fd})
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   return handover;
 }
 
@@ -237,8 +242,8 @@ class Master {
   void adopt_workers() {
     std::vector<Supervisor::Adopted> adopted;
     for (const auto& w : handover_->workers) {
-      adopted.push_back({w.slot, w.generation, w.pid, w.retiring,
-                         Clock::time_point(std::chrono::nanoseconds(w.started_ns))});
+      adopted.push_back(
+          {w.slot, w.generation, w.pid, w.retiring, Clock::time_point(std::chrono::nanoseconds(w.started_ns))});
       counter_slots_[w.pid] = w.counter_slot;
     }
     const bool can_spawn = app_ != nullptr || !config_->preload;
@@ -250,9 +255,10 @@ class Master {
     std::string sockets;
     for (const auto& l : listeners_) sockets += (sockets.empty() ? "" : ", ") + l.address;
     if (handover_) {
-      log_->info("ferry {} re-executed for a reload (preload): {} worker{} of generation {} keep serving until the "
-                 "new ones are ready", FERRY_VERSION, handover_->workers.size(),
-                 handover_->workers.size() == 1 ? "" : "s", handover_->generation);
+      log_->info(
+          "ferry {} re-executed for a reload (preload): {} worker{} of generation {} keep serving until the "
+          "new ones are ready",
+          FERRY_VERSION, handover_->workers.size(), handover_->workers.size() == 1 ? "" : "s", handover_->generation);
     }
     log_->info("ferry {} starting: Python {} ({}), app {}{}, socket{} {}, {} worker{} x {} thread{}, master pid {}",
                FERRY_VERSION, FERRY_PYTHON_VERSION, config_->home.empty() ? FERRY_PYTHON_EXECUTABLE : config_->home,
@@ -280,8 +286,8 @@ class Master {
         execute(supervisor_.on_stop(now, /*fast=*/true));
       } else {
         notifier_.send("STOPPING=1\nSTATUS=stopping: finishing in-flight requests");
-        log_->info("got SIG{}: stopping gracefully (workers finish their requests, at most {} s)",
-                   sigabbrev_np(sig), config_->worker_reload_mercy);
+        log_->info("got SIG{}: stopping gracefully (workers finish their requests, at most {} s)", sigabbrev_np(sig),
+                   config_->worker_reload_mercy);
         execute(supervisor_.on_stop(now));
       }
       wait_signal();
@@ -410,9 +416,10 @@ class Master {
   }
 
   void send_reloading() {
-    notifier_.send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading",
-                               std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch()).count()));
+    notifier_.send(fmt::format(
+        "RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading",
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count()));
   }
 
   void wait_child() {
@@ -472,8 +479,8 @@ class Master {
     ForkHooks python_fork{[this] { app_->before_fork(); }, [this] { app_->after_fork_parent(); },
                           [this, slot] { app_->after_fork_child(wsgi::WorkerInfo::for_worker(*config_, slot)); }};
 
-    const pid_t pid = fork_child(keep, write_end.get(), [&setup] { return worker::run_worker(setup); },
-                                 app_ ? &python_fork : nullptr);
+    const pid_t pid = fork_child(
+        keep, write_end.get(), [&setup] { return worker::run_worker(setup); }, app_ ? &python_fork : nullptr);
     if (pid < 0) {
       execute(supervisor_.on_spawn_failed(slot, generation, std::strerror(errno), Clock::now()));
       return;
@@ -558,8 +565,8 @@ class Master {
   LogCollector outputs_{io_, log_fd_.get()};  // before log_, whose every line flushes it
   std::shared_ptr<spdlog::logger> log_;
   std::vector<Listener> listeners_;
-  std::unique_ptr<wsgi::App> app_;  // preload: the app imported here; else nullptr
-  std::vector<int> python_fds_;     // preload: descriptors the app holds, kept by workers
+  std::unique_ptr<wsgi::App> app_;    // preload: the app imported here; else nullptr
+  std::vector<int> python_fds_;       // preload: descriptors the app holds, kept by workers
   std::optional<Handover> handover_;  // set when this master was re-executed for a reload
   UniqueFd counters_fd_;
   Pidfile pidfile_;
@@ -581,8 +588,8 @@ class Master {
   UniqueFd events_write_;
   std::array<char, 64 * sizeof(worker::Event)> event_buffer_{};
   worker::SharedCounters* counters_ = nullptr;  // mapped from counters_fd_
-  std::map<pid_t, int> counter_slots_;  // live worker -> its index in counters_->served
-  std::vector<int> free_counter_slots_;  // indexes not in use, filled by run();
+  std::map<pid_t, int> counter_slots_;          // live worker -> its index in counters_->served
+  std::vector<int> free_counter_slots_;         // indexes not in use, filled by run();
   bool load_error_shown_ = false;
   bool done_ = false;
   int exit_code_ = 0;
@@ -600,8 +607,9 @@ int run_master(config::Loaded loaded) {
     bool changed = kept.size() != config.sockets.size();
     for (std::size_t i = 0; !changed && i < kept.size(); ++i) changed = kept[i].address != config.sockets[i].address;
     if (changed) {
-      loaded.warnings.push_back("the socket list changed; sockets are kept across reloads, so restart ferry to "
-                                "apply that");
+      loaded.warnings.push_back(
+          "the socket list changed; sockets are kept across reloads, so restart ferry to "
+          "apply that");
     }
     config.sockets = std::move(kept);
   }
@@ -659,8 +667,7 @@ int run_master(config::Loaded loaded) {
     if (!handover) vacuum_listeners(listeners);  // a failed start leaves nothing behind
     throw;
   }
-  Master master(std::move(loaded), std::move(log_fd), std::move(listeners), std::move(preloaded),
-                std::move(handover));
+  Master master(std::move(loaded), std::move(log_fd), std::move(listeners), std::move(preloaded), std::move(handover));
   master.set_pidfile(std::move(pidfile));
   return master.run();
 }

@@ -21,9 +21,10 @@ pid_t read_pidfile(const std::string& path) {
 void Pidfile::check_free(const std::string& path) {
   const pid_t pid = read_pidfile(path);
   if (pid > 0 && pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM)) {
-    throw StartupError(fmt::format("pidfile {} names pid {}, which is running: is ferry already "
-                                   "started? Stop it (ferry --stop {}) or choose another pidfile",
-                                   path, pid, path));
+    throw StartupError(
+        fmt::format("pidfile {} names pid {}, which is running: is ferry already "
+                    "started? Stop it (ferry --stop {}) or choose another pidfile",
+                    path, pid, path));
   }
 }
 

@@ -49,8 +49,7 @@ std::string ExitStatus::describe() const {
   if (signal == 0) return fmt::format("exit code {}{}", code, code == kExitHarakiri ? " (harakiri)" : "");
   const char* abbrev = sigabbrev_np(signal);
   return fmt::format("killed by signal {} (SIG{}{}){}", signal, abbrev ? abbrev : "?",
-                     signal == SIGSEGV ? ", a crash in native code" : "",
-                     core_dumped ? ", core dumped" : "");
+                     signal == SIGSEGV ? ", a crash in native code" : "", core_dumped ? ", core dumped" : "");
 }
 
 Supervisor::Worker* Supervisor::find(pid_t pid) {
@@ -107,10 +106,8 @@ Actions Supervisor::on_spawned(int slot, int generation, pid_t pid, Clock::time_
   return {};
 }
 
-Actions Supervisor::on_spawn_failed(int slot, int generation, const std::string& error,
-                                    Clock::time_point now) {
-  Actions actions{log(Action::Kind::log_error,
-                      fmt::format("could not start worker {}: {}", slot, error))};
+Actions Supervisor::on_spawn_failed(int slot, int generation, const std::string& error, Clock::time_point now) {
+  Actions actions{log(Action::Kind::log_error, fmt::format("could not start worker {}: {}", slot, error))};
   auto more = respawn_later(slot, generation, now, true);
   actions.insert(actions.end(), more.begin(), more.end());
   return actions;
@@ -133,9 +130,8 @@ Actions Supervisor::on_ready(pid_t pid) {
   if (!actions.empty()) return actions;
   if (phase_ == Phase::reloading) return chain_ ? chain_step(*worker) : finish_reload_if_ready();
   if (!started_ && phase_ == Phase::running) {
-    const auto ready = std::count_if(workers_.begin(), workers_.end(), [this](const Worker& w) {
-      return w.generation == generation_ && w.ready;
-    });
+    const auto ready = std::count_if(workers_.begin(), workers_.end(),
+                                     [this](const Worker& w) { return w.generation == generation_ && w.ready; });
     if (ready >= settings_.processes) {
       started_ = true;
       return {make(Action::Kind::serving)};
@@ -171,7 +167,8 @@ Actions Supervisor::chain_step(const Worker& ready_worker) {
   chain_ = false;
   actions.push_back(make(Action::Kind::serving));
   actions.push_back(log(Action::Kind::log_info, fmt::format("chain reload done: all {} workers replaced one at a time "
-                                                            "(generation {})", settings_.processes, generation_)));
+                                                            "(generation {})",
+                                                            settings_.processes, generation_)));
   return actions;
 }
 
@@ -184,14 +181,14 @@ Actions Supervisor::on_retire(pid_t pid, const std::string& why) {
   spawn.slot = worker->slot;
   spawn.generation = worker->generation;
   return {log(Action::Kind::log_info, fmt::format("worker {} (pid {}) {}; starting its replacement, it keeps "
-                                                  "serving until that one is ready", worker->slot, pid, why)),
+                                                  "serving until that one is ready",
+                                                  worker->slot, pid, why)),
           spawn};
 }
 
 Actions Supervisor::finish_reload_if_ready() {
-  const auto ready = std::count_if(workers_.begin(), workers_.end(), [this](const Worker& w) {
-    return w.generation == reload_generation_ && w.ready;
-  });
+  const auto ready = std::count_if(workers_.begin(), workers_.end(),
+                                   [this](const Worker& w) { return w.generation == reload_generation_ && w.ready; });
   if (ready < settings_.processes) return {};
   Actions actions;
   for (auto& w : workers_) {
@@ -209,10 +206,10 @@ Actions Supervisor::finish_reload_if_ready() {
   phase_ = Phase::running;
   started_ = true;
   actions.push_back(make(Action::Kind::serving));
-  actions.push_back(log(Action::Kind::log_info,
-                        fmt::format("reload done: {} new worker{} serving (generation {}); the old ones "
-                                    "finish their requests and exit",
-                                    settings_.processes, settings_.processes == 1 ? "" : "s", generation_)));
+  actions.push_back(
+      log(Action::Kind::log_info, fmt::format("reload done: {} new worker{} serving (generation {}); the old ones "
+                                              "finish their requests and exit",
+                                              settings_.processes, settings_.processes == 1 ? "" : "s", generation_)));
   return actions;
 }
 
@@ -233,8 +230,8 @@ Actions Supervisor::on_exit(pid_t pid, ExitStatus status, Clock::time_point now)
 
   if (worker.replacing) {
     // Its replacement is already starting: no second one.
-    return {log(Action::Kind::log_error, fmt::format("{} exited while its replacement was starting: {} after {}",
-                                                     who, status.describe(), lived))};
+    return {log(Action::Kind::log_error, fmt::format("{} exited while its replacement was starting: {} after {}", who,
+                                                     status.describe(), lived))};
   }
   const bool load_failed = status.signal == 0 && status.code == settings_.app_load_error_code && !worker.ready;
   if (load_failed && !ever_ready_) {
@@ -252,13 +249,15 @@ Actions Supervisor::on_exit(pid_t pid, ExitStatus status, Clock::time_point now)
     chain_ = false;
     return {log(Action::Kind::log_error,
                 fmt::format("chain reload stopped: {} could not load the app (see the traceback above); the "
-                            "workers not yet replaced keep serving the old code", who)),
+                            "workers not yet replaced keep serving the old code",
+                            who)),
             make(Action::Kind::serving)};
   }
   if (load_failed && phase_ == Phase::reloading && worker.generation == reload_generation_) {
-    Actions actions{log(Action::Kind::log_error,
-                        fmt::format("reload failed: {} could not load the app (see the traceback above); "
-                                    "the old workers keep serving", who))};
+    Actions actions{
+        log(Action::Kind::log_error, fmt::format("reload failed: {} could not load the app (see the traceback above); "
+                                                 "the old workers keep serving",
+                                                 who))};
     for (auto& w : workers_) {
       if (w.generation == reload_generation_ && !w.retiring) {
         w.retiring = true;
@@ -320,13 +319,14 @@ Actions Supervisor::on_reload(int processes, Clock::time_point, bool chain) {
     a.slot = 1;
     a.generation = reload_generation_;
     return {log(Action::Kind::log_info, fmt::format("chain reload: replacing the {} workers one at a time "
-                                                    "(generation {})", processes, reload_generation_)),
+                                                    "(generation {})",
+                                                    processes, reload_generation_)),
             a};
   }
-  Actions actions{log(Action::Kind::log_info,
-                      fmt::format("reloading: starting {} new worker{} (generation {}); the current ones "
-                                  "keep serving until they are ready",
-                                  processes, processes == 1 ? "" : "s", reload_generation_))};
+  Actions actions{
+      log(Action::Kind::log_info, fmt::format("reloading: starting {} new worker{} (generation {}); the current ones "
+                                              "keep serving until they are ready",
+                                              processes, processes == 1 ? "" : "s", reload_generation_))};
   for (int slot = 1; slot <= processes; ++slot) {
     Action a = make(Action::Kind::spawn);
     a.slot = slot;
@@ -378,7 +378,8 @@ Actions Supervisor::on_timer(Clock::time_point now) {
     for (const auto& w : workers_) {
       actions.push_back(log(Action::Kind::log_error,
                             fmt::format("worker {} (pid {}) did not finish within worker-reload-mercy ({} s); "
-                                        "killing it", w.slot, w.pid, settings_.stop_grace.count())));
+                                        "killing it",
+                                        w.slot, w.pid, settings_.stop_grace.count())));
       Action a = make(Action::Kind::kill);
       a.pid = w.pid;
       actions.push_back(a);

@@ -20,8 +20,8 @@ using Clock = std::chrono::steady_clock;
 
 // How a process ended, as waitpid reported it.
 struct ExitStatus {
-  int code = 0;     // valid when signal == 0
-  int signal = 0;   // the signal that killed it, or 0
+  int code = 0;    // valid when signal == 0
+  int signal = 0;  // the signal that killed it, or 0
   bool core_dumped = false;
   std::uint64_t requests = 0;  // served before it ended, from the shared counters
 
@@ -31,13 +31,13 @@ struct ExitStatus {
 
 struct Action {
   enum class Kind {
-    spawn,        // start worker `slot` of `generation`
-    stop,         // ask `pid` to finish in-flight requests and exit (SIGTERM)
-    kill,         // SIGKILL `pid`: its grace period is over
-    wake_at,      // call on_timer() at `when`
-    exit,         // everything is down: exit the master with `code`
-    serving,      // every worker of the current generation is ready (after start or a reload)
-    log_info,     // a line for the log
+    spawn,     // start worker `slot` of `generation`
+    stop,      // ask `pid` to finish in-flight requests and exit (SIGTERM)
+    kill,      // SIGKILL `pid`: its grace period is over
+    wake_at,   // call on_timer() at `when`
+    exit,      // everything is down: exit the master with `code`
+    serving,   // every worker of the current generation is ready (after start or a reload)
+    log_info,  // a line for the log
     log_error,
   };
   Kind kind = Kind::log_info;

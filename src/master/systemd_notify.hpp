@@ -25,7 +25,7 @@ class SystemdNotifier {
  private:
   UniqueFd fd_;
   std::string variable_;  // $NOTIFY_SOCKET as it was
-  std::string address_;  // a path, or "\0name" for the abstract namespace ('@name')
+  std::string address_;   // a path, or "\0name" for the abstract namespace ('@name')
 };
 
 }  // namespace ferry::master

@@ -20,14 +20,20 @@ RequestFacts request_facts(const Packet& packet) {
     // Dispatch on the first letter: most vars are HTTP_* and skip every comparison.
     switch (key.front()) {
       case 'R':
-        if (key == "REQUEST_METHOD") facts.method = value;
-        else if (key == "REQUEST_URI") facts.uri = value;
-        else if (key == "REMOTE_ADDR") facts.remote_addr = value;
-        else if (key == "REMOTE_USER") facts.remote_user = value;
+        if (key == "REQUEST_METHOD")
+          facts.method = value;
+        else if (key == "REQUEST_URI")
+          facts.uri = value;
+        else if (key == "REMOTE_ADDR")
+          facts.remote_addr = value;
+        else if (key == "REMOTE_USER")
+          facts.remote_user = value;
         break;
       case 'S':
-        if (key == "SERVER_PROTOCOL") facts.protocol = value;
-        else if (key == "SCRIPT_NAME") facts.script_name = value;
+        if (key == "SERVER_PROTOCOL")
+          facts.protocol = value;
+        else if (key == "SCRIPT_NAME")
+          facts.script_name = value;
         break;
       case 'P':
         if (key == "PATH_INFO") facts.path_info = value;
@@ -35,8 +41,7 @@ RequestFacts request_facts(const Packet& packet) {
       case 'C':
         if (key == "CONTENT_LENGTH") facts.content_length = value;
         break;
-      default:
-        break;
+      default: break;
     }
   }
   if (facts.uri.empty()) facts.uri = facts.path_info.empty() ? std::string_view("/") : facts.path_info;

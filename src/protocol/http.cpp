@@ -211,8 +211,7 @@ int on_url(llhttp_t* parser, const char* at, std::size_t length) {
   auto& s = state_of(parser);
   s.head.target.append(at, length);
   if (s.head.target.size() > s.limits.max_target_bytes) {
-    return s.reject(414,
-                    "request-target longer than " + std::to_string(s.limits.max_target_bytes) + " bytes");
+    return s.reject(414, "request-target longer than " + std::to_string(s.limits.max_target_bytes) + " bytes");
   }
   return 0;
 }
@@ -306,8 +305,7 @@ int on_chunk_header(llhttp_t* parser) {
   auto& s = state_of(parser);
   // Refuse before the chunk's data is read; parser->content_length is the chunk's size here.
   if (s.limits.max_body != 0 && parser->content_length > s.limits.max_body - s.body_bytes) {
-    return s.reject(413,
-                    "chunked body larger than limit-post (" + std::to_string(s.limits.max_body) + " bytes)");
+    return s.reject(413, "chunked body larger than limit-post (" + std::to_string(s.limits.max_body) + " bytes)");
   }
   return 0;
 }
@@ -409,8 +407,8 @@ int ParserState::validate_head() {
   if (parser.flags & F_CONTENT_LENGTH) {
     head.content_length = parser.content_length;
     if (limits.max_body != 0 && parser.content_length > limits.max_body) {
-      return reject(413, "Content-Length " + std::to_string(parser.content_length) +
-                             " is above limit-post (" + std::to_string(limits.max_body) + " bytes)");
+      return reject(413, "Content-Length " + std::to_string(parser.content_length) + " is above limit-post (" +
+                             std::to_string(limits.max_body) + " bytes)");
     }
   }
   head.method = llhttp_method_name(static_cast<llhttp_method_t>(parser.method));
@@ -580,9 +578,7 @@ void append_cgi_vars(const Head& head, const Endpoint& peer, const Endpoint& loc
 
   // path_and_query, PATH_INFO, CONTENT_LENGTH, SERVER_NAME, 4 endpoint strings, + headers.
   out.merged.reserve(8 + 2 * headers.size());
-  const auto keep = [&out](std::string text) -> std::string_view {
-    return out.merged.emplace_back(std::move(text));
-  };
+  const auto keep = [&out](std::string text) -> std::string_view { return out.merged.emplace_back(std::move(text)); };
   const auto add = [&out](std::string_view key, std::string_view value) {
     out.vars.push_back({key, value});
     out.vars_bytes += 4 + key.size() + value.size();
@@ -600,8 +596,7 @@ void append_cgi_vars(const Head& head, const Endpoint& peer, const Endpoint& loc
   add("QUERY_STRING", target.query);
   add("REQUEST_METHOD", head.method);
   add("CONTENT_TYPE", content_type);
-  add("CONTENT_LENGTH",
-      head.content_length && !head.chunked ? keep(std::to_string(*head.content_length)) : "");
+  add("CONTENT_LENGTH", head.content_length && !head.chunked ? keep(std::to_string(*head.content_length)) : "");
   add("REQUEST_URI", request_uri);
   add("PATH_INFO", head.path_info);
   add("SERVER_PROTOCOL", head.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1");

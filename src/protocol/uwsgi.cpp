@@ -8,8 +8,7 @@ namespace ferry::protocol {
 namespace {
 
 std::uint16_t read_u16(const char* p) {
-  return static_cast<std::uint16_t>(static_cast<unsigned char>(p[0]) |
-                                    (static_cast<unsigned char>(p[1]) << 8));
+  return static_cast<std::uint16_t>(static_cast<unsigned char>(p[0]) | (static_cast<unsigned char>(p[1]) << 8));
 }
 
 void append_u16(std::string& out, std::size_t value) {
@@ -20,9 +19,7 @@ void append_u16(std::string& out, std::size_t value) {
 // nginx 1.23+ joins a repeated request header (HTTP_*) with ", ", except Cookie, which it joins
 // with "; " (RFC 6265). nginx 1.22 (Debian 12) sends the repeats as separate vars; merging
 // here means the app sees one value whichever nginx is in front.
-std::string_view separator_for(std::string_view key) {
-  return key == "HTTP_COOKIE" ? "; " : ", ";
-}
+std::string_view separator_for(std::string_view key) { return key == "HTTP_COOKIE" ? "; " : ", "; }
 
 // Requests from nginx carry a few dozen vars: up to this many, a linear scan with a cheap
 // length/last-byte reject beats hashing every key. A packet with thousands of distinct
@@ -36,9 +33,9 @@ constexpr std::size_t kLinearScanLimit = 64;
 class KeyIndex {
  public:
   int find(const std::vector<Var>& vars, std::string_view key) {
-    const std::size_t signature =
-        (key.size() * 31 + static_cast<unsigned char>(key.back()) * 7 + static_cast<unsigned char>(key[key.size() / 2])) %
-        kFilterBits;
+    const std::size_t signature = (key.size() * 31 + static_cast<unsigned char>(key.back()) * 7 +
+                                   static_cast<unsigned char>(key[key.size() / 2])) %
+                                  kFilterBits;
     const std::uint64_t bit = std::uint64_t{1} << (signature % 64);
     std::uint64_t& word = filter_[signature / 64];
     if ((word & bit) == 0) {
@@ -81,8 +78,7 @@ std::string_view describe(Error error) {
 }
 
 PacketHeader decode_header(const char* bytes) {
-  return {static_cast<std::uint8_t>(bytes[0]), read_u16(bytes + 1),
-          static_cast<std::uint8_t>(bytes[3])};
+  return {static_cast<std::uint8_t>(bytes[0]), read_u16(bytes + 1), static_cast<std::uint8_t>(bytes[3])};
 }
 
 ParseResult parse_packet(std::string_view buffer, std::size_t max_vars_size, Packet& out) {
@@ -162,8 +158,8 @@ std::optional<std::uint64_t> parse_content_length(std::string_view value) {
   return result;
 }
 
-std::string encode_packet(const std::vector<std::pair<std::string, std::string>>& vars,
-                          std::uint8_t modifier1, std::uint8_t modifier2) {
+std::string encode_packet(const std::vector<std::pair<std::string, std::string>>& vars, std::uint8_t modifier1,
+                          std::uint8_t modifier2) {
   std::string block;
   for (const auto& [key, value] : vars) {
     append_u16(block, key.size());

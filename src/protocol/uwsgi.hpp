@@ -44,9 +44,9 @@ enum class Status { complete, need_more, invalid };
 
 enum class Error {
   none,
-  vars_too_large,       // datasize above the configured buffer-size
-  truncated_key_size,   // one byte left where a u16 key length belongs
-  key_overruns,         // key length points past the vars block
+  vars_too_large,      // datasize above the configured buffer-size
+  truncated_key_size,  // one byte left where a u16 key length belongs
+  key_overruns,        // key length points past the vars block
   empty_key,
   truncated_value_size,
   value_overruns,

@@ -30,7 +30,7 @@ inline std::string plain_body(std::string_view reason) { return std::string(reas
 struct HttpFraming {
   bool keep_alive = true;  // the client may send another request on this connection
   bool version_1_1 = true;
-  std::string_view date;   // the Date header's value
+  std::string_view date;  // the Date header's value
   // Set while the response is written:
   bool chunked = false;     // the length was unknown: Transfer-Encoding: chunked
   bool must_close = false;  // the body cannot be delimited otherwise, or came out short

@@ -87,7 +87,7 @@ struct HttpFront::Impl {
     asio::posix::stream_descriptor sock;
     asio::steady_timer timer;
     std::array<char, kReadChunk> buffer{};
-    bool idle = false;  // waiting between requests (keep-alive), not inside one
+    bool idle = false;         // waiting between requests (keep-alive), not inside one
     std::size_t received = 0;  // bytes read since the front took the connection
   };
   using ConnPtr = std::shared_ptr<Conn>;
@@ -193,8 +193,7 @@ struct HttpFront::Impl {
       c.unparsed.erase(0, result.consumed);
       using Status = protocol::http::RequestParser::Status;
       switch (result.status) {
-        case Status::need_more:
-          return read_more(conn);
+        case Status::need_more: return read_more(conn);
         case Status::head_complete: {
           const auto& head = c.parser.head();
           const bool has_body = head.chunked || head.content_length.value_or(0) > 0;
@@ -206,13 +205,9 @@ struct HttpFront::Impl {
           if (has_body && !head.chunked && *head.content_length > body_in_front) return dispatch(conn);
           continue;
         }
-        case Status::body:
-          continue;
-        case Status::message_complete:
-          c.body_complete = true;
-          return dispatch(conn);
-        case Status::error:
-          return reject(conn, result.http_status, result.error);
+        case Status::body: continue;
+        case Status::message_complete: c.body_complete = true; return dispatch(conn);
+        case Status::error: return reject(conn, result.http_status, result.error);
       }
     }
   }
@@ -273,16 +268,16 @@ struct HttpFront::Impl {
     response->insert(response->size() - 2, fmt::format("Date: {}\r\nConnection: close\r\n", dates.now()));
     *response += plain_body(reason_phrase(status));
     conn->timer.cancel();
-    asio::async_write(conn->sock, asio::buffer(*response), [this, conn, response](const asio::error_code& error,
-                                                                                  std::size_t) {
-      if (error || !conns.count(conn)) return close(conn);
-      ::shutdown(conn->c->fd.get(), SHUT_WR);
-      conn->timer.expires_after(kLinger);
-      conn->timer.async_wait([this, conn](const asio::error_code& e) {
-        if (!e) close(conn);
-      });
-      drain(conn);
-    });
+    asio::async_write(conn->sock, asio::buffer(*response),
+                      [this, conn, response](const asio::error_code& error, std::size_t) {
+                        if (error || !conns.count(conn)) return close(conn);
+                        ::shutdown(conn->c->fd.get(), SHUT_WR);
+                        conn->timer.expires_after(kLinger);
+                        conn->timer.async_wait([this, conn](const asio::error_code& e) {
+                          if (!e) close(conn);
+                        });
+                        drain(conn);
+                      });
   }
 
   void drain(const ConnPtr& conn) {

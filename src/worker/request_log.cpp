@@ -27,8 +27,8 @@ void format_request_line(std::string& out, const RequestLogEntry& e) {
                  "[pid: {}|app: {}|req: {}/{}] {} ({}) {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes "
                  "in {} msecs ({} {}) {} headers in {} bytes (1 switches on core {})\n",
                  e.pid, e.app_id, e.worker_requests, e.total_requests, e.facts->remote_addr, e.facts->remote_user,
-                 e.var_count * 2, e.vars_bytes, date_for(e.started), e.facts->method, e.facts->uri,
-                 e.body_bytes, e.msecs, e.facts->protocol, e.status, e.header_count, e.header_bytes, e.core);
+                 e.var_count * 2, e.vars_bytes, date_for(e.started), e.facts->method, e.facts->uri, e.body_bytes,
+                 e.msecs, e.facts->protocol, e.status, e.header_count, e.header_bytes, e.core);
 }
 
 }  // namespace ferry::worker

@@ -36,20 +36,33 @@ constexpr int kFileFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
 
 // What a bare system still needs to serve a Django project's static files right.
 constexpr std::pair<std::string_view, std::string_view> kBuiltinTypes[] = {
-    {"html", "text/html"},         {"htm", "text/html"},
-    {"css", "text/css"},           {"js", "text/javascript"},
-    {"mjs", "text/javascript"},    {"json", "application/json"},
-    {"map", "application/json"},   {"txt", "text/plain"},
-    {"xml", "application/xml"},    {"svg", "image/svg+xml"},
-    {"png", "image/png"},          {"jpg", "image/jpeg"},
-    {"jpeg", "image/jpeg"},        {"gif", "image/gif"},
-    {"webp", "image/webp"},        {"avif", "image/avif"},
+    {"html", "text/html"},
+    {"htm", "text/html"},
+    {"css", "text/css"},
+    {"js", "text/javascript"},
+    {"mjs", "text/javascript"},
+    {"json", "application/json"},
+    {"map", "application/json"},
+    {"txt", "text/plain"},
+    {"xml", "application/xml"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"webp", "image/webp"},
+    {"avif", "image/avif"},
     {"ico", "image/vnd.microsoft.icon"},
-    {"woff", "font/woff"},         {"woff2", "font/woff2"},
-    {"ttf", "font/ttf"},           {"otf", "font/otf"},
-    {"pdf", "application/pdf"},    {"wasm", "application/wasm"},
-    {"zip", "application/zip"},    {"gz", "application/gzip"},
-    {"mp4", "video/mp4"},          {"webm", "video/webm"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+    {"ttf", "font/ttf"},
+    {"otf", "font/otf"},
+    {"pdf", "application/pdf"},
+    {"wasm", "application/wasm"},
+    {"zip", "application/zip"},
+    {"gz", "application/gzip"},
+    {"mp4", "video/mp4"},
+    {"webm", "video/webm"},
     {"mp3", "audio/mpeg"},
 };
 
@@ -276,16 +289,12 @@ StaticDecision StaticFiles::open_under(const Root& root, std::string_view rest,
   Opened opened = open_beneath(root, relative);
   if (!opened.fd) {
     switch (opened.error) {
-      case EXDEV:
-        return decided(Kind::forbidden, "symlink leads outside " + root.directory);
+      case EXDEV: return decided(Kind::forbidden, "symlink leads outside " + root.directory);
       case EACCES:
-      case EPERM:
-        return decided(Kind::forbidden, "not readable by this process: " + errno_text(opened.error));
+      case EPERM: return decided(Kind::forbidden, "not readable by this process: " + errno_text(opened.error));
       case ENOENT:
-      case ENOTDIR:
-        return decided(Kind::not_found, "no such file in " + root.directory);
-      default:
-        return decided(Kind::not_found, errno_text(opened.error));
+      case ENOTDIR: return decided(Kind::not_found, "no such file in " + root.directory);
+      default: return decided(Kind::not_found, errno_text(opened.error));
     }
   }
 
@@ -356,8 +365,8 @@ StaticFiles::Opened StaticFiles::open_canonical(const Root& root, std::string_vi
   char* inner = resolved + inner_start;
   if (*inner == '\0') inner = const_cast<char*>(".");
 
-  // realpath() has removed every symlink and '..', so from here on none is allowed: one
-  // that appears now was swapped in after the check, and following it could lead out.
+    // realpath() has removed every symlink and '..', so from here on none is allowed: one
+    // that appears now was swapped in after the check, and following it could lead out.
 #if FERRY_HAVE_OPENAT2
   if (use_openat2_) {
     const long fd = openat2_call(root.fd.get(), inner, kFileFlags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);

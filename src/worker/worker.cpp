@@ -83,10 +83,10 @@ struct WorkerState {
   int pid = static_cast<int>(::getpid());
   std::unique_ptr<RequestClock> clock;  // only with harakiri
   std::atomic<bool> retire_requested{false};
-  UniqueFd statm;  // /proc/self/statm, only with reload-on-rss / reload-on-as
+  UniqueFd statm;                                         // /proc/self/statm, only with reload-on-rss / reload-on-as
   std::chrono::steady_clock::time_point recyclable_from;  // min-worker-lifetime
-  std::unique_ptr<StaticFiles> statics;  // only with static-map
-  std::unique_ptr<ReadyQueue> ready;     // only with HTTP listeners: requests the front has read
+  std::unique_ptr<StaticFiles> statics;                   // only with static-map
+  std::unique_ptr<ReadyQueue> ready;                      // only with HTTP listeners: requests the front has read
   std::unique_ptr<HttpFront> front;
 };
 
@@ -117,8 +117,11 @@ std::string recycle_reason(const WorkerState& state, std::uint64_t served) {
 class ServingThread {
  public:
   ServingThread(WorkerState& state, wsgi::RequestHandler& handler, int core)
-      : state_(state), handler_(handler), core_(core),
-        buffer_(new char[state.buffer_capacity]), buffer_size_(state.buffer_capacity),
+      : state_(state),
+        handler_(handler),
+        core_(core),
+        buffer_(new char[state.buffer_capacity]),
+        buffer_size_(state.buffer_capacity),
         listeners_(state.setup.listen_fds) {
     for (int fd : listeners_) polls_.push_back({fd, POLLIN, 0});
     if (state_.ready) polls_.push_back({state_.ready->fd(), POLLIN, 0});
@@ -183,8 +186,8 @@ class ServingThread {
     run_request(exchange, exchange.body_left(), started);
     exchange.end_response();
     c.unparsed.erase(0, prefix);
-    const bool reusable = framing.keep_alive && !framing.must_close && !exchange.client_gone &&
-                          exchange.body_left() == 0 && !g_stopping;
+    const bool reusable =
+        framing.keep_alive && !framing.must_close && !exchange.client_gone && exchange.body_left() == 0 && !g_stopping;
     if (reusable) state_.front->give_back(std::move(connection));
   }
 
@@ -207,9 +210,9 @@ class ServingThread {
     }
     const bool modified = decision.kind == Kind::serve;
     exchange.status = modified ? 200 : 304;
-    std::string head = fmt::format("HTTP/1.1 {}\r\nContent-Type: {}\r\nLast-Modified: {}\r\n", 
-                                   modified ? "200 OK" : "304 Not Modified", decision.content_type,
-                                   decision.last_modified);
+    std::string head =
+        fmt::format("HTTP/1.1 {}\r\nContent-Type: {}\r\nLast-Modified: {}\r\n",
+                    modified ? "200 OK" : "304 Not Modified", decision.content_type, decision.last_modified);
     if (modified) head += fmt::format("Content-Length: {}\r\n", decision.size);
     head += "\r\n";
     exchange.header_count = modified ? 3 : 2;
@@ -267,18 +270,20 @@ class ServingThread {
         } while (ready < 0 && errno == EINTR);
         if (ready > 0) continue;
         state_.log->warn("dropped a connection: no complete request within socket-timeout ({} s); got {} of {} bytes",
-                            state_.timeout_ms / 1000, have, parsed.bytes_needed);
+                         state_.timeout_ms / 1000, have, parsed.bytes_needed);
         return;
       }
       if (have == 0) return;  // connected and closed without a request, e.g. a port check
-      state_.log->warn("dropped a connection: the client closed it after {} of {} bytes of the request packet",
-                          have, parsed.bytes_needed);
+      state_.log->warn("dropped a connection: the client closed it after {} of {} bytes of the request packet", have,
+                       parsed.bytes_needed);
       return;
     }
     if (parsed.status == protocol::Status::invalid) {
       if (parsed.error == protocol::Error::vars_too_large) {
-        state_.log->error("dropped a request: its vars block is {} bytes, above buffer-size = {} (raise buffer-size, "
-                          "up to 65535)", exchange.packet.header.datasize, state_.setup.config->buffer_size);
+        state_.log->error(
+            "dropped a request: its vars block is {} bytes, above buffer-size = {} (raise buffer-size, "
+            "up to 65535)",
+            exchange.packet.header.datasize, state_.setup.config->buffer_size);
       } else {
         state_.log->error("dropped a malformed uwsgi packet ({} bytes): {}", exchange.packet.header.datasize,
                           protocol::describe(parsed.error));
@@ -291,9 +296,10 @@ class ServingThread {
       return;
     }
     if (modifier1 != protocol::kModifierWsgi) {
-      state_.log->error("refused a packet with modifier1 {} (modifier2 {}): ferry serves modifier1 0 (WSGI) and "
-                        "100 (ping) only; is something other than nginx's uwsgi_pass using this socket?",
-                        modifier1, exchange.packet.header.modifier2);
+      state_.log->error(
+          "refused a packet with modifier1 {} (modifier2 {}): ferry serves modifier1 0 (WSGI) and "
+          "100 (ping) only; is something other than nginx's uwsgi_pass using this socket?",
+          modifier1, exchange.packet.header.modifier2);
       return;
     }
 
@@ -323,8 +329,8 @@ class ServingThread {
     } clock_stop{state_.clock.get(), core_};
     const auto limit = state_.setup.config->limit_post;
     if (limit > 0 && content_length > limit) {
-      state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", facts.method,
-                       facts.uri, content_length, limit);
+      state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", facts.method, facts.uri,
+                       content_length, limit);
       exchange.send_plain(413);
       exchange.discard_body();  // so nginx reads the 413 instead of a connection reset
       return;
@@ -338,11 +344,12 @@ class ServingThread {
     if (!state_.log_requests) return;
     const auto elapsed = std::chrono::steady_clock::now() - started;
     line_.clear();
-    format_request_line(line_, RequestLogEntry{
-        state_.pid, exchange.app_id, served, total, &facts, exchange.packet.vars.size(),
-        exchange.packet.vars_bytes, wall_start,
-        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()),
-        exchange.body_bytes, exchange.status, exchange.header_count, exchange.header_bytes, core_});
+    format_request_line(
+        line_, RequestLogEntry{
+                   state_.pid, exchange.app_id, served, total, &facts, exchange.packet.vars.size(),
+                   exchange.packet.vars_bytes, wall_start,
+                   static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()),
+                   exchange.body_bytes, exchange.status, exchange.header_count, exchange.header_bytes, core_});
     write_fully(2, line_);
   }
 
@@ -383,10 +390,11 @@ void watch_deadlines(WorkerState& state, int harakiri, int mercy) {
     const auto now = RequestClock::Clock::now();
     const auto stuck = state.clock->overdue(limit, now);
     if (!stuck) continue;
-    state.log->error("harakiri: {} {} has run for {:.1f} s, past harakiri = {} s (worker {}, pid {}, thread {}); "
-                     "the Python stack of every thread follows, then this worker is replaced",
-                     stuck->method, stuck->uri, std::chrono::duration<double>(stuck->running).count(), harakiri,
-                     state.setup.slot, state.pid, stuck->core);
+    state.log->error(
+        "harakiri: {} {} has run for {:.1f} s, past harakiri = {} s (worker {}, pid {}, thread {}); "
+        "the Python stack of every thread follows, then this worker is replaced",
+        stuck->method, stuck->uri, std::chrono::duration<double>(stuck->running).count(), harakiri, state.setup.slot,
+        state.pid, stuck->core);
     // faulthandler dumps the stacks from the signal handler, before pthread_kill returns.
     ::pthread_kill(::pthread_self(), kStackDumpSignal);
     ::shutdown(stuck->fd, SHUT_RDWR);
@@ -424,11 +432,20 @@ int run_worker(const WorkerSetup& setup) {
   if (!app->enable_stack_dumps(kStackDumpSignal) && config.harakiri > 0) return kExitAppLoad;
   app->begin_serving();
 
-  WorkerState state{setup, log, max_requests_for(config, setup.slot), config.socket_timeout * 1000,
-                    protocol::kHeaderSize + config.buffer_size + kBodyPrefetch, !config.disable_logging,
-                    static_cast<int>(::getpid()), nullptr, {}, {},
+  WorkerState state{setup,
+                    log,
+                    max_requests_for(config, setup.slot),
+                    config.socket_timeout * 1000,
+                    protocol::kHeaderSize + config.buffer_size + kBodyPrefetch,
+                    !config.disable_logging,
+                    static_cast<int>(::getpid()),
+                    nullptr,
+                    {},
+                    {},
                     std::chrono::steady_clock::now() + std::chrono::seconds(config.min_worker_lifetime),
-                    nullptr, nullptr, nullptr};
+                    nullptr,
+                    nullptr,
+                    nullptr};
   // The first handler adopts the loading thread's Python state, so make it here.
   auto main_handler = app->make_handler();
   if (config.reload_on_rss_mb > 0 || config.reload_on_as_mb > 0) {

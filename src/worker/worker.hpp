@@ -29,7 +29,7 @@ struct WorkerSetup {
   const config::Config* config = nullptr;
   std::vector<int> listen_fds;       // uwsgi: accepted by the serving threads
   std::vector<int> http_listen_fds;  // HTTP: accepted by the worker's HTTP front thread
-  int events_fd = -1;  // write end of the master's event pipe
+  int events_fd = -1;                // write end of the master's event pipe
   int slot = 0;
   SharedCounters* counters = nullptr;
   int counter_slot = 0;  // this worker's index in counters->served

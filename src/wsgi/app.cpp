@@ -30,9 +30,10 @@ std::optional<std::string> python_executable(const config::Config& config) {
   if (config.home.empty()) return std::string(FERRY_PYTHON_EXECUTABLE);
   const fs::path home(config.home);
   if (!fs::exists(home / "pyvenv.cfg") || !fs::exists(home / "bin" / "python")) {
-    complain(fmt::format("home = {}: not a virtualenv (no pyvenv.cfg or bin/python there); create one "
-                         "with: /usr/bin/python3 -m venv --system-site-packages {}",
-                         config.home, config.home));
+    complain(
+        fmt::format("home = {}: not a virtualenv (no pyvenv.cfg or bin/python there); create one "
+                    "with: /usr/bin/python3 -m venv --system-site-packages {}",
+                    config.home, config.home));
     return std::nullopt;
   }
   return (home / "bin" / "python").string();
@@ -54,8 +55,8 @@ bool start_interpreter(const std::string& executable) {
   if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&pyconfig);
   PyConfig_Clear(&pyconfig);
   if (PyStatus_Exception(status)) {
-    complain(fmt::format("cannot start Python ({}): {}", executable,
-                         status.err_msg ? status.err_msg : "unknown error"));
+    complain(
+        fmt::format("cannot start Python ({}): {}", executable, status.err_msg ? status.err_msg : "unknown error"));
     return false;
   }
   return true;
@@ -102,8 +103,10 @@ py::object import_callable(const config::AppSpec& spec, int id) {
     where = "module " + spec.module;
   }
   if (!py::hasattr(holder, name.c_str())) {
-    throw std::runtime_error(fmt::format("{} has no '{}'; name the WSGI callable with 'callable = NAME' or "
-                                         "'{}:NAME'", where, name, spec.module.empty() ? spec.wsgi_file : spec.module));
+    throw std::runtime_error(
+        fmt::format("{} has no '{}'; name the WSGI callable with 'callable = NAME' or "
+                    "'{}:NAME'",
+                    where, name, spec.module.empty() ? spec.wsgi_file : spec.module));
   }
   py::object app = holder.attr(name.c_str());
   if (!PyCallable_Check(app.ptr())) {
@@ -149,9 +152,8 @@ std::unique_ptr<App> App::load(const config::Config& config, const WorkerInfo& i
       impl->apps.push_back({specs[i].mountpoint, PyRef(import_callable(specs[i], static_cast<int>(i)).release().ptr()),
                             PyRef(py::str(specs[i].mountpoint).release().ptr()), static_cast<int>(i)});
     }
-    std::stable_sort(impl->apps.begin(), impl->apps.end(), [](const auto& a, const auto& b) {
-      return a.mountpoint.size() > b.mountpoint.size();
-    });
+    std::stable_sort(impl->apps.begin(), impl->apps.end(),
+                     [](const auto& a, const auto& b) { return a.mountpoint.size() > b.mountpoint.size(); });
     impl->manage_script_name = config.manage_script_name;
     impl->post_buffering = config.post_buffering;
     impl->environ_template = make_environ_template(info, impl->file_wrapper.get());

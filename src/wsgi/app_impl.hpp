@@ -16,14 +16,14 @@ struct App::Impl {
   struct Mounted {
     std::string mountpoint;  // "" for the main app
     PyRef callable;
-    PyRef script_name;       // mountpoint as a str, for manage-script-name
-    int id;                  // position in config.apps(): "app: N" in the request log
+    PyRef script_name;  // mountpoint as a str, for manage-script-name
+    int id;             // position in config.apps(): "app: N" in the request log
   };
   std::vector<Mounted> apps;  // longest mountpoint first
   bool manage_script_name = false;
   std::uint64_t post_buffering = 0;
-  PyRef environ_template;  // the wsgi.* keys every environ starts with
-  PyRef file_wrapper;      // ferry.FileWrapper, wsgi.file_wrapper
+  PyRef environ_template;                  // the wsgi.* keys every environ starts with
+  PyRef file_wrapper;                      // ferry.FileWrapper, wsgi.file_wrapper
   PyThreadState* loader_thread = nullptr;  // the loading thread's state, parked while serving
 };
 

@@ -13,22 +13,35 @@ PyObject* latin1(std::string_view s) {
   return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
 }
 
-bool is_on(std::string_view v) {
-  return v == "1" || (v.size() == 2 && strncasecmp(v.data(), "on", 2) == 0);
-}
+bool is_on(std::string_view v) { return v == "1" || (v.size() == 2 && strncasecmp(v.data(), "on", 2) == 0); }
 
 }  // namespace
 
 void EnvironBuilder::init() {
   const std::pair<const char*, Role> known[] = {
-      {"REQUEST_METHOD", kMethod},   {"PATH_INFO", kPathInfo},        {"QUERY_STRING", kQuery},
-      {"SERVER_NAME", kServerName},  {"SERVER_PORT", kServerPort},    {"SERVER_PROTOCOL", kProtocol},
-      {"HTTPS", kHttps},             {"REQUEST_SCHEME", kRequestScheme}, {"UWSGI_SCHEME", kUwsgiScheme},
-      {"REQUEST_URI", kRequestUri},  {"HTTP_HOST", kHost},            {"CONTENT_TYPE", kContentType},
-      {"CONTENT_LENGTH", kContentLength}, {"REMOTE_ADDR", kOther},   {"REMOTE_PORT", kOther},
-      {"DOCUMENT_ROOT", kOther},     {"SERVER_ADDR", kOther},         {"HTTP_USER_AGENT", kOther},
-      {"HTTP_ACCEPT", kOther},       {"HTTP_COOKIE", kOther},         {"HTTP_CONNECTION", kOther},
-      {"HTTP_CONTENT_TYPE", kHeaderDuplicate}, {"HTTP_CONTENT_LENGTH", kHeaderDuplicate},
+      {"REQUEST_METHOD", kMethod},
+      {"PATH_INFO", kPathInfo},
+      {"QUERY_STRING", kQuery},
+      {"SERVER_NAME", kServerName},
+      {"SERVER_PORT", kServerPort},
+      {"SERVER_PROTOCOL", kProtocol},
+      {"HTTPS", kHttps},
+      {"REQUEST_SCHEME", kRequestScheme},
+      {"UWSGI_SCHEME", kUwsgiScheme},
+      {"REQUEST_URI", kRequestUri},
+      {"HTTP_HOST", kHost},
+      {"CONTENT_TYPE", kContentType},
+      {"CONTENT_LENGTH", kContentLength},
+      {"REMOTE_ADDR", kOther},
+      {"REMOTE_PORT", kOther},
+      {"DOCUMENT_ROOT", kOther},
+      {"SERVER_ADDR", kOther},
+      {"HTTP_USER_AGENT", kOther},
+      {"HTTP_ACCEPT", kOther},
+      {"HTTP_COOKIE", kOther},
+      {"HTTP_CONNECTION", kOther},
+      {"HTTP_CONTENT_TYPE", kHeaderDuplicate},
+      {"HTTP_CONTENT_LENGTH", kHeaderDuplicate},
   };
   for (const auto& [name, role] : known) {
     keys_.emplace(name, Key{PyUnicode_InternFromString(name), role});
@@ -52,8 +65,8 @@ const EnvironBuilder::Key& EnvironBuilder::key_for(std::string_view name, PyRef&
   return scratch;
 }
 
-const EnvironBuilder::Key& EnvironBuilder::cached_key_for(std::size_t position, std::string_view name,
-                                                          PyRef& temporary, Key& scratch) {
+const EnvironBuilder::Key& EnvironBuilder::cached_key_for(std::size_t position, std::string_view name, PyRef& temporary,
+                                                          Key& scratch) {
   if (position < recent_.size() && recent_[position].name == name) return *recent_[position].key;
   const Key& key = key_for(name, temporary, scratch);
   if (temporary || key.name == nullptr || position >= kMaxInternedKeys) return key;  // not kept in keys_
@@ -114,16 +127,19 @@ PyObject* EnvironBuilder::build(const protocol::Packet& packet, PyObject* input)
     const std::string_view path = request_uri.substr(0, question);
     const std::string_view query = question == std::string_view::npos ? "" : request_uri.substr(question + 1);
     std::string_view host_name = host, host_port;
-    if (const auto colon = host.rfind(':'); colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
+    if (const auto colon = host.rfind(':');
+        colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
       host_name = host.substr(0, colon);
       host_port = host.substr(colon + 1);
     }
     bool ok = true;
     if (!(seen & kMethod)) ok &= set_default(env.get(), kMethod, "GET");
-    if (!(seen & kPathInfo)) ok &= set_default(env.get(), kPathInfo, path.empty() ? "/" : protocol::percent_decode(path));
+    if (!(seen & kPathInfo))
+      ok &= set_default(env.get(), kPathInfo, path.empty() ? "/" : protocol::percent_decode(path));
     if (!(seen & kQuery)) ok &= set_default(env.get(), kQuery, query);
     if (!(seen & kServerName)) ok &= set_default(env.get(), kServerName, host_name.empty() ? "localhost" : host_name);
-    if (!(seen & kServerPort)) ok &= set_default(env.get(), kServerPort, !host_port.empty() ? host_port : https ? "443" : "80");
+    if (!(seen & kServerPort))
+      ok &= set_default(env.get(), kServerPort, !host_port.empty() ? host_port : https ? "443" : "80");
     if (!(seen & kProtocol)) ok &= set_default(env.get(), kProtocol, "HTTP/1.1");
     if (!ok) return nullptr;
   }

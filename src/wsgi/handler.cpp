@@ -52,15 +52,14 @@ class Handler final : public RequestHandler {
     exchange.is_head = facts.method == "HEAD";
     const Route route = pick_app(facts);
     if (route.app == nullptr) {
-      write_line(2, fmt::format("no app is mounted for {} {} (SCRIPT_NAME '{}'); answered 404", facts.method,
-                                facts.uri, facts.script_name));
+      write_line(2, fmt::format("no app is mounted for {} {} (SCRIPT_NAME '{}'); answered 404", facts.method, facts.uri,
+                                facts.script_name));
       answer(exchange, 404);
       return;
     }
     exchange.app_id = route.app->id;
-    PyRef input(app_.post_buffering > 0 && exchange.body_left() > 0
-                    ? new_buffered_input(&exchange, app_.post_buffering)
-                    : new_input(&exchange));
+    PyRef input(app_.post_buffering > 0 && exchange.body_left() > 0 ? new_buffered_input(&exchange, app_.post_buffering)
+                                                                    : new_input(&exchange));
     PyRef environ(input ? environ_.build(exchange.packet, input.get()) : nullptr);
     if (environ && route.rewrite && !rewrite_script_name(environ.get(), *route.app, facts.path_info)) environ = PyRef();
     if (!environ) {
@@ -73,8 +72,9 @@ class Handler final : public RequestHandler {
     if (!result) {
       fail(exchange, facts, "the app raised an exception");
     } else if (!response_->send_body(result.get())) {
-      fail(exchange, facts, response_->headers_sent() ? "the response failed after its headers were sent"
-                                                     : "the app's response is invalid");
+      fail(exchange, facts,
+           response_->headers_sent() ? "the response failed after its headers were sent"
+                                     : "the app's response is invalid");
     }
     if (result) response_->close_iterable(result.get());
     response_->end();
@@ -121,8 +121,8 @@ class Handler final : public RequestHandler {
 
   // Logs the error with the request it belongs to; answers 500 if nothing was sent yet.
   void fail(worker::Exchange& exchange, const RequestFacts& facts, const char* what) {
-    write_line(2, fmt::format("error in {} {}: {}{}", facts.method, facts.uri, what,
-                              PyErr_Occurred() ? "; traceback:" : ""));
+    write_line(
+        2, fmt::format("error in {} {}: {}{}", facts.method, facts.uri, what, PyErr_Occurred() ? "; traceback:" : ""));
     if (PyErr_Occurred()) PyErr_PrintEx(0);
     if (!response_->headers_sent()) answer(exchange, 500);
   }

@@ -19,15 +19,13 @@ namespace {
 constexpr Py_ssize_t kChunk = 64 * 1024;
 
 struct Input {
-  PyObject_HEAD
-  worker::Exchange* exchange;
+  PyObject_HEAD worker::Exchange* exchange;
   std::string* pending;  // read ahead by readline, handed out first; made on first use
 };
 
 PyTypeObject* input_type = nullptr;  // made by init_input_type()
 
-constexpr const char* kClientGone =
-    "the client disconnected or timed out before sending the whole request body";
+constexpr const char* kClientGone = "the client disconnected or timed out before sending the whole request body";
 
 bool check_open(Input* self) {
   if (self->exchange != nullptr) return true;

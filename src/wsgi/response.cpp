@@ -21,9 +21,7 @@ namespace {
 
 constexpr const char* kCapsuleName = "ferry.response";
 
-Response* self_of(PyObject* capsule) {
-  return static_cast<Response*>(PyCapsule_GetPointer(capsule, kCapsuleName));
-}
+Response* self_of(PyObject* capsule) { return static_cast<Response*>(PyCapsule_GetPointer(capsule, kCapsuleName)); }
 
 PyObject* start_response_entry(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   return self_of(self)->call_start_response(args, nargs, kwnames);
@@ -66,8 +64,8 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
 // PEP 3333: hop-by-hop headers belong to the server, and an app's Transfer-Encoding or
 // Connection would corrupt the framing nginx relies on.
 bool is_hop_by_hop(std::string_view name) {
-  for (std::string_view hop : {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-                               "trailer", "trailers", "transfer-encoding", "upgrade"}) {
+  for (std::string_view hop : {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                               "trailers", "transfer-encoding", "upgrade"}) {
     if (equals_ignoring_case(name, hop)) return true;
   }
   return false;
@@ -119,11 +117,15 @@ PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs,
     std::string_view name;
     if (!latin1_view(PyTuple_GET_ITEM(kwnames, i), name, "keyword")) return nullptr;
     PyObject* value = args[nargs + i];
-    if (name == "status") status = value;
-    else if (name == "response_headers" || name == "headers") headers = value;
-    else if (name == "exc_info") exc_info = value;
-    else return PyErr_Format(PyExc_TypeError, "start_response() got an unexpected keyword argument '%U'",
-                             PyTuple_GET_ITEM(kwnames, i));
+    if (name == "status")
+      status = value;
+    else if (name == "response_headers" || name == "headers")
+      headers = value;
+    else if (name == "exc_info")
+      exc_info = value;
+    else
+      return PyErr_Format(PyExc_TypeError, "start_response() got an unexpected keyword argument '%U'",
+                          PyTuple_GET_ITEM(kwnames, i));
   }
   if (exchange_ == nullptr) {
     PyErr_SetString(PyExc_RuntimeError, "start_response() called outside of its request");
@@ -153,20 +155,23 @@ PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs,
   if (!latin1_view(status, status_text, "the status")) return nullptr;
   if (status_text.size() < 4 || !std::isdigit(static_cast<unsigned char>(status_text[0])) ||
       !std::isdigit(static_cast<unsigned char>(status_text[1])) ||
-      !std::isdigit(static_cast<unsigned char>(status_text[2])) || status_text[3] != ' ' ||
-      has_control(status_text)) {
+      !std::isdigit(static_cast<unsigned char>(status_text[2])) || status_text[3] != ' ' || has_control(status_text)) {
     return PyErr_Format(PyExc_ValueError, "the status must look like '200 OK', got %R", status);
   }
   if (status_text[0] == '1') {
     // A 1xx is never a final response: ferry sends "100 Continue" itself, and after a
     // "101 Switching Protocols" the connection would no longer be HTTP, which a WSGI app
     // cannot then speak.
-    return PyErr_Format(PyExc_ValueError, "a WSGI response cannot have a 1xx status, got %R (protocol switches "
-                        "such as websockets are not supported)", status);
+    return PyErr_Format(PyExc_ValueError,
+                        "a WSGI response cannot have a 1xx status, got %R (protocol switches "
+                        "such as websockets are not supported)",
+                        status);
   }
   if (!PyList_Check(headers)) {
-    return PyErr_Format(PyExc_TypeError, "response_headers must be a list of (name, value) tuples (PEP 3333), "
-                        "not %.100s", Py_TYPE(headers)->tp_name);
+    return PyErr_Format(PyExc_TypeError,
+                        "response_headers must be a list of (name, value) tuples (PEP 3333), "
+                        "not %.100s",
+                        Py_TYPE(headers)->tp_name);
   }
   PyRef items(PySequence_Fast(headers, ""));
   if (!items) return nullptr;
@@ -192,12 +197,14 @@ PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs,
     if (!is_token(name) || has_control(value)) {
       return PyErr_Format(PyExc_ValueError,
                           "response header %R has a control character or an invalid name "
-                          "(this would split the response)", item);
+                          "(this would split the response)",
+                          item);
     }
     if (is_hop_by_hop(name)) {
       return PyErr_Format(PyExc_ValueError,
                           "response header %R is hop-by-hop (PEP 3333): the server handles the connection "
-                          "and the framing; remove it", item);
+                          "and the framing; remove it",
+                          item);
     }
     if (equals_ignoring_case(name, "content-length")) {
       declared_length_ = parse_length(value);
@@ -268,8 +275,7 @@ bool Response::send_bytes_like(PyObject* chunk) {
   }
   Py_buffer view;
   if (PyObject_GetBuffer(chunk, &view, PyBUF_SIMPLE) != 0) {
-    PyErr_Format(PyExc_TypeError, "the response body yielded a %.100s; WSGI bodies are bytes",
-                 Py_TYPE(chunk)->tp_name);
+    PyErr_Format(PyExc_TypeError, "the response body yielded a %.100s; WSGI bodies are bytes", Py_TYPE(chunk)->tp_name);
     return false;
   }
   const bool ok = send_chunk(static_cast<const char*>(view.buf), static_cast<std::size_t>(view.len));
@@ -294,11 +300,13 @@ bool Response::stopped() {
   if (length_exceeded_) {
     if (!stop_logged_) {
       write_line(2, fmt::format("{} {}: the app sent more than its Content-Length ({} bytes); cut the response "
-                                "there", facts.method, facts.uri, *declared_length_));
+                                "there",
+                                facts.method, facts.uri, *declared_length_));
     }
   } else if (!stop_logged_) {
     write_line(2, fmt::format("client went away during {} {} after {} body bytes; response stopped ({} so far "
-                              "in this worker)", facts.method, facts.uri, exchange_->body_bytes, ++clients_gone));
+                              "in this worker)",
+                              facts.method, facts.uri, exchange_->body_bytes, ++clients_gone));
   }
   stop_logged_ = true;
   return true;

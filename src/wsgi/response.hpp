@@ -59,7 +59,7 @@ class Response {
   PyRef close_name_;
   PyObject* file_wrapper_ = nullptr;  // borrowed: App owns it
   worker::Exchange* exchange_ = nullptr;
-  std::string head_;  // status line + headers + blank line, latin-1
+  std::string head_;          // status line + headers + blank line, latin-1
   std::vector<iovec> parts_;  // the list fast path's writev, reused
   bool started_ = false;
   bool headers_sent_ = false;

@@ -42,11 +42,10 @@ Request build_request(const Options& o) {
         {"HTTP_ACCEPT", "*/*"},
     });
   } else {
-    r.head = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ferry-loadgen\r\nAccept: */*\r\n",
-                         method, o.path, o.host);
+    r.head = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ferry-loadgen\r\nAccept: */*\r\n", method, o.path,
+                         o.host);
     if (post) {
-      r.head += fmt::format("Content-Type: application/octet-stream\r\nContent-Length: {}\r\n",
-                            o.body_bytes);
+      r.head += fmt::format("Content-Type: application/octet-stream\r\nContent-Length: {}\r\n", o.body_bytes);
     }
     if (!o.keepalive) r.head += "Connection: close\r\n";
     r.head += "\r\n";
@@ -78,8 +77,8 @@ void Stats::merge(const Stats& s) {
   last_done = std::max(last_done, s.last_done);
 }
 
-Client::Client(asio::io_context& io, const Options& options, const Protocol::endpoint& endpoint,
-               const Request& request, Plan& plan, Stats& stats)
+Client::Client(asio::io_context& io, const Options& options, const Protocol::endpoint& endpoint, const Request& request,
+               Plan& plan, Stats& stats)
     : options_(options),
       endpoint_(endpoint),
       request_(request),
@@ -88,8 +87,7 @@ Client::Client(asio::io_context& io, const Options& options, const Protocol::end
       socket_(io),
       timer_(io),
       buffer_(kReadBuffer),
-      parser_(options.mode == Mode::uwsgi ? ResponseParser::End::at_close
-                                          : ResponseParser::End::framed) {}
+      parser_(options.mode == Mode::uwsgi ? ResponseParser::End::at_close : ResponseParser::End::framed) {}
 
 void Client::next() {
   const auto now = Clock::now();
@@ -120,8 +118,7 @@ void Client::start(Clock::time_point due) {
   measured_ = due >= plan_.measure_from;
   retried_ = false;
   ++generation_;
-  timer_.expires_after(std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(options_.timeout)));
+  timer_.expires_after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.timeout)));
   timer_.async_wait([this, generation = generation_](const asio::error_code& ec) {
     if (ec || generation != generation_) return;  // the request ended first
     timed_out_ = true;
@@ -229,8 +226,7 @@ void Client::conclude() {
   }
   if (state != ResponseParser::State::head && measured_) ++stats_.statuses[parser_.status()];
   if (measured_) stats_.body_bytes += parser_.body_bytes();
-  const bool reusable = !kind && options_.keepalive && !closed_by_peer_ && parser_.keep_alive() &&
-                        write_error_.empty();
+  const bool reusable = !kind && options_.keepalive && !closed_by_peer_ && parser_.keep_alive() && write_error_.empty();
   if (!reusable) close();
   finish(kind, detail);
 }

@@ -91,8 +91,8 @@ class Client {
  public:
   using Protocol = asio::generic::stream_protocol;
 
-  Client(asio::io_context& io, const Options& options, const Protocol::endpoint& endpoint,
-         const Request& request, Plan& plan, Stats& stats);
+  Client(asio::io_context& io, const Options& options, const Protocol::endpoint& endpoint, const Request& request,
+         Plan& plan, Stats& stats);
 
   // Starts the next request, or ends this connection's loop once the Plan says so;
   // io_context::run() returns when every loop has ended.

@@ -86,8 +86,7 @@ void print_json(const Options& o, const Stats& s, const Summary& m) {
   for (std::size_t i = 0; i < kErrorNames.size(); ++i) {
     errors += fmt::format("{}\"{}\": {}", i ? ", " : "", kErrorNames[i], s.errors[i]);
     if (!s.first_error[i].empty()) {
-      first += fmt::format("{}\"{}\": {}", first.empty() ? "" : ", ", kErrorNames[i],
-                           json_string(s.first_error[i]));
+      first += fmt::format("{}\"{}\": {}", first.empty() ? "" : ", ", kErrorNames[i], json_string(s.first_error[i]));
     }
   }
   for (const auto& [code, n] : s.statuses) {
@@ -101,21 +100,19 @@ void print_json(const Options& o, const Stats& s, const Summary& m) {
       "\"latency_ms\": {{\"p50\": {:.3f}, \"p90\": {:.3f}, \"p99\": {:.3f}, \"max\": {:.3f}, \"mean\": {:.3f}}}, "
       "\"bytes_sent\": {}, \"bytes_received\": {}, \"body_bytes_received\": {}, "
       "\"connections_opened\": {}, \"keepalive_retries\": {}}}\n",
-      o.mode == Mode::uwsgi ? "uwsgi" : "http", json_string(o.address), json_string(o.path),
-      o.connections, o.threads, o.body_bytes, o.keepalive ? "true" : "false", o.rate, m.seconds,
-      s.ok + s.error_total(), s.ok, s.error_total(), errors, first, s.warmup_errors, statuses, m.rps,
-      m.p50, m.p90, m.p99, m.max, m.mean, s.bytes_sent, s.bytes_received, s.body_bytes,
-      s.connections_opened, s.keepalive_retries);
+      o.mode == Mode::uwsgi ? "uwsgi" : "http", json_string(o.address), json_string(o.path), o.connections, o.threads,
+      o.body_bytes, o.keepalive ? "true" : "false", o.rate, m.seconds, s.ok + s.error_total(), s.ok, s.error_total(),
+      errors, first, s.warmup_errors, statuses, m.rps, m.p50, m.p90, m.p99, m.max, m.mean, s.bytes_sent,
+      s.bytes_received, s.body_bytes, s.connections_opened, s.keepalive_retries);
 }
 
 void print_text(const Options& o, const Stats& s, const Summary& m) {
   fmt::print("{} {} {} {}: {} connections, {} thread(s), {}, {:.2f} s measured\n",
-             o.mode == Mode::uwsgi ? "uwsgi" : "http", o.address, o.body_bytes ? "POST" : "GET", o.path,
-             o.connections, o.threads, o.rate > 0 ? fmt::format("open loop at {:g} req/s", o.rate) : "closed loop",
-             m.seconds);
+             o.mode == Mode::uwsgi ? "uwsgi" : "http", o.address, o.body_bytes ? "POST" : "GET", o.path, o.connections,
+             o.threads, o.rate > 0 ? fmt::format("open loop at {:g} req/s", o.rate) : "closed loop", m.seconds);
   fmt::print("  requests  {} ok, {} errors, {:.1f} req/s\n", s.ok, s.error_total(), m.rps);
-  fmt::print("  latency   p50 {:.2f} ms  p90 {:.2f} ms  p99 {:.2f} ms  max {:.2f} ms  mean {:.2f} ms\n",
-             m.p50, m.p90, m.p99, m.max, m.mean);
+  fmt::print("  latency   p50 {:.2f} ms  p90 {:.2f} ms  p99 {:.2f} ms  max {:.2f} ms  mean {:.2f} ms\n", m.p50, m.p90,
+             m.p99, m.max, m.mean);
   fmt::print("  bytes     {} received ({} body), {} sent\n", s.bytes_received, s.body_bytes, s.bytes_sent);
   for (std::size_t i = 0; i < kErrorNames.size(); ++i) {
     if (s.errors[i]) fmt::print("  errors    {} {} (first: {})\n", s.errors[i], kErrorNames[i], s.first_error[i]);
@@ -147,9 +144,7 @@ int run(int argc, char** argv) {
 
   Plan plan;
   const auto start = Clock::now();
-  auto seconds = [](double s) {
-    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
-  };
+  auto seconds = [](double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); };
   plan.measure_from = start + seconds(options.warmup);
   plan.stop_at = plan.measure_from + seconds(options.duration);
   plan.max_requests = options.max_requests;

@@ -25,7 +25,7 @@ struct Options {
   bool keepalive = false;
   double timeout = 30;
   bool json = false;
-  double rate = 0;  // requests/s on a fixed schedule (open loop); 0 = closed loop
+  double rate = 0;       // requests/s on a fixed schedule (open loop); 0 = closed loop
   std::string timeline;  // CSV of every measured request, for latency-over-time plots
 };
 

@@ -84,8 +84,7 @@ ResponseParser::State ResponseParser::feed(std::string_view data) {
 ResponseParser::State ResponseParser::on_close() {
   switch (state_) {
     case State::head:
-      return fail(head_.empty() ? "connection closed without a response"
-                                : "connection closed in the response head");
+      return fail(head_.empty() ? "connection closed without a response" : "connection closed in the response head");
     case State::body:
       if (framing_ == Framing::until_close || framing_done_) {
         state_ = State::complete;
@@ -94,8 +93,7 @@ ResponseParser::State ResponseParser::on_close() {
       return fail(framing_ == Framing::chunked ? "connection closed inside a chunked body"
                                                : "connection closed before Content-Length bytes");
     case State::complete:
-    case State::invalid:
-      break;
+    case State::invalid: break;
   }
   return state_;
 }
@@ -111,8 +109,7 @@ bool ResponseParser::parse_head() {
   }
   const bool http10 = status_line[7] == '0';
   const auto code = status_line.substr(9, 3);
-  if (std::from_chars(code.data(), code.data() + 3, status_).ec != std::errc() ||
-      status_ < 100 || status_ > 999) {
+  if (std::from_chars(code.data(), code.data() + 3, status_).ec != std::errc() || status_ < 100 || status_ > 999) {
     fail("bad status code");
     return false;
   }
@@ -167,9 +164,7 @@ bool ResponseParser::parse_head() {
 
 std::size_t ResponseParser::feed_body(std::string_view data) {
   switch (framing_) {
-    case Framing::until_close:
-      body_bytes_ += data.size();
-      return data.size();
+    case Framing::until_close: body_bytes_ += data.size(); return data.size();
     case Framing::content_length: {
       const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, data.size()));
       remaining_ -= n;
@@ -177,8 +172,7 @@ std::size_t ResponseParser::feed_body(std::string_view data) {
       if (remaining_ == 0) framing_done_ = true;
       return n;
     }
-    case Framing::chunked:
-      return feed_chunked(data);
+    case Framing::chunked: return feed_chunked(data);
   }
   return data.size();
 }

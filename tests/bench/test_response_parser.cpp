@@ -74,10 +74,10 @@ TEST_CASE("HTTP: no framing means the close ends the body, and no keep-alive") {
 }
 
 TEST_CASE("HTTP: Connection headers decide keep-alive") {
-  CHECK_FALSE(parse(End::framed, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false,
-                    false).keep_alive);
-  CHECK(parse(End::framed, "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", false,
-              false).keep_alive);
+  CHECK_FALSE(
+      parse(End::framed, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", false, false).keep_alive);
+  CHECK(parse(End::framed, "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n", false, false)
+            .keep_alive);
 }
 
 TEST_CASE("uwsgi: only the close completes, and Content-Length must agree") {
@@ -96,8 +96,7 @@ TEST_CASE("malformed heads are invalid") {
   both_ways(End::at_close, "HTTP/1.1 2x0 OK\r\n\r\n", true, State::invalid);
   both_ways(End::at_close, "HTTP/1.1 200 OK\r\nno colon\r\n\r\n", true, State::invalid);
   both_ways(End::framed, "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", false, State::invalid);
-  both_ways(End::framed, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", false,
-            State::invalid);
+  both_ways(End::framed, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", false, State::invalid);
   ResponseParser p(End::framed);
   p.feed("HTTP/1.1 200 OK\r\nX: " + std::string(ferry::bench::kMaxHead, 'a'));
   CHECK(p.state() == State::invalid);

@@ -106,9 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const RequestParser::Result result = parser.feed(pending);
     require(result.consumed <= pending.size(), "consumed <= what was fed");
     switch (result.status) {
-      case Status::need_more:
-        require(result.consumed == pending.size(), "need_more consumes everything");
-        break;
+      case Status::need_more: require(result.consumed == pending.size(), "need_more consumes everything"); break;
       case Status::head_complete:
         require(!in_body, "one head per request");
         check_head(parser.head(), limits);
@@ -158,8 +156,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         require(s == 400 || s == 413 || s == 414 || s == 431 || s == 501 || s == 505, "a documented status");
         require(!result.error.empty(), "every error has a reason");
         const RequestParser::Result again = parser.feed("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
-        require(again.status == Status::error && again.http_status == s && again.consumed == 0,
-                "errors are final");
+        require(again.status == Status::error && again.http_status == s && again.consumed == 0, "errors are final");
         return 0;
       }
     }

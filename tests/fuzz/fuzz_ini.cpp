@@ -25,8 +25,8 @@ void require(bool ok, const char* invariant) {
 bool is_option(std::string_view name) { return find_option(name) != nullptr; }
 
 bool trimmed(std::string_view s) {
-  return s.empty() || (!std::isspace(static_cast<unsigned char>(s.front())) &&
-                       !std::isspace(static_cast<unsigned char>(s.back())));
+  return s.empty() ||
+         (!std::isspace(static_cast<unsigned char>(s.front())) && !std::isspace(static_cast<unsigned char>(s.back())));
 }
 
 void check(const IniText& ini, int lines) {
@@ -73,7 +73,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   const auto [path, section] = split_ini_spec(text);
-  require((path == text && section == "uwsgi") || path + ":" + section == text,
-          "FILE:SECTION splits losslessly");
+  require((path == text && section == "uwsgi") || path + ":" + section == text, "FILE:SECTION splits losslessly");
   return 0;
 }

@@ -90,9 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       require(result.bytes_needed > buffer.size(), "need_more => bytes_needed > what we have");
       require(result.bytes_needed <= kHeaderSize + kMaxVarsSize, "bytes_needed fits a u16 datasize");
       break;
-    case Status::invalid:
-      require(result.error != Error::none, "invalid => an error");
-      break;
+    case Status::invalid: require(result.error != Error::none, "invalid => an error"); break;
   }
   // More bytes never change a verdict already reached; once the header is in, bytes_needed
   // is the whole packet (before that it is only the header).

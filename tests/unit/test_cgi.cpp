@@ -16,8 +16,7 @@ struct Parsed {
   std::string bytes;
   Packet packet;
 
-  explicit Parsed(std::initializer_list<std::pair<std::string, std::string>> vars)
-      : bytes(encode_packet(vars)) {
+  explicit Parsed(std::initializer_list<std::pair<std::string, std::string>> vars) : bytes(encode_packet(vars)) {
     REQUIRE(parse_packet(bytes, kMaxVarsSize, packet).status == Status::complete);
   }
 };
@@ -126,7 +125,7 @@ TEST_CASE("normalize_path makes what nginx puts in $uri") {
   CHECK(normal("/a/b/..") == "/a/");
   CHECK(normal("/a/..") == "/");
   CHECK(normal("/a/../b/./c/../d") == "/b/d");
-  CHECK(normal("/.../..a/a..") == "/.../..a/a..");  // only whole "." and ".." segments count
+  CHECK(normal("/.../..a/a..") == "/.../..a/a..");      // only whole "." and ".." segments count
   CHECK(normal("/static/%2e%2e") == "/static/%2e%2e");  // decoding comes first, not here
   CHECK(normal("/caf\xc3\xa9/x y") == "/caf\xc3\xa9/x y");
 

@@ -52,14 +52,9 @@ Outcome run(RequestParser& parser, std::string_view input, std::size_t step = kW
     pending.erase(0, result.consumed);
     if (result.status != Status::need_more) outcome.events.push_back(result.status);
     switch (result.status) {
-      case Status::head_complete:
-        outcome.head = parser.head();
-        break;
-      case Status::body:
-        break;
-      case Status::message_complete:
-        outcome.rest = pending + std::string(input.substr(arrived));
-        return outcome;
+      case Status::head_complete: outcome.head = parser.head(); break;
+      case Status::body: break;
+      case Status::message_complete: outcome.rest = pending + std::string(input.substr(arrived)); return outcome;
       case Status::error:
         outcome.http_status = result.http_status;
         outcome.error = result.error;
@@ -182,8 +177,7 @@ TEST_CASE("pipelined requests in one buffer: parsing stops at each message end")
 
 TEST_CASE("bytes after a Connection: close request are refused") {
   RequestParser parser({});
-  const Outcome first =
-      run(parser, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n");
+  const Outcome first = run(parser, "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n");
   CHECK(first.completed());
   CHECK(!first.head.keep_alive);
   const auto result = parser.feed(first.rest);
@@ -259,8 +253,7 @@ TEST_CASE("chunked body: framing, extensions and trailers removed") {
 }
 
 TEST_CASE("Transfer-Encoding: chunked in any letter case") {
-  const Outcome outcome =
-      run("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n");
+  const Outcome outcome = run("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n");
   CHECK(outcome.completed());
   CHECK(outcome.body == "z");
 }
@@ -321,15 +314,12 @@ TEST_CASE("Transfer-Encoding other than a lone, final chunked") {
         "Transfer-Encoding whose final coding is not chunked");
   CHECK(rejected(with_headers("Host: h\r\nTransfer-Encoding: xchunked\r\n", "0\r\n\r\n")).error ==
         "Transfer-Encoding whose final coding is not chunked");
-  CHECK(rejected(with_headers("Host: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
-                              "0\r\n\r\n"))
+  CHECK(rejected(with_headers("Host: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n"))
             .http_status == 400);
   // chunked last, but a coding ferry cannot undo before it: 501 (RFC 9112 6.1).
   CHECK(rejected(with_headers("Host: h\r\nTransfer-Encoding: gzip, chunked\r\n", "0\r\n\r\n"), 501).error ==
         "transfer codings other than chunked are not implemented");
-  CHECK(rejected(
-            with_headers("Host: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n"),
-            501)
+  CHECK(rejected(with_headers("Host: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n"), 501)
             .http_status == 501);
 }
 
@@ -345,10 +335,8 @@ TEST_CASE("bad chunk sizes") {
     CHECK(outcome.error.find("HPE_INVALID_CHUNK_SIZE") != std::string::npos);
   }
   // The data must be followed by CRLF right where the size says it ends.
-  CHECK(rejected(post_chunked("3\r\nabcd\r\n0\r\n\r\n")).error.find("Expected CRLF after chunk") !=
-        std::string::npos);
-  CHECK(rejected(post_chunked("3;a\x01\r\nabc\r\n0\r\n\r\n")).error.find("chunk extensions") !=
-        std::string::npos);
+  CHECK(rejected(post_chunked("3\r\nabcd\r\n0\r\n\r\n")).error.find("Expected CRLF after chunk") != std::string::npos);
+  CHECK(rejected(post_chunked("3;a\x01\r\nabc\r\n0\r\n\r\n")).error.find("chunk extensions") != std::string::npos);
 }
 
 TEST_CASE("bare LF as a line ending, wherever it is") {
@@ -374,10 +362,9 @@ TEST_CASE("bare LF as a line ending, wherever it is") {
 }
 
 TEST_CASE("bare CR") {
-  for (const std::string& request :
-       {"GET / HTTP/1.1\rHost: h\r\n\r\n"s, "GET / HTTP/1.1\r\nHost: h\rX\r\n\r\n"s,
-        "GET / HTTP/1.1\r\nHost: h\r\n\rX"s, "GET /a\rb HTTP/1.1\r\nHost: h\r\n\r\n"s,
-        post_chunked("3\rabc\r\n0\r\n\r\n")}) {
+  for (const std::string& request : {"GET / HTTP/1.1\rHost: h\r\n\r\n"s, "GET / HTTP/1.1\r\nHost: h\rX\r\n\r\n"s,
+                                     "GET / HTTP/1.1\r\nHost: h\r\n\rX"s, "GET /a\rb HTTP/1.1\r\nHost: h\r\n\r\n"s,
+                                     post_chunked("3\rabc\r\n0\r\n\r\n")}) {
     CAPTURE(request);
     rejected(request);
   }
@@ -409,8 +396,7 @@ TEST_CASE("control characters in the target, names and values") {
 }
 
 TEST_CASE("malformed field lines") {
-  CHECK(rejected("GET / HTTP/1.1\r\nHost: h\r\n: empty name\r\n\r\n").error ==
-        "header field with an empty name");
+  CHECK(rejected("GET / HTTP/1.1\r\nHost: h\r\n: empty name\r\n\r\n").error == "header field with an empty name");
   rejected("GET / HTTP/1.1\r\nHost : h\r\n\r\n");  // whitespace before the colon (RFC 9112 5.1)
   rejected("GET / HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n");
   rejected("GET / HTTP/1.1\r\nHost: h\r\nX(Y): z\r\n\r\n");
@@ -432,8 +418,8 @@ TEST_CASE("versions other than HTTP/1.0 and HTTP/1.1") {
   CHECK(rejected("GET / HTTP/0.9\r\n\r\n", 505).http_status == 505);
   CHECK(rejected("GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505).http_status == 505);
   CHECK(rejected("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505).http_status == 505);
-  for (const char* line : {"GET / HTTP/1.2", "GET / HTTP/3.0", "GET / HTTP/1.10", "GET / http/1.1",
-                           "GET / HTTP/1", "GET / HTTP/1.1 ", "GET / HTTX/1.1"}) {
+  for (const char* line : {"GET / HTTP/1.2", "GET / HTTP/3.0", "GET / HTTP/1.10", "GET / http/1.1", "GET / HTTP/1",
+                           "GET / HTTP/1.1 ", "GET / HTTX/1.1"}) {
     CAPTURE(line);
     rejected(line + "\r\nHost: h\r\n\r\n"s);
   }
@@ -444,23 +430,19 @@ TEST_CASE("versions other than HTTP/1.0 and HTTP/1.1") {
 
 TEST_CASE("request-target forms") {
   CHECK(run("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").completed());
-  CHECK(rejected("GET * HTTP/1.1\r\nHost: h\r\n\r\n").error ==
-        "asterisk-form request-target is only for OPTIONS");
+  CHECK(rejected("GET * HTTP/1.1\r\nHost: h\r\n\r\n").error == "asterisk-form request-target is only for OPTIONS");
   CHECK(run("GET http://example.com/p?q HTTP/1.1\r\nHost: h\r\n\r\n").completed());
   CHECK(run("GET HTTPS://example.com HTTP/1.1\r\nHost: h\r\n\r\n").completed());
   CHECK(rejected("GET ftp://example.com/p HTTP/1.1\r\nHost: h\r\n\r\n").error ==
         "request-target must be origin-form, absolute-form (http/https) or * for OPTIONS");
   CHECK(rejected("GET http://user:pw@example.com/ HTTP/1.1\r\nHost: h\r\n\r\n").error ==
         "userinfo in the request-target");
-  CHECK(rejected("GET http:///p HTTP/1.1\r\nHost: h\r\n\r\n").error ==
-        "absolute-form request-target without a host");
+  CHECK(rejected("GET http:///p HTTP/1.1\r\nHost: h\r\n\r\n").error == "absolute-form request-target without a host");
   rejected("GET relative/path HTTP/1.1\r\nHost: h\r\n\r\n");
   rejected("GET example.com:80 HTTP/1.1\r\nHost: h\r\n\r\n");  // authority-form
   rejected("GET HTTP/1.1\r\nHost: h\r\n\r\n");
-  CHECK(rejected("GET  / HTTP/1.1\r\nHost: h\r\n\r\n").error ==
-        "request line must be method SP target SP version");
-  CHECK(rejected("GET /  HTTP/1.1\r\nHost: h\r\n\r\n").error ==
-        "request line must be method SP target SP version");
+  CHECK(rejected("GET  / HTTP/1.1\r\nHost: h\r\n\r\n").error == "request line must be method SP target SP version");
+  CHECK(rejected("GET /  HTTP/1.1\r\nHost: h\r\n\r\n").error == "request line must be method SP target SP version");
 }
 
 TEST_CASE("CONNECT is not supported; an Upgrade offer is declined, and the request served") {
@@ -468,19 +450,19 @@ TEST_CASE("CONNECT is not supported; an Upgrade offer is declined, and the reque
         "CONNECT is not supported");
   // RFC 9110 7.8: a server may ignore Upgrade and answer in HTTP/1.1; the request is an
   // ordinary one, parsed to its end, and the connection can be kept.
-  for (const char* request :
-       {"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
-        "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
-        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\n"}) {
+  for (const char* request : {"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+                              "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                              "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+                              "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\n\r\n"}) {
     CAPTURE(request);
     const auto r = run(request);
     CHECK(r.completed());
     CHECK(r.head.keep_alive);
   }
   // With a body, the body is read as the request's, not taken for the new protocol.
-  const auto r = run("POST /u HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: h2c\r\n"
-                     "Content-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  const auto r =
+      run("POST /u HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: h2c\r\n"
+          "Content-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: h\r\n\r\n");
   CHECK(r.completed());
   CHECK(r.body == "hello");
   CHECK(r.rest == "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
@@ -495,8 +477,7 @@ TEST_CASE("Host: required once in HTTP/1.1, at most once in HTTP/1.0") {
 
 TEST_CASE("an error is final: later feeds repeat it; reset() starts over") {
   RequestParser parser({});
-  const auto first =
-      parser.feed("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n");
+  const auto first = parser.feed("GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n");
   CHECK(first.status == Status::error);
   const auto again = parser.feed(kGet);
   CHECK(again.status == Status::error);
@@ -535,8 +516,7 @@ TEST_CASE("max_head_bytes: the parser stops reading at the limit") {
 TEST_CASE("a request line longer than max_head_bytes is 414") {
   Limits limits;
   limits.max_head_bytes = 64;
-  const Outcome outcome =
-      rejected("GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n", 414, limits);
+  const Outcome outcome = rejected("GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: h\r\n\r\n", 414, limits);
   CHECK(outcome.error == "request line larger than 64 bytes");
 }
 
@@ -583,11 +563,9 @@ TEST_CASE("chunk extensions and trailers are bounded by max_head_bytes") {
   Limits limits;
   limits.max_head_bytes = 128;
   CHECK(run(post_chunked("1\r\na\r\n0\r\nX-T: " + std::string(60, 't') + "\r\n\r\n"), limits).completed());
-  CHECK(rejected(post_chunked("1\r\na\r\n0\r\nX-T: " + std::string(200, 't') + "\r\n\r\n"), 431, limits)
-            .http_status == 431);
-  CHECK(
-      rejected(post_chunked("1;" + std::string(200, 'e') + "\r\na\r\n0\r\n\r\n"), 431, limits).http_status ==
-      431);
+  CHECK(rejected(post_chunked("1\r\na\r\n0\r\nX-T: " + std::string(200, 't') + "\r\n\r\n"), 431, limits).http_status ==
+        431);
+  CHECK(rejected(post_chunked("1;" + std::string(200, 'e') + "\r\na\r\n0\r\n\r\n"), 431, limits).http_status == 431);
 }
 
 // --- connection semantics ---
@@ -604,12 +582,10 @@ TEST_CASE("keep-alive: HTTP/1.1 unless close, HTTP/1.0 only when asked") {
 }
 
 TEST_CASE("Expect: 100-continue, any case, HTTP/1.1 only") {
-  CHECK(run(with_headers("Host: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n", "x"))
-            .head.expect_continue);
-  CHECK(run(with_headers("Host: h\r\nexpect: 100-Continue\r\nContent-Length: 1\r\n", "x"))
-            .head.expect_continue);
-  CHECK(!run(with_headers("Expect: 100-continue\r\nContent-Length: 1\r\n", "x", "POST / HTTP/1.0"))
-             .head.expect_continue);
+  CHECK(run(with_headers("Host: h\r\nExpect: 100-continue\r\nContent-Length: 1\r\n", "x")).head.expect_continue);
+  CHECK(run(with_headers("Host: h\r\nexpect: 100-Continue\r\nContent-Length: 1\r\n", "x")).head.expect_continue);
+  CHECK(
+      !run(with_headers("Expect: 100-continue\r\nContent-Length: 1\r\n", "x", "POST / HTTP/1.0")).head.expect_continue);
   CHECK(!run(with_headers("Host: h\r\nExpect: something-else\r\n")).head.expect_continue);
   CHECK(!run(with_headers("Host: h\r\n")).head.expect_continue);
 }
@@ -656,16 +632,16 @@ std::map<std::string, std::string> vars_for(const std::string& request, const En
 TEST_CASE("vars: what nginx's uwsgi_params would carry, in its order") {
   RequestParser parser({});
   REQUIRE(
-      parser.feed("GET /caf%C3%A9/a%20b?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\n\r\n")
-          .status == Status::head_complete);
+      parser.feed("GET /caf%C3%A9/a%20b?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\n\r\n").status ==
+      Status::head_complete);
   Packet packet;
   append_cgi_vars(parser.head(), kPeer, kLocal, packet);
   std::vector<std::string> keys;
   for (const auto& var : packet.vars) keys.emplace_back(var.key);
   CHECK(keys == std::vector<std::string>{"QUERY_STRING", "REQUEST_METHOD", "CONTENT_TYPE", "CONTENT_LENGTH",
-                                         "REQUEST_URI", "PATH_INFO", "SERVER_PROTOCOL", "REQUEST_SCHEME",
-                                         "REMOTE_ADDR", "REMOTE_PORT", "SERVER_PORT", "SERVER_NAME",
-                                         "SERVER_ADDR", "HTTP_HOST", "HTTP_ACCEPT"});
+                                         "REQUEST_URI", "PATH_INFO", "SERVER_PROTOCOL", "REQUEST_SCHEME", "REMOTE_ADDR",
+                                         "REMOTE_PORT", "SERVER_PORT", "SERVER_NAME", "SERVER_ADDR", "HTTP_HOST",
+                                         "HTTP_ACCEPT"});
   const auto vars = vars_of(packet);
   CHECK(vars.at("QUERY_STRING") == "x=1&y=%20");
   CHECK(vars.at("REQUEST_METHOD") == "GET");
@@ -692,9 +668,7 @@ TEST_CASE("vars: what nginx's uwsgi_params would carry, in its order") {
 }
 
 TEST_CASE("vars: PATH_INFO is the path as nginx's $uri, REQUEST_URI the target as sent") {
-  const auto get = [](const std::string& target) {
-    return vars_for("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n");
-  };
+  const auto get = [](const std::string& target) { return vars_for("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n"); };
   auto vars = get("/static/../admin/./login//?next=/a/../b");
   CHECK(vars.at("PATH_INFO") == "/admin/login/");
   CHECK(vars.at("REQUEST_URI") == "/static/../admin/./login//?next=/a/../b");
@@ -724,8 +698,7 @@ TEST_CASE("a path that climbs above the root, or holds a NUL, gets 400 as from n
 }
 
 TEST_CASE("vars: body framing") {
-  const auto posted =
-      vars_for(with_headers("Host: h\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n", "abc"));
+  const auto posted = vars_for(with_headers("Host: h\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n", "abc"));
   CHECK(posted.at("CONTENT_TYPE") == "text/plain");
   CHECK(posted.at("CONTENT_LENGTH") == "3");
   CHECK(posted.count("HTTP_CONTENT_TYPE") == 0);
@@ -747,8 +720,7 @@ TEST_CASE("vars: repeated headers merged like the uwsgi codec; Cookie with \"; \
 }
 
 TEST_CASE("vars: names with underscores are dropped, so X_Real_IP cannot pose as X-Real-IP") {
-  const auto vars =
-      vars_for("GET / HTTP/1.1\r\nHost: h\r\nX_Real_IP: 6.6.6.6\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
+  const auto vars = vars_for("GET / HTTP/1.1\r\nHost: h\r\nX_Real_IP: 6.6.6.6\r\nX-Real-IP: 10.0.0.1\r\n\r\n");
   CHECK(vars.at("HTTP_X_REAL_IP") == "10.0.0.1");
 }
 
@@ -767,8 +739,7 @@ TEST_CASE("vars: SERVER_NAME from Host, with or without a port, IPv6 literals ke
 }
 
 TEST_CASE("vars: an absolute-form target is split; its host beats the Host field") {
-  const auto vars =
-      vars_for("GET http://example.org:8080/a%2Fb/c?q=1#frag HTTP/1.1\r\nHost: ignored.example\r\n\r\n");
+  const auto vars = vars_for("GET http://example.org:8080/a%2Fb/c?q=1#frag HTTP/1.1\r\nHost: ignored.example\r\n\r\n");
   CHECK(vars.at("REQUEST_URI") == "/a%2Fb/c?q=1");
   CHECK(vars.at("PATH_INFO") == "/a/b/c");
   CHECK(vars.at("QUERY_STRING") == "q=1");
@@ -807,8 +778,7 @@ TEST_CASE("vars: OPTIONS *") {
 TEST_CASE("vars: views stay valid while the Packet lives, whatever else allocates") {
   // Many short strings (small-string optimisation: a moved std::string moves its bytes).
   std::string request = "GET /p HTTP/1.1\r\nHost: h\r\n";
-  for (int i = 0; i < 40; ++i)
-    request += "X-" + std::to_string(i) + ": v\r\nx-" + std::to_string(i) + ": w\r\n";
+  for (int i = 0; i < 40; ++i) request += "X-" + std::to_string(i) + ": v\r\nx-" + std::to_string(i) + ": w\r\n";
   request += "\r\n";
   const Outcome outcome = run(request);
   REQUIRE(outcome.completed());

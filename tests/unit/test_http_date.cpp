@@ -17,7 +17,7 @@ TEST_CASE("format_http_date writes IMF-fixdate") {
   CHECK(format_http_date(kRfcExample) == "Sun, 06 Nov 1994 08:49:37 GMT");
   CHECK(format_http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT");
   CHECK(format_http_date(-1) == "Wed, 31 Dec 1969 23:59:59 GMT");
-  CHECK(format_http_date(951782400) == "Tue, 29 Feb 2000 00:00:00 GMT");  // a leap day
+  CHECK(format_http_date(951782400) == "Tue, 29 Feb 2000 00:00:00 GMT");   // a leap day
   CHECK(format_http_date(2147483648) == "Tue, 19 Jan 2038 03:14:08 GMT");  // past 32-bit time_t
   CHECK(format_http_date(253402300799) == "Fri, 31 Dec 9999 23:59:59 GMT");
   CHECK(format_http_date(kRfcExample).size() == kHttpDateSize);
@@ -54,7 +54,7 @@ TEST_CASE("parse_http_date: the day name is checked for spelling, not against th
   CHECK(parse_http_date("Mon, 06 Nov 1994 08:49:37 GMT") == kRfcExample);
   CHECK_FALSE(parse_http_date("Sux, 06 Nov 1994 08:49:37 GMT"));
   CHECK_FALSE(parse_http_date("Sunday, 06 Nov 1994 08:49:37 GMT"));  // long name, fixdate layout
-  CHECK_FALSE(parse_http_date("Sun, 06-Nov-94 08:49:37 GMT"));        // short name, RFC 850 layout
+  CHECK_FALSE(parse_http_date("Sun, 06-Nov-94 08:49:37 GMT"));       // short name, RFC 850 layout
 }
 
 TEST_CASE("parse_http_date: RFC 850 two-digit years fall within 50 years of now") {
@@ -62,8 +62,7 @@ TEST_CASE("parse_http_date: RFC 850 two-digit years fall within 50 years of now"
   CHECK(parse_http_date("Thursday, 01-Jan-70 00:00:00 GMT", now) == parse_http_date("Tue, 01 Jan 2070 00:00:00 GMT"));
   CHECK(parse_http_date("Sunday, 01-Jan-76 00:00:00 GMT", now) == parse_http_date("Thu, 01 Jan 1976 00:00:00 GMT"));
   CHECK(parse_http_date("Saturday, 01-Jan-00 00:00:00 GMT", now) == 946684800);
-  CHECK(parse_http_date("Saturday, 15-Jun-75 00:00:00 GMT", now) ==
-        parse_http_date("Sat, 15 Jun 2075 00:00:00 GMT"));
+  CHECK(parse_http_date("Saturday, 15-Jun-75 00:00:00 GMT", now) == parse_http_date("Sat, 15 Jun 2075 00:00:00 GMT"));
   // Read in 2090, "10" is 2110 (20 years ahead), not 2010 (80 years back).
   const std::time_t in_2090 = *parse_http_date("Sun, 01 Jan 2090 00:00:00 GMT");
   CHECK(parse_http_date("Monday, 01-Jan-10 00:00:00 GMT", in_2090) == parse_http_date("Wed, 01 Jan 2110 00:00:00 GMT"));
@@ -74,9 +73,9 @@ TEST_CASE("parse_http_date rejects anything else") {
            "",
            "   ",
            "yesterday",
-           "Sun, 06 Nov 1994 08:49:37",           // no zone
-           "Sun, 06 Nov 1994 08:49:37 UTC",       // only GMT
-           "Sun, 06 Nov 1994 08:49:37 GMT x",     // trailing junk
+           "Sun, 06 Nov 1994 08:49:37",        // no zone
+           "Sun, 06 Nov 1994 08:49:37 UTC",    // only GMT
+           "Sun, 06 Nov 1994 08:49:37 GMT x",  // trailing junk
            "Sun, 06 Nov 1994 08:49:37 GMT; length=12",
            "sun, 06 nov 1994 08:49:37 gmt",       // case-sensitive
            "Sun, 6 Nov 1994 08:49:37 GMT",        // 2DIGIT day
@@ -108,9 +107,9 @@ TEST_CASE("parse_http_date accepts a leap second as the next minute's first") {
 }
 
 TEST_CASE("format and parse round-trip") {
-  for (std::time_t t : {std::time_t{0}, std::time_t{-1}, kRfcExample, std::time_t{951782400},
-                        std::time_t{1700000000}, std::time_t{2147483648}, std::time_t{4102444800},
-                        std::time_t{253402300799}, std::time_t{-2208988800}}) {
+  for (std::time_t t :
+       {std::time_t{0}, std::time_t{-1}, kRfcExample, std::time_t{951782400}, std::time_t{1700000000},
+        std::time_t{2147483648}, std::time_t{4102444800}, std::time_t{253402300799}, std::time_t{-2208988800}}) {
     CAPTURE(t);
     CHECK(parse_http_date(format_http_date(t)) == t);
   }

@@ -44,8 +44,8 @@ struct Tree {
     REQUIRE(::mkdtemp(pattern.data()) != nullptr);
     root = fs::canonical(pattern);
     stat = root / "static";
-    for (const char* dir : {"static", "static/js", "static/img", "static/fonts", "static/sub", "static2", "outside",
-                            "more", "media"}) {
+    for (const char* dir :
+         {"static", "static/js", "static/img", "static/fonts", "static/sub", "static2", "outside", "more", "media"}) {
       fs::create_directory(root / dir);
     }
     write_file(stat / "app.css", "body{}");
@@ -252,8 +252,8 @@ TEST_CASE("'..', an encoded '..', NUL and backslash are refused before the files
   for (auto opener : kOpeners) {
     CAPTURE(static_cast<int>(opener));
     const StaticFiles files = tree.files(opener);
-    for (std::string_view path : {"/static/../secret.txt", "/static/..", "/static/js/../app.css",
-                                  "/static/js/..", "/static/../static/app.css", "/static/a/../../secret.txt"}) {
+    for (std::string_view path : {"/static/../secret.txt", "/static/..", "/static/js/../app.css", "/static/js/..",
+                                  "/static/../static/app.css", "/static/a/../../secret.txt"}) {
       CAPTURE(path);
       const StaticDecision d = files.resolve(path, "");
       CHECK(d.kind == Kind::forbidden);
@@ -273,8 +273,8 @@ TEST_CASE("'..', an encoded '..', NUL and backslash are refused before the files
     CHECK(files.resolve("/static/" + std::string(kMaxStaticPath, 'a'), "").kind == Kind::forbidden);
 
     // Names that only look like it are ordinary files (here: missing ones).
-    for (std::string_view path : {"/static/...", "/static/..a", "/static/a..", "/static/%2e", "/static/%2e%2e%2e",
-                                  "/static/%2f..x"}) {
+    for (std::string_view path :
+         {"/static/...", "/static/..a", "/static/a..", "/static/%2e", "/static/%2e%2e%2e", "/static/%2f..x"}) {
       CAPTURE(path);
       CHECK(files.resolve(path, "").kind == Kind::not_found);
     }
@@ -287,8 +287,8 @@ TEST_CASE("symlinks are followed only while they stay inside the directory") {
   for (auto opener : kOpeners) {
     CAPTURE(static_cast<int>(opener));
     const StaticFiles files = tree.files(opener);
-    for (std::string_view path : {"/static/inside_link.css", "/static/absolute_inside.css",
-                                  "/static/dotdot_inside.css"}) {
+    for (std::string_view path :
+         {"/static/inside_link.css", "/static/absolute_inside.css", "/static/dotdot_inside.css"}) {
       CAPTURE(path);
       StaticDecision d = files.resolve(path, "");
       REQUIRE(d.kind == Kind::serve);
@@ -300,8 +300,8 @@ TEST_CASE("symlinks are followed only while they stay inside the directory") {
     CHECK(files.resolve("/static/dirlink", "").kind == Kind::not_found);
 
     const std::string outside = "symlink leads outside " + tree.stat.string();
-    for (std::string_view path : {"/static/passwd", "/static/escape.txt", "/static/outdir/file.css",
-                                  "/static/sibling.css"}) {
+    for (std::string_view path :
+         {"/static/passwd", "/static/escape.txt", "/static/outdir/file.css", "/static/sibling.css"}) {
       CAPTURE(path);
       const StaticDecision d = files.resolve(path, "");
       CHECK(d.kind == Kind::forbidden);
@@ -353,9 +353,9 @@ TEST_CASE("If-Modified-Since not older than the file gives not_modified") {
   for (auto opener : kOpeners) {
     CAPTURE(static_cast<int>(opener));
     const StaticFiles files = tree.files(opener);
-    for (std::string_view since : {"Sun, 06 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:38 GMT",
-                                   "Thu, 01 Jan 2099 00:00:00 GMT", "Sun Nov  6 08:49:37 1994",
-                                   "Sunday, 06-Nov-94 08:49:37 GMT"}) {
+    for (std::string_view since :
+         {"Sun, 06 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:38 GMT", "Thu, 01 Jan 2099 00:00:00 GMT",
+          "Sun Nov  6 08:49:37 1994", "Sunday, 06-Nov-94 08:49:37 GMT"}) {
       CAPTURE(since);
       const StaticDecision d = files.resolve("/static/app.css", since);
       CHECK(d.kind == Kind::not_modified);

@@ -12,9 +12,7 @@ using namespace ferry::protocol;
 namespace {
 
 // A little-endian u16, as the wire carries lengths.
-std::string u16(std::size_t n) {
-  return {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff)};
-}
+std::string u16(std::size_t n) { return {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff)}; }
 
 // A packet around a hand-made (possibly malformed) vars block.
 std::string with_header(const std::string& block, std::uint8_t modifier1 = kModifierWsgi) {
@@ -105,9 +103,7 @@ TEST_CASE("a key running past the vars block is invalid") {
   CHECK(parse_error(with_header(u16(10) + "ABC")) == Error::key_overruns);
 }
 
-TEST_CASE("an empty key is invalid") {
-  CHECK(parse_error(with_header(u16(0) + u16(1) + "x")) == Error::empty_key);
-}
+TEST_CASE("an empty key is invalid") { CHECK(parse_error(with_header(u16(0) + u16(1) + "x")) == Error::empty_key); }
 
 TEST_CASE("a value length missing or cut in half is invalid") {
   CHECK(parse_error(with_header(u16(1) + "A")) == Error::truncated_value_size);
@@ -143,8 +139,8 @@ TEST_CASE("datasize above max_vars_size is refused from the header alone") {
 
 TEST_CASE("a repeated var is merged with ', ' at its first position") {
   Packet packet;
-  const auto buffer = encode_packet(
-      {{"HTTP_ACCEPT", "a"}, {"HTTP_HOST", "h"}, {"HTTP_ACCEPT", "b"}, {"HTTP_ACCEPT", "c"}});
+  const auto buffer =
+      encode_packet({{"HTTP_ACCEPT", "a"}, {"HTTP_HOST", "h"}, {"HTTP_ACCEPT", "b"}, {"HTTP_ACCEPT", "c"}});
   REQUIRE(parse(buffer, packet).status == Status::complete);
   REQUIRE(packet.vars.size() == 2);
   CHECK(packet.vars[0].key == "HTTP_ACCEPT");
@@ -155,8 +151,7 @@ TEST_CASE("a repeated var is merged with ', ' at its first position") {
 
 TEST_CASE("a repeated HTTP_COOKIE is merged with '; ' at its first position") {
   Packet packet;
-  const auto buffer = encode_packet(
-      {{"HTTP_COOKIE", "a=1"}, {"HTTP_X", "x"}, {"HTTP_X", "y"}, {"HTTP_COOKIE", "b=2"}});
+  const auto buffer = encode_packet({{"HTTP_COOKIE", "a=1"}, {"HTTP_X", "x"}, {"HTTP_X", "y"}, {"HTTP_COOKIE", "b=2"}});
   REQUIRE(parse(buffer, packet).status == Status::complete);
   REQUIRE(packet.vars.size() == 2);
   CHECK(packet.vars[0].key == "HTTP_COOKIE");
@@ -216,8 +211,8 @@ TEST_CASE("a reused Packet holds only the latest parse") {
 }
 
 TEST_CASE("every error has its own description") {
-  const Error errors[] = {Error::none,          Error::vars_too_large,       Error::truncated_key_size,
-                          Error::key_overruns,  Error::empty_key,            Error::truncated_value_size,
+  const Error errors[] = {Error::none,           Error::vars_too_large, Error::truncated_key_size,
+                          Error::key_overruns,   Error::empty_key,      Error::truncated_value_size,
                           Error::value_overruns, Error::too_many_vars};
   for (const auto a : errors) {
     CHECK_FALSE(describe(a).empty());
@@ -243,8 +238,8 @@ TEST_CASE("parse_content_length: digits only, empty means 0") {
 
 TEST_CASE("a CGI var sent twice keeps its last value: uwsgi_param overriding uwsgi_params") {
   Packet packet;
-  const auto bytes = encode_packet({{"REMOTE_ADDR", "127.0.0.1"}, {"HTTP_X", "a"}, {"REMOTE_ADDR", "10.9.8.7"},
-                                    {"HTTP_X", "b"}});
+  const auto bytes =
+      encode_packet({{"REMOTE_ADDR", "127.0.0.1"}, {"HTTP_X", "a"}, {"REMOTE_ADDR", "10.9.8.7"}, {"HTTP_X", "b"}});
   REQUIRE(parse(bytes, packet).status == Status::complete);
   REQUIRE(packet.vars.size() == 2);
   CHECK(packet.vars[0].key == "REMOTE_ADDR");

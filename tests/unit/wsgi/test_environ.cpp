@@ -24,7 +24,8 @@ struct Built {
 Built build(const Vars& vars, wsgi::EnvironBuilder& builder) {
   Built b;
   b.packet_bytes = protocol::encode_packet(vars);
-  REQUIRE(protocol::parse_packet(b.packet_bytes, protocol::kMaxVarsSize, b.packet).status == protocol::Status::complete);
+  REQUIRE(protocol::parse_packet(b.packet_bytes, protocol::kMaxVarsSize, b.packet).status ==
+          protocol::Status::complete);
   b.environ = wsgi::PyRef(builder.build(b.packet, Py_None));
   REQUIRE(b.environ);
   return b;
@@ -47,11 +48,20 @@ std::string get(PyObject* env, const char* key) {
 }
 
 const Vars kNginx = {
-    {"QUERY_STRING", "a=1"}, {"REQUEST_METHOD", "POST"}, {"CONTENT_TYPE", "text/plain"},
-    {"CONTENT_LENGTH", "3"}, {"REQUEST_URI", "/p?a=1"}, {"PATH_INFO", "/p"},
-    {"SERVER_PROTOCOL", "HTTP/1.1"}, {"REMOTE_ADDR", "10.1.2.3"}, {"SERVER_NAME", "example.org"},
-    {"SERVER_PORT", "443"}, {"HTTP_CONTENT_TYPE", "text/plain"}, {"HTTP_CONTENT_LENGTH", "3"},
-    {"HTTP_X_CUSTOM", "caf\xe9"}, {"MY_PARAM", "kept"},
+    {"QUERY_STRING", "a=1"},
+    {"REQUEST_METHOD", "POST"},
+    {"CONTENT_TYPE", "text/plain"},
+    {"CONTENT_LENGTH", "3"},
+    {"REQUEST_URI", "/p?a=1"},
+    {"PATH_INFO", "/p"},
+    {"SERVER_PROTOCOL", "HTTP/1.1"},
+    {"REMOTE_ADDR", "10.1.2.3"},
+    {"SERVER_NAME", "example.org"},
+    {"SERVER_PORT", "443"},
+    {"HTTP_CONTENT_TYPE", "text/plain"},
+    {"HTTP_CONTENT_LENGTH", "3"},
+    {"HTTP_X_CUSTOM", "caf\xe9"},
+    {"MY_PARAM", "kept"},
 };
 
 }  // namespace

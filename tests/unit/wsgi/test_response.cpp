@@ -39,8 +39,8 @@ struct Fixture {
   // Calls start_response(status, headers) given as Python source; returns the error's
   // message, or "" when it succeeded.
   std::string start(const char* status, const char* headers) {
-    wsgi::PyRef args(PyRun_String((std::string("(") + status + ", " + headers + ")").c_str(), Py_eval_input,
-                                  globals(), globals()));
+    wsgi::PyRef args(
+        PyRun_String((std::string("(") + status + ", " + headers + ")").c_str(), Py_eval_input, globals(), globals()));
     REQUIRE(args);
     wsgi::PyRef result(PyObject_Call(response.start_response(), args.get(), nullptr));
     if (result) return "";
@@ -111,8 +111,8 @@ TEST_CASE_FIXTURE(Fixture, "headers: (str, str) tuples, latin-1, no control char
 TEST_CASE_FIXTURE(Fixture, "a second call needs exc_info; before the headers go out it replaces them") {
   CHECK(start("'200 OK'", "[]") == "");
   CHECK(contains(start("'500 Oops'", "[]"), "called twice without exc_info"));
-  wsgi::PyRef args(PyRun_String("('503 Busy', [], (ValueError, ValueError('x'), None))", Py_eval_input,
-                                globals(), globals()));
+  wsgi::PyRef args(
+      PyRun_String("('503 Busy', [], (ValueError, ValueError('x'), None))", Py_eval_input, globals(), globals()));
   wsgi::PyRef result(PyObject_Call(response.start_response(), args.get(), nullptr));
   CHECK(result);
   wsgi::PyRef empty(PyRun_String("[]", Py_eval_input, globals(), globals()));
