@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "common/exit_codes.hpp"
+#include "common/import_priority.hpp"
 #include "common/logging.hpp"
 #include "common/process_title.hpp"
 #include "ferry_build_config.hpp"
@@ -36,6 +37,10 @@
 
 namespace ferry::master {
 namespace {
+
+// The capacity asked for each worker's output pipe; 1 MiB is the kernel's default
+// /proc/sys/fs/pipe-max-size, the most an unprivileged process may ask for.
+constexpr int kOutputPipeBytes = 1024 * 1024;
 
 UniqueFd open_log(const std::string& path) {
   if (path.empty()) return UniqueFd(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
@@ -90,7 +95,8 @@ struct Preloaded {
   std::vector<int> python_fds;
 };
 
-Preloaded preload_app(const config::Config& config, int log_fd, const std::vector<Listener>& listeners) {
+Preloaded preload_app(const config::Config& config, int log_fd, const std::vector<Listener>& listeners,
+                      bool reloading) {
   Preloaded out;
   // What the app prints goes to the log, as a worker's output does. (The workers get
   // their own pipes at fork; sys.stdout and sys.stderr write to fds 1 and 2.)
@@ -107,7 +113,11 @@ Preloaded preload_app(const config::Config& config, int log_fd, const std::vecto
   if (!config.chdir.empty() && ::chdir(config.chdir.c_str()) != 0) {
     throw StartupError(fmt::format("chdir = {}: {}; fix the path", config.chdir, std::strerror(errno)));
   }
-  out.app = wsgi::App::load(config, wsgi::WorkerInfo::for_worker(config, 0), /*preload=*/true);
+  {
+    // Re-executed for a reload, the master imports while the handed-over workers serve.
+    const ImportPriority priority(reloading);
+    out.app = wsgi::App::load(config, wsgi::WorkerInfo::for_worker(config, 0), /*preload=*/true);
+  }
   if (out.app) out.app->begin_serving();
   if (original_cwd) [[maybe_unused]]
     auto ignored = ::fchdir(original_cwd.get());
@@ -459,6 +469,11 @@ class Master {
       return;
     }
     UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+    // Room for a few seconds of request lines: while a re-executed master imports the app
+    // for a preload reload, nobody reads the pipes, and a worker whose pipe is full stops
+    // answering at its next log line. (Best effort: an unprivileged user past the kernel's
+    // pipe-user-pages-soft keeps the default 64 KiB. Pages are only used as filled.)
+    ::fcntl(write_end.get(), F_SETPIPE_SZ, kOutputPipeBytes);
     worker::WorkerSetup setup;
     setup.config = config_.get();
     for (const auto& l : listeners_) (l.http ? setup.http_listen_fds : setup.listen_fds).push_back(l.fd.get());
@@ -476,6 +491,7 @@ class Master {
     keep.push_back(setup.events_fd);
     keep.insert(keep.end(), python_fds_.begin(), python_fds_.end());
     setup.preloaded = app_.get();
+    setup.others_serving = supervisor_.serving();
     ForkHooks python_fork{[this] { app_->before_fork(); }, [this] { app_->after_fork_parent(); },
                           [this, slot] { app_->after_fork_child(wsgi::WorkerInfo::for_worker(*config_, slot)); }};
 
@@ -651,7 +667,7 @@ int run_master(config::Loaded loaded) {
     drop_privileges(identity);
     if (config.preload) {
       try {
-        preloaded = preload_app(config, log_fd.get(), listeners);
+        preloaded = preload_app(config, log_fd.get(), listeners, handover.has_value());
       } catch (const StartupError& e) {
         if (!handover) throw;
         // Exiting now would take the handed-over workers down with this master.

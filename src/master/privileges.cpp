@@ -2,8 +2,10 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -69,6 +71,20 @@ void drop_privileges(const Identity& identity) {
     if (::setgid(*identity.gid) != 0) fail("gid", *identity.gid);
   }
   if (identity.uid) {
+    // Workers started during a reload import their app at a lower priority and then go
+    // back to this one (worker/import_priority.hpp), which an unprivileged process may do
+    // only within RLIMIT_NICE: allow exactly the current priority, nothing above it.
+    errno = 0;
+    const int nice = ::getpriority(PRIO_PROCESS, 0);
+    rlimit limit{};
+    if (errno == 0 && ::getrlimit(RLIMIT_NICE, &limit) == 0) {
+      const auto needed = static_cast<rlim_t>(20 - nice);
+      if (limit.rlim_cur < needed) {
+        limit.rlim_cur = needed;
+        limit.rlim_max = std::max(limit.rlim_max, needed);
+        ::setrlimit(RLIMIT_NICE, &limit);  // best effort: without it, imports keep their priority
+      }
+    }
     if (::setuid(*identity.uid) != 0) fail("uid", *identity.uid);
     // A process that could become root again has not dropped anything.
     if (*identity.uid != 0 && ::setuid(0) == 0) {

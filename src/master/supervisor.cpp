@@ -94,6 +94,10 @@ std::vector<Supervisor::Adopted> Supervisor::workers() const {
   return out;
 }
 
+bool Supervisor::serving() const {
+  return std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.ready && !w.retiring; });
+}
+
 Actions Supervisor::on_spawned(int slot, int generation, pid_t pid, Clock::time_point now) {
   workers_.push_back(Worker{slot, generation, pid, now});
   if (phase_ == Phase::stopping) {

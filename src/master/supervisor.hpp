@@ -93,6 +93,8 @@ class Supervisor {
   bool stopping() const { return phase_ == Phase::stopping; }
   bool busy() const { return phase_ != Phase::running; }  // reloading or stopping
   std::vector<Adopted> workers() const;
+  // Some worker is ready and not being stopped: requests are being answered.
+  bool serving() const;
   std::size_t live_workers() const { return workers_.size(); }
   int generation() const { return generation_; }
 

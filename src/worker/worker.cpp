@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/exit_codes.hpp"
+#include "common/import_priority.hpp"
 #include "common/logging.hpp"
 #include "common/process_title.hpp"
 #include "common/unique_fd.hpp"
@@ -424,6 +425,7 @@ int run_worker(const WorkerSetup& setup) {
   std::unique_ptr<wsgi::App> loaded_here;
   wsgi::App* app = setup.preloaded;  // made ready for this worker by the fork's child hook
   if (app == nullptr) {
+    const ImportPriority priority(setup.others_serving);
     loaded_here = wsgi::App::load(config, wsgi::WorkerInfo::for_worker(config, setup.slot));
     if (!loaded_here) return kExitAppLoad;
     app = loaded_here.get();

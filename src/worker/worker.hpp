@@ -36,6 +36,9 @@ struct WorkerSetup {
   // preload: the app the master imported, as this fresh fork's copy; nullptr: the worker
   // imports it itself.
   wsgi::App* preloaded = nullptr;
+  // Other workers are serving (a reload, a recycle, a respawn): the app is imported at a
+  // lower CPU priority (ImportPriority).
+  bool others_serving = false;
 };
 
 // Returns the process exit code: kExitOk after a graceful stop, kExitAppLoad if the app

@@ -194,3 +194,22 @@ def test_notify_sees_ready_again_after_a_preload_reload(ferry, tmp):
         listener.wait_for("STOPPING=1")
     finally:
         listener.close()
+
+
+def test_workers_keep_answering_and_logging_while_the_new_master_imports(ferry, tmp):
+    # During a preload reload nobody reads the workers' output pipes until the re-executed
+    # master has imported the app. Each worker's pipe holds 1 MiB, so the old workers go
+    # on answering (and logging a line per request) meanwhile instead of blocking on a
+    # full pipe: here 2,000 requests, about 260 KB of request lines, four default pipes.
+    hold = tmp / "hold"
+    f = ferry(basic_ini(tmp, "preload = true", f"env = HOLD_FILE={hold}", processes=1, module="holdapp"))
+    (old,) = f.wait_workers(1)
+    hold.write_text("")
+    os.kill(f.pid, signal.SIGHUP)
+    f.wait_log(r"re-executing")
+    for _ in range(2000):
+        assert uwsgi_get(tmp / "s.sock", "/x").body == b"ok"
+    assert hold.exists() and f.workers() == [old]  # all answered while the import waited
+    hold.unlink()
+    f.wait_workers(1, exclude=[old], timeout=30)
+    wait_until(lambda: len(f.request_lines()) >= 2000, 10, message="every request line")

@@ -508,3 +508,20 @@ TEST_CASE("a worker already stopping when handed over is not counted as serving"
   REQUIRE(master.spawned.size() == 1);
   CHECK(pids(master.ready(master.spawned[0]), Kind::stop) == std::vector<pid_t>{501});
 }
+
+TEST_CASE("serving(): whether workers spawned now start while others answer requests") {
+  Master m(2);
+  CHECK_FALSE(m.supervisor().serving());
+  m.start();
+  CHECK_FALSE(m.supervisor().serving());  // the first workers: nobody serves yet
+  m.ready(m.spawned[0]);
+  CHECK(m.supervisor().serving());
+  m.ready(m.spawned[1]);
+  m.reload(2);  // the new generation imports while the old one serves
+  CHECK(m.supervisor().serving());
+  m.ready(m.spawned[2]);
+  m.ready(m.spawned[3]);  // the old ones are being stopped; the new ones serve
+  CHECK(m.supervisor().serving());
+  m.stop();
+  CHECK_FALSE(m.supervisor().serving());  // every worker is being stopped
+}
