@@ -38,9 +38,15 @@
 namespace ferry::master {
 namespace {
 
-// The capacity asked for each worker's output pipe; 1 MiB is the kernel's default
-// /proc/sys/fs/pipe-max-size, the most an unprivileged process may ask for.
-constexpr int kOutputPipeBytes = 1024 * 1024;
+// The capacity asked for a worker's output pipe: 1 MiB, the kernel's default
+// /proc/sys/fs/pipe-max-size and the most an unprivileged process may ask for, shared out
+// so that all the pipes (two generations during a reload) ask for at most 16 MiB. The
+// kernel counts what is asked for against the user's pipe-user-pages-soft (64 MiB), past
+// which every new pipe of that user, the app's included, gets a single page.
+int output_pipe_bytes(int processes) {
+  constexpr int kMost = 1024 * 1024, kLeast = 64 * 1024, kAll = 16 * 1024 * 1024;
+  return std::clamp(kAll / (2 * std::max(processes, 1)), kLeast, kMost);
+}
 
 UniqueFd open_log(const std::string& path) {
   if (path.empty()) return UniqueFd(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
@@ -473,7 +479,7 @@ class Master {
     // for a preload reload, nobody reads the pipes, and a worker whose pipe is full stops
     // answering at its next log line. (Best effort: an unprivileged user past the kernel's
     // pipe-user-pages-soft keeps the default 64 KiB. Pages are only used as filled.)
-    ::fcntl(write_end.get(), F_SETPIPE_SZ, kOutputPipeBytes);
+    ::fcntl(write_end.get(), F_SETPIPE_SZ, output_pipe_bytes(config_->processes));
     worker::WorkerSetup setup;
     setup.config = config_.get();
     for (const auto& l : listeners_) (l.http ? setup.http_listen_fds : setup.listen_fds).push_back(l.fd.get());

@@ -1,10 +1,13 @@
 """The log file owned by the master: banner, worker lines, request lines, app output."""
 
+import fcntl
 import os
 import platform
 import re
 import signal
 import threading
+
+import pytest
 
 from conftest import (REQUEST_LINE_RE, basic_ini, encode_vars, free_port, nginx_vars, parse_http_response,
                       uwsgi_get, uwsgi_request, wait_until)
@@ -223,3 +226,16 @@ def test_no_request_line_is_lost_or_reordered_under_load(ferry, tmp):
         assert served == counts.get(pid, 0) + 1, (pid, served, counts.get(pid))
         counts[pid] = served
     assert sum(counts.values()) == total, counts
+
+
+@pytest.mark.parametrize("processes, expected", [(2, 1024 * 1024), (16, 512 * 1024)])
+def test_worker_output_pipes_have_room_for_a_reload(ferry, tmp, processes, expected):
+    # A preload reload leaves the pipes unread while the new master imports: 1 MiB each,
+    # shared out so that all of them (two generations) ask the kernel for at most 16 MiB.
+    f = ferry(basic_ini(tmp, processes=processes))
+    for pid in f.wait_workers(processes):
+        fd = os.open(f"/proc/{pid}/fd/2", os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            assert fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) == expected, pid
+        finally:
+            os.close(fd)
