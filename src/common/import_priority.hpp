@@ -25,8 +25,6 @@ class ImportPriority {
   ImportPriority(const ImportPriority&) = delete;
   ImportPriority& operator=(const ImportPriority&) = delete;
 
-  bool lowered() const { return lowered_; }
-
  private:
   int base_ = 0;
   int lowered_to_ = 0;

@@ -1,5 +1,7 @@
 #include "protocol/cgi.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <string>
 
 namespace ferry::protocol {
@@ -50,66 +52,64 @@ RequestFacts request_facts(const Packet& packet) {
   return facts;
 }
 
-std::string percent_decode(std::string_view text) {
+std::string percent_decode(std::string_view text, bool* all_valid) {
+  if (all_valid) *all_valid = true;
   std::string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size()) {
-      const int hi = hex_value(text[i + 1]);
-      const int lo = hex_value(text[i + 2]);
+    if (text[i] == '%') {
+      const int hi = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
+      const int lo = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;
         continue;
       }
+      if (all_valid) *all_valid = false;
     }
     out.push_back(text[i]);
   }
   return out;
 }
 
-bool valid_percent_escapes(std::string_view text) {
-  for (std::size_t i = text.find('%'); i != std::string_view::npos; i = text.find('%', i + 3)) {
-    if (i + 2 >= text.size() || hex_value(text[i + 1]) < 0 || hex_value(text[i + 2]) < 0) return false;
-  }
-  return true;
-}
-
-std::string normalize_path(std::string_view decoded, const char** why) {
+std::string normalize_path(std::string path, const char** why) {
   *why = nullptr;
-  if (decoded.find('\0') != std::string_view::npos) {
+  if (path.find('\0') != std::string::npos) {
     *why = "a NUL byte (%00) in the request path";
     return {};
   }
-  std::string out;
-  out.reserve(decoded.size() + 1);
-  std::size_t i = 0;
-  while (i < decoded.size()) {
-    if (decoded[i] == '/') {
-      ++i;
+  // In place: the result is never longer than what has been read of the path so far.
+  const bool trailing_slash = !path.empty() && path.back() == '/';
+  const std::size_t n = path.size();
+  std::size_t written = 0, read = 0;
+  while (read < n) {
+    if (path[read] == '/') {
+      ++read;
       continue;
     }
-    const std::size_t end = std::min(decoded.find('/', i), decoded.size());
-    const std::string_view segment = decoded.substr(i, end - i);
-    const bool last = end >= decoded.size();
-    if (segment == ".") {
-      if (last) out += '/';  // "/a/." is "/a/"
-    } else if (segment == "..") {
-      if (out.empty()) {
+    const std::size_t end = std::min(path.find('/', read), n);
+    const std::size_t length = end - read;
+    const bool last = end == n;
+    if (length == 1 && path[read] == '.') {
+      if (last) path[written++] = '/';  // "/a/." is "/a/"
+    } else if (length == 2 && path[read] == '.' && path[read + 1] == '.') {
+      if (written == 0) {
         *why = "a \"..\" segment above the root of the request path";
         return {};
       }
-      out.resize(out.rfind('/'));
-      if (last) out += '/';  // "/a/b/.." is "/a/"
+      written = path.rfind('/', written - 1);
+      if (last) path[written++] = '/';  // "/a/b/.." is "/a/"
     } else {
-      out += '/';
-      out += segment;
+      path[written++] = '/';
+      std::memmove(path.data() + written, path.data() + read, length);
+      written += length;
     }
-    i = end;
+    read = end;
   }
+  path.resize(written);
   // A path that ends in a slash keeps it; the root is "/".
-  if (out.empty() || (decoded.back() == '/' && out.back() != '/')) out += '/';
-  return out;
+  if (path.empty() || (trailing_slash && path.back() != '/')) path += '/';
+  return path;
 }
 
 }  // namespace ferry::protocol

@@ -24,18 +24,16 @@ struct RequestFacts {
 RequestFacts request_facts(const Packet& packet);
 
 // "a%20b" -> "a b". Invalid escapes are kept as they are (nginx does so in the query
-// string and in what it passes through untouched).
-std::string percent_decode(std::string_view text);
-
-// True if every '%' in `text` starts a valid escape (two hex digits), which nginx requires
-// of a request path it decodes: "/a%zz" and "/a%" get 400 there.
-bool valid_percent_escapes(std::string_view text);
+// string and in what it passes through untouched); `all_valid`, if given, says whether
+// every '%' started one, which nginx requires of a request path it decodes ("/a%zz" and
+// "/a%" get 400 there).
+std::string percent_decode(std::string_view text, bool* all_valid = nullptr);
 
 // A decoded request path made what nginx puts in $uri (and so in PATH_INFO through
 // uwsgi_params): runs of slashes merged (merge_slashes, on by default), "." segments
 // dropped, ".." segments taking the one before them away. `why` is set, and the result is
 // empty, when the path cannot be served: a ".." above the root, or a NUL byte (%00), both
 // of which nginx answers with 400.
-std::string normalize_path(std::string_view decoded, const char** why);
+std::string normalize_path(std::string decoded, const char** why);
 
 }  // namespace ferry::protocol

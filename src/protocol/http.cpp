@@ -177,9 +177,11 @@ struct detail::ParserState {
 
   // PATH_INFO, as nginx would pass it: decoded, then normalized (protocol::normalize_path).
   int set_path(std::string_view raw) {
-    if (!valid_percent_escapes(raw)) return reject(400, "an invalid %-escape in the request path");
+    bool escapes_valid = false;
+    std::string decoded = percent_decode(raw, &escapes_valid);
+    if (!escapes_valid) return reject(400, "an invalid %-escape in the request path");
     const char* why = nullptr;
-    head.path_info = normalize_path(percent_decode(raw), &why);
+    head.path_info = normalize_path(std::move(decoded), &why);
     return why == nullptr ? 0 : reject(400, why);
   }
 
@@ -576,7 +578,7 @@ void append_cgi_vars(const Head& head, const Endpoint& peer, const Endpoint& loc
     headers.push_back({"HTTP_HOST", host, {}, false});
   }
 
-  // path_and_query, PATH_INFO, CONTENT_LENGTH, SERVER_NAME, 4 endpoint strings, + headers.
+  // path_and_query, CONTENT_LENGTH, SERVER_NAME, 4 endpoint strings, + headers.
   out.merged.reserve(8 + 2 * headers.size());
   const auto keep = [&out](std::string text) -> std::string_view { return out.merged.emplace_back(std::move(text)); };
   const auto add = [&out](std::string_view key, std::string_view value) {
