@@ -1,6 +1,8 @@
 #include "worker/exchange.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -259,6 +261,23 @@ void Exchange::discard_body() {
   while (body_left_ > 0 && !client_gone) {
     if (read_body(scratch, sizeof scratch) <= 0) break;
   }
+}
+
+std::string Exchange::server_address() const {
+  sockaddr_storage local{};
+  socklen_t length = sizeof local;
+  char text[INET6_ADDRSTRLEN] = "";
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
+    if (local.ss_family == AF_INET &&
+        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&local)->sin_addr, text, sizeof text)) {
+      return text;
+    }
+    if (local.ss_family == AF_INET6 &&
+        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr, text, sizeof text)) {
+      return fmt::format("[{}]", text);
+    }
+  }
+  return "localhost";
 }
 
 }  // namespace ferry::worker

@@ -89,6 +89,10 @@ class Exchange {
   bool end_response();
   HttpFraming* http = nullptr;
   int fd() const { return fd_; }
+  // The address this connection was accepted on, as SERVER_NAME names a host: an IP
+  // literal ("[::1]" bracketed), or "localhost" on a Unix socket, whose peer is on this
+  // machine. One getsockname(): for the rare request that names no host.
+  std::string server_address() const;
 
   protocol::Packet& packet;
   // What the worker read from the vars (method, URI, ...), computed once per request.

@@ -1,5 +1,6 @@
 #include "wsgi/environ.hpp"
 
+#include <fmt/format.h>
 #include <strings.h>
 
 namespace ferry::wsgi {
@@ -35,7 +36,7 @@ void EnvironBuilder::init() {
       {"REMOTE_ADDR", kOther},
       {"REMOTE_PORT", kOther},
       {"DOCUMENT_ROOT", kOther},
-      {"SERVER_ADDR", kOther},
+      {"SERVER_ADDR", kServerAddr},
       {"HTTP_USER_AGENT", kOther},
       {"HTTP_ACCEPT", kOther},
       {"HTTP_COOKIE", kOther},
@@ -85,14 +86,15 @@ bool EnvironBuilder::set_default(PyObject* env, Role role, std::string_view valu
   return false;
 }
 
-PyObject* EnvironBuilder::build(const protocol::Packet& packet, PyObject* input) {
+PyObject* EnvironBuilder::build(const protocol::Packet& packet, PyObject* input,
+                                const std::function<std::string()>& server_address) {
   // Sized for everything it will hold, so adding the vars never grows the table (copying
   // the template and growing it twice cost more than filling a presized dict).
   PyRef env(_PyDict_NewPresized(template_size_ + static_cast<Py_ssize_t>(packet.vars.size()) + 2));
   if (!env || PyDict_Update(env.get(), template_) != 0) return nullptr;
   unsigned seen = 0;
   bool https = false;
-  std::string_view request_uri, host;
+  std::string_view request_uri, host, server_addr;
   for (std::size_t i = 0; i < packet.vars.size(); ++i) {
     const auto& var = packet.vars[i];
     PyRef temporary;
@@ -113,6 +115,12 @@ PyObject* EnvironBuilder::build(const protocol::Packet& packet, PyObject* input)
       case kUwsgiScheme: https = var.value == "https"; break;
       case kRequestUri: request_uri = var.value; break;
       case kHost: host = var.value; break;
+      case kServerName:
+        // nginx sends $server_name, which is empty in a server block without a
+        // server_name; PEP 3333 says SERVER_NAME is never empty. Filled in below.
+        if (var.value.empty()) continue;
+        break;
+      case kServerAddr: server_addr = var.value; break;
       default: break;
     }
     seen |= key.role;
@@ -137,7 +145,19 @@ PyObject* EnvironBuilder::build(const protocol::Packet& packet, PyObject* input)
     if (!(seen & kPathInfo))
       ok &= set_default(env.get(), kPathInfo, path.empty() ? "/" : protocol::percent_decode(path));
     if (!(seen & kQuery)) ok &= set_default(env.get(), kQuery, query);
-    if (!(seen & kServerName)) ok &= set_default(env.get(), kServerName, host_name.empty() ? "localhost" : host_name);
+    if (!(seen & kServerName)) {
+      // The name the client asked for, else the address nginx accepted it on (a custom
+      // uwsgi_param SERVER_ADDR), else the address ferry accepted it on.
+      std::string address;
+      std::string_view name = host_name;
+      if (name.empty() && !server_addr.empty()) {
+        address = server_addr.find(':') == std::string_view::npos ? std::string(server_addr)
+                                                                  : fmt::format("[{}]", server_addr);
+        name = address;
+      }
+      if (name.empty()) name = address = server_address();
+      ok &= set_default(env.get(), kServerName, name);
+    }
     if (!(seen & kServerPort))
       ok &= set_default(env.get(), kServerPort, !host_port.empty() ? host_port : https ? "443" : "80");
     if (!(seen & kProtocol)) ok &= set_default(env.get(), kProtocol, "HTTP/1.1");

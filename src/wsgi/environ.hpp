@@ -4,6 +4,7 @@
 // str keys and values, never rebuilt from headers), the wsgi.* keys, and defaults for the
 // CGI vars a config without `include uwsgi_params` leaves out.
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -22,8 +23,10 @@ class EnvironBuilder {
   explicit EnvironBuilder(PyObject* environ_template) : template_(environ_template) {}
   // Interns the keys; call once with the GIL held.
   void init();
-  // A new environ (new reference), or nullptr with a Python error set.
-  PyObject* build(const protocol::Packet& packet, PyObject* input);
+  // A new environ (new reference), or nullptr with a Python error set. `server_address`
+  // names the address the connection came in on; it is asked only when the request names
+  // no host at all (no SERVER_NAME, Host or SERVER_ADDR), so it may make a syscall.
+  PyObject* build(const protocol::Packet& packet, PyObject* input, const std::function<std::string()>& server_address);
 
  private:
   enum Role : unsigned {
@@ -42,6 +45,7 @@ class EnvironBuilder {
     kContentType = 1u << 11,
     kContentLength = 1u << 12,
     kHeaderDuplicate = 1u << 13,  // HTTP_CONTENT_TYPE/LENGTH: CGI has them without HTTP_
+    kServerAddr = 1u << 14,
   };
   struct Key {
     PyObject* name;  // interned, owned for the worker's life

@@ -60,7 +60,9 @@ class Handler final : public RequestHandler {
     exchange.app_id = route.app->id;
     PyRef input(app_.post_buffering > 0 && exchange.body_left() > 0 ? new_buffered_input(&exchange, app_.post_buffering)
                                                                     : new_input(&exchange));
-    PyRef environ(input ? environ_.build(exchange.packet, input.get()) : nullptr);
+    PyRef environ(input
+                      ? environ_.build(exchange.packet, input.get(), [&exchange] { return exchange.server_address(); })
+                      : nullptr);
     if (environ && route.rewrite && !rewrite_script_name(environ.get(), *route.app, facts.path_info)) environ = PyRef();
     if (!environ) {
       fail(exchange, facts, "could not build the environ");

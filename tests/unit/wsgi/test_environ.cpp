@@ -26,7 +26,7 @@ Built build(const Vars& vars, wsgi::EnvironBuilder& builder) {
   b.packet_bytes = protocol::encode_packet(vars);
   REQUIRE(protocol::parse_packet(b.packet_bytes, protocol::kMaxVarsSize, b.packet).status ==
           protocol::Status::complete);
-  b.environ = wsgi::PyRef(builder.build(b.packet, Py_None));
+  b.environ = wsgi::PyRef(builder.build(b.packet, Py_None, [] { return std::string("192.0.2.7"); }));
   REQUIRE(b.environ);
   return b;
 }
@@ -110,9 +110,29 @@ TEST_CASE_FIXTURE(Fixture, "without include uwsgi_params, the required CGI vars 
   auto from_uri = build({{"REQUEST_URI", "/a%20b?x=1"}}, builder);
   CHECK(get(from_uri.environ.get(), "PATH_INFO") == "/a b");
   CHECK(get(from_uri.environ.get(), "QUERY_STRING") == "x=1");
-  CHECK(get(from_uri.environ.get(), "SERVER_NAME") == "localhost");
+  CHECK(get(from_uri.environ.get(), "SERVER_NAME") == "192.0.2.7");  // the connection's address
   CHECK(get(from_uri.environ.get(), "SERVER_PORT") == "80");
   CHECK(get(build({{"HTTPS", "on"}}, builder).environ.get(), "SERVER_PORT") == "443");
+}
+
+TEST_CASE_FIXTURE(Fixture, "an empty SERVER_NAME (a server block without server_name) is filled in") {
+  // From Host, without its port.
+  auto from_host = build({{"SERVER_NAME", ""}, {"HTTP_HOST", "shop.example:8080"}, {"SERVER_PORT", "8000"}}, builder);
+  CHECK(get(from_host.environ.get(), "SERVER_NAME") == "shop.example");
+  CHECK(get(from_host.environ.get(), "SERVER_PORT") == "8000");  // nginx's, as sent
+  CHECK(get(build({{"SERVER_NAME", ""}, {"HTTP_HOST", "[::1]:8080"}}, builder).environ.get(), "SERVER_NAME") ==
+        "[::1]");
+  // No Host (HTTP/1.0): the address nginx accepted the request on, when it is passed ...
+  CHECK(get(build({{"SERVER_NAME", ""}, {"SERVER_ADDR", "198.51.100.4"}}, builder).environ.get(), "SERVER_NAME") ==
+        "198.51.100.4");
+  CHECK(get(build({{"SERVER_NAME", ""}, {"SERVER_ADDR", "2001:db8::1"}}, builder).environ.get(), "SERVER_NAME") ==
+        "[2001:db8::1]");
+  // ... else the address of ferry's own socket.
+  CHECK(get(build({{"SERVER_NAME", ""}, {"REQUEST_METHOD", "GET"}}, builder).environ.get(), "SERVER_NAME") ==
+        "192.0.2.7");
+  // A name that nginx did send wins over Host.
+  CHECK(get(build({{"SERVER_NAME", "app.example"}, {"HTTP_HOST", "other"}}, builder).environ.get(), "SERVER_NAME") ==
+        "app.example");
 }
 
 TEST_CASE_FIXTURE(Fixture, "repeated vars arrive merged, as nginx 1.23+ sends them") {
