@@ -2,6 +2,8 @@
 
 #include <llhttp.h>
 
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -28,6 +30,12 @@
 //   8. Transfer-Encoding in HTTP/1.0 (RFC 9112 6.1: the framing is faulty), any transfer
 //      coding but a lone "chunked" (501, RFC 9112 6.1), a Host missing from HTTP/1.1 or sent
 //      twice (RFC 9112 3.2: 400).                                          on_headers_complete
+//   9. Chunk extensions are checked here and never reach llhttp, which refuses the BWS that
+//      RFC 9112 7.1.1 allows around ';' and '=' ("5 ; a = b") and an extension after a
+//      name=value one ("5;a=b;c"). ferry ignores extensions: llhttp gets the chunk size and
+//      its CRLF, and ChunkExtensions the bytes between.           ParserState::execute
+//  10. A method llhttp does not know: 501 when it is a token (RFC 9110 9.1, 15.6.2), else
+//      400. llhttp's methods are a fixed list, so it cannot pass such a method on.   feed
 // The llhttp rejections ferry relies on include: Content-Length with Transfer-Encoding, any
 // duplicate Content-Length, non-digit lengths, chunked not last, bad chunk sizes, control
 // characters in the target and field values, bad methods and versions.
@@ -131,6 +139,125 @@ class LineCheck {
   int spaces_ = 0;
 };
 
+bool is_tchar(unsigned char c) {
+  // RFC 9110 5.6.2: token characters.
+  if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')) return true;
+  return c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+// Rejection 9: the chunk-size line's extensions, RFC 9112 7.1.1:
+//   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+//   chunk-ext-val = token / quoted-string
+// Fed consecutive slices of one chunk-size line, from the first byte after the size's hex
+// digits; keeps its state between slices, so an extension may arrive a byte at a time.
+class ChunkExtensions {
+ public:
+  enum class Verdict { more, end, bad };
+
+  // Reads `line` up to its CR or LF. `end` says where that is (`used` bytes in); `bad`,
+  // with why(), where the grammar broke; `more` that every byte was used.
+  Verdict scan(std::string_view line, std::size_t& used) {
+    for (used = 0; used < line.size(); ++used) {
+      const auto c = static_cast<unsigned char>(line[used]);
+      const bool space = c == ' ' || c == '\t';
+      if ((c == '\r' || c == '\n') && state_ != State::quoted && state_ != State::quoted_pair) {
+        if (state_ == State::name || state_ == State::token_value || state_ == State::value_end) return Verdict::end;
+        why_ = state_ == State::after_size || state_ == State::name_space || state_ == State::value_space
+                   ? "malformed chunk extensions: whitespace before the end of the chunk-size line"
+                   : "malformed chunk extensions: the line ends inside an extension";
+        return Verdict::bad;
+      }
+      switch (state_) {
+        case State::after_size:  // only whitespace so far; a ';' must follow it
+        case State::value_space:
+          if (c == ';')
+            state_ = State::semicolon;
+          else if (!space)
+            return fail("malformed chunk extensions: whitespace must be followed by ';'");
+          break;
+        case State::semicolon:
+          if (is_tchar(c))
+            state_ = State::name;
+          else if (!space)
+            return fail("malformed chunk extensions: an extension name must follow ';'");
+          break;
+        case State::name:
+        case State::name_space:
+          if (c == '=')
+            state_ = State::equals;
+          else if (c == ';')
+            state_ = State::semicolon;
+          else if (space)
+            state_ = State::name_space;
+          else if (!is_tchar(c) || state_ == State::name_space)
+            return fail("malformed chunk extensions: an extension name must be a token");
+          break;
+        case State::equals:
+          if (c == '"')
+            state_ = State::quoted;
+          else if (is_tchar(c))
+            state_ = State::token_value;
+          else if (!space)
+            return fail("malformed chunk extensions: an extension value must be a token or a quoted string");
+          break;
+        case State::token_value:
+          if (c == ';')
+            state_ = State::semicolon;
+          else if (space)
+            state_ = State::value_space;
+          else if (!is_tchar(c))
+            return fail("malformed chunk extensions: an extension value must be a token or a quoted string");
+          break;
+        case State::quoted:  // qdtext: HTAB, SP, VCHAR but '"' and '\', obs-text
+          if (c == '"')
+            state_ = State::value_end;
+          else if (c == '\\')
+            state_ = State::quoted_pair;
+          else if (!space && (c < 0x21 || c == 0x7f))
+            return fail("malformed chunk extensions: a control byte in a quoted extension value");
+          break;
+        case State::quoted_pair:
+          if (!space && (c < 0x21 || c == 0x7f))
+            return fail("malformed chunk extensions: a control byte in a quoted extension value");
+          state_ = State::quoted;
+          break;
+        case State::value_end:
+          if (c == ';')
+            state_ = State::semicolon;
+          else if (space)
+            state_ = State::value_space;
+          else
+            return fail("malformed chunk extensions: a quoted extension value must be followed by ';' or the line end");
+          break;
+      }
+    }
+    return Verdict::more;
+  }
+  // Begins a line's extensions at the byte after the size: ';' or BWS.
+  void start() { state_ = State::after_size; }
+  const char* why() const { return why_; }
+
+ private:
+  enum class State {
+    after_size,
+    semicolon,
+    name,
+    name_space,
+    equals,
+    token_value,
+    quoted,
+    quoted_pair,
+    value_end,
+    value_space,
+  };
+  Verdict fail(const char* why) {
+    why_ = why;
+    return Verdict::bad;
+  }
+  State state_ = State::after_size;
+  const char* why_ = "";
+};
+
 }  // namespace
 
 struct detail::ParserState {
@@ -154,10 +281,23 @@ struct detail::ParserState {
   std::size_t field_bytes = 0;   // length of the field name being read (trailers too)
   bool headers_done = false;     // later field lines are trailers: checked, not kept
 
+  // Where llhttp stands in a chunk-size line (rejection 9): from the line's start (after the
+  // head, or after a chunk's data) to its CR or LF.
+  enum class ChunkLine { none, size, extensions } chunk_line = ChunkLine::none;
+  bool size_digits = false;   // the chunk-size line has a hex digit so far
+  bool last_chunk = false;    // the latest chunk-size line said 0
+  bool chunk_resume = false;  // llhttp paused at a chunk's end only to let execute() look
+  ChunkExtensions extensions;
+
   // Set by callbacks during one llhttp_execute; each one pauses the parser.
   bool head_event = false;
   bool message_event = false;
   std::string_view body_piece;
+
+  // The request line's first bytes, up to its first SP: the method of a 501 (rejection 10)
+  // when llhttp consumed part of it in an earlier feed().
+  std::string method_seen;
+  bool method_done = false;
 
   // A callback's own rejection (llhttp reports it as HPE_USER or HPE_CB_*).
   int own_status = 0;
@@ -173,7 +313,30 @@ struct detail::ParserState {
     target_complete = in_field = headers_done = false;
     field_bytes = 0;
     own_status = 0;
+    chunk_line = ChunkLine::none;
+    last_chunk = chunk_resume = false;
+    method_seen.clear();
+    method_done = false;
   }
+
+  void note_method(std::string_view consumed) {
+    constexpr std::size_t kKept = 41;  // enough to show 40 and say there was more
+    for (const char c : consumed) {
+      if (c == ' ') {
+        method_done = true;
+        return;
+      }
+      if ((c == '\r' || c == '\n') && method_seen.empty()) continue;  // empty lines before it
+      if (method_seen.size() < kKept) method_seen.push_back(c);
+    }
+  }
+
+  void start_chunk_line() {
+    chunk_line = ChunkLine::size;
+    size_digits = false;
+  }
+
+  llhttp_errno_t execute(std::string_view input, std::size_t& consumed);
 
   // PATH_INFO, as nginx would pass it: decoded, then normalized (protocol::normalize_path).
   int set_path(std::string_view raw) {
@@ -298,6 +461,7 @@ int on_header_value_complete(llhttp_t* parser) {
 int on_headers_complete(llhttp_t* parser) {
   auto& s = state_of(parser);
   if (const int rejected = s.validate_head(); rejected != 0) return rejected;
+  if (s.head.chunked) s.start_chunk_line();
   s.headers_done = true;
   s.head_event = true;
   return HPE_PAUSED;
@@ -309,7 +473,18 @@ int on_chunk_header(llhttp_t* parser) {
   if (s.limits.max_body != 0 && parser->content_length > s.limits.max_body - s.body_bytes) {
     return s.reject(413, "chunked body larger than limit-post (" + std::to_string(s.limits.max_body) + " bytes)");
   }
+  s.last_chunk = parser->content_length == 0;
   return 0;
+}
+
+// After a chunk's data and its CRLF: the next chunk-size line starts. Paused, so that
+// execute() sees that line before llhttp does.
+int on_chunk_complete(llhttp_t* parser) {
+  auto& s = state_of(parser);
+  if (s.last_chunk) return 0;
+  s.start_chunk_line();
+  s.chunk_resume = true;
+  return HPE_PAUSED;
 }
 
 int on_body(llhttp_t* parser, const char* at, std::size_t length) {
@@ -340,6 +515,7 @@ const llhttp_settings_t& callbacks() {
     s.on_header_value_complete = on_header_value_complete;
     s.on_headers_complete = on_headers_complete;
     s.on_chunk_header = on_chunk_header;
+    s.on_chunk_complete = on_chunk_complete;
     s.on_body = on_body;
     s.on_message_complete = on_message_complete;
     return s;
@@ -418,6 +594,66 @@ int ParserState::validate_head() {
   return 0;
 }
 
+// llhttp over `input` up to its next pause or error; `consumed` says how far it got. In a
+// chunk-size line the extensions are left out (rejection 9): llhttp is given the bytes
+// before them, ChunkExtensions the extensions, and llhttp again the line end onwards.
+llhttp_errno_t ParserState::execute(std::string_view input, std::size_t& consumed) {
+  std::size_t pos = 0;
+  for (;;) {
+    // [pos, feed_end) goes to llhttp; [feed_end, skip_end) are extensions, checked here.
+    std::size_t feed_end = input.size(), skip_end = input.size();
+    if (chunk_line == ChunkLine::size) {
+      std::size_t i = pos;
+      while (i < input.size() && std::isxdigit(static_cast<unsigned char>(input[i]))) ++i;
+      size_digits = size_digits || i > pos;
+      if (i < input.size()) {
+        const char c = input[i];
+        if (size_digits && (c == ';' || c == ' ' || c == '\t')) {
+          chunk_line = ChunkLine::extensions;
+          extensions.start();
+          feed_end = i;
+        } else {
+          chunk_line = ChunkLine::none;  // the line ends, or llhttp refuses what is there
+        }
+      }
+    } else if (chunk_line == ChunkLine::extensions) {
+      feed_end = pos;
+    }
+    if (chunk_line == ChunkLine::extensions) {
+      std::size_t used = 0;
+      const auto verdict = extensions.scan(input.substr(feed_end), used);
+      if (verdict == ChunkExtensions::Verdict::bad) {
+        consumed = feed_end + used;
+        reject(400, extensions.why());
+        return HPE_USER;
+      }
+      skip_end = feed_end + used;
+      if (verdict == ChunkExtensions::Verdict::end) chunk_line = ChunkLine::none;
+    }
+
+    // Given no bytes at all, llhttp still runs: resumed at a message's end, it reports it.
+    if (feed_end > pos || input.empty()) {
+      const llhttp_errno_t error = llhttp_execute(&parser, input.data() + pos, feed_end - pos);
+      if (error != HPE_OK) {
+        const char* stop = llhttp_get_error_pos(&parser);
+        consumed = stop != nullptr && stop >= input.data() && stop <= input.data() + input.size()
+                       ? static_cast<std::size_t>(stop - input.data())
+                       : pos;
+        if (error != HPE_PAUSED || !chunk_resume) return error;
+        chunk_resume = false;  // a chunk ended: its successor's size line is next
+        llhttp_resume(&parser);
+        pos = consumed;
+        continue;
+      }
+    }
+    pos = skip_end;
+    if (pos == input.size()) {
+      consumed = pos;
+      return HPE_OK;
+    }
+  }
+}
+
 RequestParser::RequestParser(Limits limits) : state_(std::make_unique<ParserState>(limits)) {}
 RequestParser::~RequestParser() = default;
 RequestParser::RequestParser(RequestParser&&) noexcept = default;
@@ -447,14 +683,8 @@ RequestParser::Result RequestParser::feed(std::string_view data) {
   s.head_event = s.message_event = false;
   s.body_piece = {};
   llhttp_resume(&s.parser);  // no-op unless paused
-  const llhttp_errno_t error = llhttp_execute(&s.parser, input.data(), input.size());
-  std::size_t consumed = input.size();
-  if (error != HPE_OK) {
-    const char* stop = llhttp_get_error_pos(&s.parser);
-    consumed = stop != nullptr && stop >= input.data() && stop <= input.data() + input.size()
-                   ? static_cast<std::size_t>(stop - input.data())
-                   : 0;
-  }
+  std::size_t consumed = 0;
+  const llhttp_errno_t error = s.execute(input, consumed);
 
   // A piece of body is always the last thing before a pause; everything before it is
   // request line, field lines or chunk framing.
@@ -467,10 +697,34 @@ RequestParser::Result RequestParser::feed(std::string_view data) {
 
   if (error != HPE_OK && error != HPE_PAUSED) {
     if (s.own_status != 0) return s.fail(s.own_status, s.own_reason, consumed);
+    // Rejection 10. llhttp stopped inside the method, at `consumed`, on a token character:
+    // an unknown method (what it took before matched a known method's start). Or it knew
+    // the method from RTSP, which it refuses in HTTP.
+    std::string method;
+    if (error == HPE_INVALID_METHOD && consumed < input.size() &&
+        is_tchar(static_cast<unsigned char>(input[consumed]))) {
+      s.note_method(input.substr(0, consumed));
+      std::size_t end = consumed;
+      while (end < input.size() && is_tchar(static_cast<unsigned char>(input[end]))) ++end;
+      method = s.method_seen;
+      method.append(input.substr(consumed, end - consumed));
+    } else if (error == HPE_INVALID_CONSTANT &&
+               std::string_view(llhttp_get_error_reason(&s.parser)) == "Invalid method for HTTP/x.x request") {
+      method = llhttp_method_name(static_cast<llhttp_method_t>(s.parser.method));
+    }
+    if (!method.empty()) {
+      constexpr std::size_t kShown = 40;  // of the method, in the log line
+      const bool cut = method.size() > kShown;
+      method.resize(std::min(method.size(), kShown));
+      return s.fail(
+          501, "method " + method + (cut ? "..." : "") + " is not implemented (ferry serves the methods llhttp knows)",
+          consumed);
+    }
     return s.fail(400, describe_llhttp_error(s.parser, error), consumed);
   }
 
   if (s.phase == Phase::head) {
+    if (!s.method_done) s.note_method(input.substr(0, consumed));
     s.head_bytes += consumed;
     if (s.head_event) {
       s.phase = Phase::body;
