@@ -8,13 +8,58 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <utility>
 
 #include "common/logging.hpp"
 
 namespace ferry::master {
 
-LogCollector::LogCollector(asio::io_context& io, int log_fd)
-    : log_fd_(log_fd), epoll_(::epoll_create1(EPOLL_CLOEXEC)), watch_(io), tick_(io) {
+LogFile::LogFile(int fd, std::string path, int notice_fd) : fd_(fd), path_(std::move(path)), notice_fd_(notice_fd) {}
+
+void LogFile::write(std::string_view lines) {
+  if (outage_.active()) {
+    // The note first, so it comes before the lines that follow the gap.
+    std::string note = log_resumed_note(path_, outage_.error(), outage_.dropped());
+    if (!at_line_start_) note.insert(0, "\n");
+    std::string_view rest = note;
+    if (!write_some(rest)) {
+      const int error = errno;
+      outage_.on_failure(error, count_lines(lines));
+      return;
+    }
+    // stderr hears of it too: it was told of the outage, maybe the only place it was.
+    if (notice_fd_ != fd_) write_fully(notice_fd_, note.substr(note.front() == '\n' ? 1 : 0));
+    outage_.on_resumed();
+  }
+  std::string_view rest = lines;
+  if (write_some(rest)) return;
+  const int error = errno;
+  // Only what is left is lost; retried at the next write, not now, so that a full disk
+  // costs one failed write(2) per batch of lines and never blocks the master's loop.
+  if (outage_.on_failure(error, count_lines(rest)) && notice_fd_ != fd_) {
+    write_fully(notice_fd_, log_outage_notice(path_, outage_.error()));
+  }
+}
+
+bool LogFile::write_some(std::string_view& rest) {
+  while (!rest.empty()) {
+    const ssize_t n = ::write(fd_, rest.data(), rest.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (n == 0) {
+      errno = EIO;  // write(2) of a non-empty buffer to a file returning 0: treat as a failure
+      return false;
+    }
+    at_line_start_ = rest[static_cast<std::size_t>(n) - 1] == '\n';
+    rest.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+LogCollector::LogCollector(asio::io_context& io, LogFile& log)
+    : log_(log), epoll_(::epoll_create1(EPOLL_CLOEXEC)), watch_(io), tick_(io) {
   if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1 for the workers' output");
 }
 
@@ -137,7 +182,7 @@ void LogCollector::close_pipe(Output& out) {
 
 void LogCollector::write_out() {
   if (pending_.empty()) return;
-  write_fully(log_fd_, pending_);
+  log_.write(pending_);
   pending_.clear();
   if (pending_.capacity() > kMaxPending) std::string().swap(pending_);  // after a burst
 }

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
@@ -30,6 +31,34 @@
 #include "master/log_lines.hpp"
 
 namespace ferry::master {
+
+// The master's writes to the log: its own lines and everything the workers print. When the
+// log cannot be written (ENOSPC, EDQUOT, EIO, ...), whole writes are dropped and counted as
+// LogOutage says: stderr hears of it once, each later write tries again, and the first to
+// get through is preceded by a note of how many lines were lost.
+class LogFile {
+ public:
+  // fd stays the caller's (its number must stay valid: a reopened log is dup3()ed onto
+  // it); path is only for the messages, empty for stderr; notices go to notice_fd.
+  LogFile(int fd, std::string path, int notice_fd = 2);
+  LogFile(const LogFile&) = delete;
+  LogFile& operator=(const LogFile&) = delete;
+
+  // Writes `lines`, which end in a newline.
+  void write(std::string_view lines);
+
+  int fd() const { return fd_; }
+  const LogOutage& outage() const { return outage_; }
+
+ private:
+  bool write_some(std::string_view& rest);  // false, and errno, once a write fails
+
+  int fd_;
+  std::string path_;
+  int notice_fd_;
+  LogOutage outage_;
+  bool at_line_start_ = true;  // a write cut short leaves half a line in the file
+};
 
 class LogCollector {
  public:
@@ -43,9 +72,7 @@ class LogCollector {
   // rather than held in the master's memory.
   static constexpr std::size_t kMaxPending = 1024 * 1024;
 
-  // log_fd stays the caller's; its number must stay valid (the master dup3()s a reopened
-  // log file onto it).
-  LogCollector(asio::io_context& io, int log_fd);
+  LogCollector(asio::io_context& io, LogFile& log);
   ~LogCollector();
   LogCollector(const LogCollector&) = delete;
   LogCollector& operator=(const LogCollector&) = delete;
@@ -90,7 +117,7 @@ class LogCollector {
   void on_tick();
   void schedule_tick();
 
-  int log_fd_;
+  LogFile& log_;
   UniqueFd epoll_;                        // the pipes, level-triggered
   asio::posix::stream_descriptor watch_;  // epoll_ inside Asio's loop, while idle
   asio::steady_timer tick_;               // the batch interval, while busy

@@ -1,5 +1,9 @@
 #include "master/log_lines.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+
 namespace ferry::master {
 
 void LineJoiner::feed(std::string_view data, std::string& out) {
@@ -45,6 +49,55 @@ void RecentOutput::add(std::string_view lines) {
     const auto newline = text_.find('\n');
     if (newline != std::string::npos && newline + 1 < text_.size()) text_.erase(0, newline + 1);
   }
+}
+
+bool LogOutage::on_failure(int error, std::uint64_t lines) {
+  dropped_ += lines;
+  if (error_ != 0) return false;
+  error_ = error != 0 ? error : EIO;  // errno 0 must not read as "no outage"
+  return true;
+}
+
+void LogOutage::on_resumed() {
+  error_ = 0;
+  dropped_ = 0;
+}
+
+std::uint64_t count_lines(std::string_view text) {
+  std::uint64_t lines = 0;
+  for (char c : text) lines += c == '\n';
+  return lines + (!text.empty() && text.back() != '\n');
+}
+
+namespace {
+
+std::string error_text(int error) {
+  const char* name = ::strerrorname_np(error);
+  return fmt::format("{} ({})", std::strerror(error), name != nullptr ? name : "?");
+}
+
+bool is_full(int error) { return error == ENOSPC || error == EDQUOT; }
+
+std::string_view display(std::string_view path) { return path.empty() ? std::string_view("stderr") : path; }
+
+}  // namespace
+
+std::string log_outage_notice(std::string_view path, int error) {
+  std::string_view fix = "check the file and the device it is on";
+  if (error == ENOSPC) fix = "free space on its filesystem (df shows which one)";
+  if (error == EDQUOT) fix = "raise the quota of the user ferry runs as, or free some of its files";
+  if (error == EFBIG) fix = "rotate it (logrotate, then SIGUSR1) or raise the file size limit (ulimit -f)";
+  if (error == EIO) fix = "check the disk (dmesg)";
+  return fmt::format(
+      "ferry: cannot write the log {}: {}. Serving goes on; log lines are dropped and counted until the log can "
+      "be written again (tried at each new line). To fix it, {}.\n",
+      display(path), error_text(error), fix);
+}
+
+std::string log_resumed_note(std::string_view path, int error, std::uint64_t dropped) {
+  return fmt::format("ferry: {} log line{} dropped while {} {} ({}); logging resumes\n", dropped,
+                     dropped == 1 ? "" : "s", display(path), is_full(error) ? "was full" : "could not be written",
+                     error_text(error));
 }
 
 }  // namespace ferry::master

@@ -180,8 +180,10 @@ class Master {
          std::optional<Handover> handover)
       : config_(std::make_shared<config::Config>(std::move(loaded.config))),
         log_fd_(std::move(log_fd)),
+        log_file_(log_fd_.get(), config_->logfile),
         // The master's own lines go out after what the workers wrote before them.
-        log_(make_fd_logger("master", log_fd_.get(), [this] { outputs_.flush(); })),
+        log_(make_logger(
+            "master", [this](std::string_view line) { log_file_.write(line); }, [this] { outputs_.flush(); })),
         listeners_(std::move(listeners)),
         app_(std::move(preloaded.app)),
         python_fds_(std::move(preloaded.python_fds)),
@@ -583,8 +585,9 @@ class Master {
 
   std::shared_ptr<config::Config> config_;
   UniqueFd log_fd_;
+  LogFile log_file_;  // every write to log_fd_ from here on: survives a full disk
   asio::io_context io_;
-  LogCollector outputs_{io_, log_fd_.get()};  // before log_, whose every line flushes it
+  LogCollector outputs_{io_, log_file_};  // before log_, whose every line flushes it
   std::shared_ptr<spdlog::logger> log_;
   std::vector<Listener> listeners_;
   std::unique_ptr<wsgi::App> app_;    // preload: the app imported here; else nullptr

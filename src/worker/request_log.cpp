@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/logging.hpp"
+
 namespace ferry::worker {
 namespace {
 
@@ -22,13 +24,15 @@ std::string_view date_for(std::time_t when) {
 }  // namespace
 
 void format_request_line(std::string& out, const RequestLogEntry& e) {
-  // uWSGI counts keys and values separately in "{N vars ...}"; keep its numbers.
+  // uWSGI counts keys and values separately in "{N vars ...}"; keep its numbers. What the
+  // client sent is escaped (LogSafe): one request is one line, whatever its URI holds.
   fmt::format_to(std::back_inserter(out),
                  "[pid: {}|app: {}|req: {}/{}] {} ({}) {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes "
                  "in {} msecs ({} {}) {} headers in {} bytes (1 switches on core {})\n",
-                 e.pid, e.app_id, e.worker_requests, e.total_requests, e.facts->remote_addr, e.facts->remote_user,
-                 e.var_count * 2, e.vars_bytes, date_for(e.started), e.facts->method, e.facts->uri, e.body_bytes,
-                 e.msecs, e.facts->protocol, e.status, e.header_count, e.header_bytes, e.core);
+                 e.pid, e.app_id, e.worker_requests, e.total_requests, LogSafe{e.facts->remote_addr},
+                 LogSafe{e.facts->remote_user}, e.var_count * 2, e.vars_bytes, date_for(e.started),
+                 LogSafe{e.facts->method}, LogSafe{e.facts->uri}, e.body_bytes, e.msecs, LogSafe{e.facts->protocol},
+                 e.status, e.header_count, e.header_bytes, e.core);
 }
 
 }  // namespace ferry::worker

@@ -5,7 +5,9 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,6 +37,7 @@ struct Pipe {
 // The log: a memory file, read back whole.
 struct Log {
   UniqueFd fd{::memfd_create("log", MFD_CLOEXEC)};
+  ferry::master::LogFile file{fd.get(), "log"};
   std::string text() const {
     std::string out;
     char buffer[65536];
@@ -52,7 +55,7 @@ struct Log {
 TEST_CASE("flush() writes what every worker wrote before it, however many workers there are") {
   asio::io_context io;
   Log log;
-  LogCollector collector(io, log.fd.get());
+  LogCollector collector(io, log.file);
   std::vector<Pipe> pipes(150);  // more than one epoll batch (64)
   for (std::size_t i = 0; i < pipes.size(); ++i) {
     collector.add(static_cast<pid_t>(1000 + i), std::move(pipes[i].read));
@@ -69,7 +72,7 @@ TEST_CASE("flush() writes what every worker wrote before it, however many worker
 TEST_CASE("an unfinished line waits for its end; end_lines() ends it before a re-exec") {
   asio::io_context io;
   Log log;
-  LogCollector collector(io, log.fd.get());
+  LogCollector collector(io, log.file);
   Pipe pipe;
   collector.add(7, std::move(pipe.read));
   pipe.put("whole\nhalf a li");
@@ -88,7 +91,7 @@ TEST_CASE("an unfinished line waits for its end; end_lines() ends it before a re
 TEST_CASE("remove() reads what is there and returns, even while someone still writes") {
   asio::io_context io;
   Log log;
-  LogCollector collector(io, log.fd.get());
+  LogCollector collector(io, log.file);
   Pipe pipe;
   collector.add(42, std::move(pipe.read));
   pipe.put("printed while loading\nlast words");
@@ -103,7 +106,7 @@ TEST_CASE("remove() reads what is there and returns, even while someone still wr
 TEST_CASE("once a worker is ready, what it prints is not kept for a load failure") {
   asio::io_context io;
   Log log;
-  LogCollector collector(io, log.fd.get());
+  LogCollector collector(io, log.file);
   Pipe pipe;
   collector.add(5, std::move(pipe.read));
   pipe.put("loading\n");
@@ -118,7 +121,7 @@ TEST_CASE("once a worker is ready, what it prints is not kept for a load failure
 TEST_CASE("a burst of almost 1 MB passes through whole and in order") {
   asio::io_context io;
   Log log;
-  LogCollector collector(io, log.fd.get());
+  LogCollector collector(io, log.file);
   Pipe pipe;
   ::fcntl(pipe.write.get(), F_SETPIPE_SZ, 1 << 20);
   collector.add(9, std::move(pipe.read));
@@ -133,7 +136,7 @@ TEST_CASE("a burst of almost 1 MB passes through whole and in order") {
 TEST_CASE("Asio's loop: the first line after a quiet spell is written at once, later ones in rounds") {
   asio::io_context io;
   Log log;
-  LogCollector collector(io, log.fd.get());
+  LogCollector collector(io, log.file);
   Pipe pipe;
   collector.add(3, std::move(pipe.read));
   pipe.put("first\n");
@@ -147,4 +150,36 @@ TEST_CASE("Asio's loop: the first line after a quiet spell is written at once, l
   pipe.put("third\n");
   io.run_one();
   CHECK(log.text() == "first\nsecond\nthird\n");
+}
+
+TEST_CASE("LogFile: a log that cannot be written drops and counts lines, says so once, then resumes with a note") {
+  Log log;
+  Pipe notices;  // stderr, as a pipe: the file size limit below does not apply to it
+  ferry::master::LogFile file(log.fd.get(), "/the/log", notices.write.get());
+  file.write("first\n");
+  // A file size limit makes write(2) fail as a full disk would, without a mount.
+  rlimit before{};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &before) == 0);
+  const auto previous = ::signal(SIGXFSZ, SIG_IGN);  // else the limit kills the process
+  const rlimit tight{10, before.rlim_max};
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &tight) == 0);
+  file.write("second line\n");  // 4 bytes fit, then EFBIG: the rest of the line is lost
+  file.write("third\n");
+  file.write("fourth\nfifth\n");
+  const bool active = file.outage().active();
+  const auto dropped = file.outage().dropped();
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  ::signal(SIGXFSZ, previous);
+  CHECK(active);
+  CHECK(dropped == 4);
+  file.write("sixth\n");
+  const std::string note =
+      "ferry: 4 log lines dropped while /the/log could not be written (File too large (EFBIG)); logging resumes\n";
+  CHECK(log.text() == "first\nseco\n" + note + "sixth\n");
+  notices.write.reset();
+  std::string told;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(notices.read.get(), buffer, sizeof buffer)) > 0;) told.append(buffer, n);
+  CHECK(told == ferry::master::log_outage_notice("/the/log", EFBIG) + note);
+  CHECK_FALSE(file.outage().active());
 }

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cerrno>
 #include <string>
 
 using ferry::master::LineJoiner;
@@ -65,4 +66,41 @@ TEST_CASE("recent output keeps the latest lines, cut at a line start") {
   recent.add("a very long line indeed\n");  // longer than the limit on its own
   CHECK(recent.text().size() <= 16);
   CHECK(recent.text().back() == '\n');
+}
+
+TEST_CASE("a log outage is reported once, counts every dropped line, and ends with one note") {
+  ferry::master::LogOutage outage;
+  CHECK_FALSE(outage.active());
+  CHECK(outage.on_failure(ENOSPC, 3));  // the first failure: tell stderr
+  CHECK_FALSE(outage.on_failure(ENOSPC, 2));
+  CHECK_FALSE(outage.on_failure(EIO, 1));  // a second kind of error does not repeat the notice
+  CHECK(outage.active());
+  CHECK(outage.error() == ENOSPC);
+  CHECK(outage.dropped() == 6);
+  outage.on_resumed();
+  CHECK_FALSE(outage.active());
+  CHECK(outage.dropped() == 0);
+  CHECK(outage.on_failure(EDQUOT, 1));  // a later outage is a new one
+}
+
+TEST_CASE("dropped output is counted in lines, a cut last line included") {
+  using ferry::master::count_lines;
+  CHECK(count_lines("") == 0);
+  CHECK(count_lines("a\n") == 1);
+  CHECK(count_lines("a\nb\nc") == 3);
+  CHECK(count_lines("\n\n") == 2);
+}
+
+TEST_CASE("the notices name the file, the error and the fix") {
+  const std::string notice = ferry::master::log_outage_notice("/var/log/app.log", ENOSPC);
+  CHECK(notice ==
+        "ferry: cannot write the log /var/log/app.log: No space left on device (ENOSPC). Serving goes on; log lines "
+        "are dropped and counted until the log can be written again (tried at each new line). To fix it, free space "
+        "on its filesystem (df shows which one).\n");
+  CHECK(ferry::master::log_outage_notice("", EIO).find("the log stderr: Input/output error (EIO)") !=
+        std::string::npos);
+  CHECK(ferry::master::log_resumed_note("/l", ENOSPC, 12) ==
+        "ferry: 12 log lines dropped while /l was full (No space left on device (ENOSPC)); logging resumes\n");
+  CHECK(ferry::master::log_resumed_note("/l", EIO, 1) ==
+        "ferry: 1 log line dropped while /l could not be written (Input/output error (EIO)); logging resumes\n");
 }

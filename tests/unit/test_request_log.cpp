@@ -2,8 +2,11 @@
 
 #include "worker/request_log.hpp"
 
+#include "common/logging.hpp"
+
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <regex>
@@ -107,4 +110,32 @@ TEST_CASE("a request without uwsgi_params matches uWSGI's line pattern") {
   const std::string line = line_for(e);
   CAPTURE(line);
   CHECK(std::regex_match(line, uwsgi_line));
+}
+
+TEST_CASE("what the client sent is escaped: one request is one line") {
+  use_utc();
+  protocol::RequestFacts facts;
+  facts.method = "GET\r\nX";
+  facts.uri = "/a\r\n[pid: 1|app: 0|req: 1/1] forged\x1b[2J\\x0d\x7f";
+  facts.protocol = "HTTP/1.1\n";
+  facts.remote_addr = "1.2.3.4\t";
+  facts.remote_user = std::string_view("al\0ce", 5);
+  const std::string line = line_for(entry(facts, kWednesday));
+  CHECK(line ==
+        "[pid: 812|app: 0|req: 3/9] 1.2.3.4\\x09 (al\\x00ce) {34 vars in 612 bytes} [Wed Nov 25 10:37:38 2026] "
+        "GET\\x0d\\x0aX /a\\x0d\\x0a[pid: 1|app: 0|req: 1/1] forged\\x1b[2J\\x5cx0d\\x7f => generated 12 bytes in 1 "
+        "msecs (HTTP/1.1\\x0a 200) 2 headers in 79 bytes (1 switches on core 0)\n");
+  CHECK(std::count(line.begin(), line.end(), '\n') == 1);
+}
+
+TEST_CASE("LogSafe leaves UTF-8 and printable text as it is") {
+  std::string out = "x";
+  append_log_safe(out, "/caf\xc3\xa9?q=a b&c=%0d");
+  CHECK(out == "x/caf\xc3\xa9?q=a b&c=%0d");
+  out.clear();
+  append_log_safe(out, "");
+  CHECK(out.empty());
+  append_log_safe(out, "\n");
+  CHECK(out == "\\x0a");
+  CHECK(fmt::format("[{:>6}]", LogSafe{"ab"}) == "[    ab]");  // the clean tail keeps its format spec
 }
