@@ -7,14 +7,20 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <thread>
 
+#include "common/logging.hpp"
+#include "master/pidfile.hpp"
 #include "master/privileges.hpp"
 #include "master/startup_error.hpp"
 
@@ -41,26 +47,62 @@ int backlog_for(const config::Config& config, config::Warnings& warnings) {
   return config.listen;
 }
 
+// How long a socket that still answers may take to stop: the workers of a master that was
+// just killed outright get their death signal at once (PR_SET_PDEATHSIG), but hold the
+// listening socket until they have exited, a matter of milliseconds (measured: 3-5 ms for
+// idle workers). A new ferry started at once (systemd's Restart=) waits that out instead of
+// taking them for a running server.
+constexpr auto kSocketReleaseWait = std::chrono::seconds(2);
+
+// The pidfile names a master that is dead: what still holds our sockets is likely its
+// orphaned workers on their way out, worth waiting for.
+bool previous_master_died(const config::Config& config) {
+  if (config.pidfile.empty()) return false;
+  const pid_t pid = read_pidfile(config.pidfile);
+  return pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+bool someone_listens(const std::string& path) {
+  // Non-blocking: a listener whose backlog is full makes connect() wait, not fail.
+  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 || errno == EAGAIN;
+}
+
 // A socket file left by a ferry or uWSGI that died without vacuum is stale: nobody
 // accepts on it. One that answers belongs to a running server, which we must not steal.
-void clear_stale_unix_socket(const std::string& path) {
+// The path itself is looked at (lstat), never what a link at it points to.
+// `patient`: the previous master died, so an answer may come from its exiting workers; each
+// probe is an empty connection to whoever listens, so only then is it repeated.
+void clear_stale_unix_socket(const std::string& path, bool patient) {
   struct stat st {};
-  if (lstat(path.c_str(), &st) != 0) return;
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (S_ISLNK(st.st_mode)) {
+    std::error_code error;
+    const auto target = std::filesystem::read_symlink(path, error).string();
+    throw StartupError(
+        fmt::format("socket {}: the path is a symbolic link (to {}); ferry binds its sockets only at a path of "
+                    "its own and does not follow links there. Remove the link (rm {}) or choose another path",
+                    path, LogSafe{target}, path));
+  }
   if (!S_ISSOCK(st.st_mode)) {
     throw StartupError(
         fmt::format("socket {}: the path exists and is not a socket; remove it or "
                     "choose another path",
                     path));
   }
-  UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    throw StartupError(
-        fmt::format("socket {}: another server is listening on it; stop it first or "
-                    "choose another path",
-                    path));
+  const auto give_up = std::chrono::steady_clock::now() + (patient ? kSocketReleaseWait : std::chrono::seconds(0));
+  while (someone_listens(path)) {
+    if (std::chrono::steady_clock::now() >= give_up) {
+      throw StartupError(
+          fmt::format("socket {}: another server is listening on it; stop it first or "
+                      "choose another path (if a ferry was just killed, its workers may still be "
+                      "finishing requests)",
+                      path));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ::unlink(path.c_str());
 }
@@ -75,30 +117,36 @@ Listener open_unix(const config::SocketOption& option, const config::Config& con
                     "shorter than {}",
                     option.where.describe(), path, path.size(), sizeof addr.sun_path));
   }
-  clear_stale_unix_socket(path);
+  clear_stale_unix_socket(path, previous_master_died(config));
   Listener listener;
   listener.address = path;
   listener.is_unix = true;
   listener.fd.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  if (::bind(listener.fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  // chmod-socket through the umask at bind(), not chmod(path) after it: by then the path
+  // could be a link someone put there, and chmod would follow it. (The master has no
+  // other threads yet, so the process-wide umask is ours for the moment.)
+  const mode_t umask_before = config.chmod_socket ? ::umask(0777 & ~*config.chmod_socket) : 0;
+  const int bound = ::bind(listener.fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  const int bind_error = errno;
+  if (config.chmod_socket) ::umask(umask_before);
+  if (bound != 0) {
     throw StartupError(
         fmt::format("cannot bind socket {}: {} (does its directory exist and is it "
                     "writable?)",
-                    path, errno_text(errno)));
-  }
-  if (config.chmod_socket && ::chmod(path.c_str(), *config.chmod_socket) != 0) {
-    throw StartupError(fmt::format("chmod-socket {:o} on {}: {}", *config.chmod_socket, path, errno_text(errno)));
-  }
-  if ((owner.uid || owner.gid) && ::chown(path.c_str(), owner.uid.value_or(static_cast<uid_t>(-1)),
-                                          owner.gid.value_or(static_cast<gid_t>(-1))) != 0) {
-    throw StartupError(fmt::format("chown-socket {} on {}: {}", config.chown_socket, path, errno_text(errno)));
+                    path, errno_text(bind_error)));
   }
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0) {
-    listener.device = st.st_dev;
-    listener.inode = st.st_ino;
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    throw StartupError(
+        fmt::format("socket {}: the path was replaced as ferry bound it; check who else writes there", path));
+  }
+  listener.device = st.st_dev;
+  listener.inode = st.st_ino;
+  if ((owner.uid || owner.gid) && ::fchownat(AT_FDCWD, path.c_str(), owner.uid.value_or(static_cast<uid_t>(-1)),
+                                             owner.gid.value_or(static_cast<gid_t>(-1)), AT_SYMLINK_NOFOLLOW) != 0) {
+    throw StartupError(fmt::format("chown-socket {} on {}: {}", config.chown_socket, path, errno_text(errno)));
   }
   if (::listen(listener.fd.get(), backlog) != 0) {
     throw StartupError(fmt::format("listen on {}: {}", path, errno_text(errno)));
@@ -126,8 +174,15 @@ Listener open_tcp(const config::SocketOption& option, int backlog) {
   listener.fd.reset(::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   const int one = 1;
   ::setsockopt(listener.fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  const int bound = ::bind(listener.fd.get(), found->ai_addr, found->ai_addrlen);
-  const int bind_error = errno;
+  // EADDRINUSE can be the workers of a ferry killed a moment ago, on their way out (see
+  // kSocketReleaseWait): wait for them before calling it another server.
+  const auto give_up = std::chrono::steady_clock::now() + kSocketReleaseWait;
+  int bound = -1, bind_error = 0;
+  while ((bound = ::bind(listener.fd.get(), found->ai_addr, found->ai_addrlen)) != 0 &&
+         (bind_error = errno) == EADDRINUSE && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (bound == 0) bind_error = 0;
   ::freeaddrinfo(found);
   if (bound != 0) {
     throw StartupError(fmt::format("cannot bind socket {}: {}{}", address, errno_text(bind_error),
