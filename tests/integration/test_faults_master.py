@@ -10,15 +10,14 @@ import errno
 import os
 import re
 import signal
-import socket
 import subprocess
 import textwrap
 import time
 
 import pytest
 
-from conftest import (APPS, RawHttp, basic_ini, free_port, http_ini, http_request_bytes, nginx_vars, parse_http_response,
-                      pid_alive, raw_exchange, read_until_close, uwsgi_get, uwsgi_packet, uwsgi_request, wait_until)
+from conftest import (APPS, RawHttp, basic_ini, free_port, http_ini, nginx_vars, parse_http_response, pid_alive,
+                      raw_exchange, uwsgi_get, uwsgi_request, wait_until)
 
 EXIT_STARTUP = 3
 
