@@ -84,6 +84,7 @@ struct Config {
   int min_worker_lifetime = 0;                  // seconds before max-requests/reload-on-* may recycle a worker
   std::uint64_t reload_on_rss_mb = 0;           // recycle a worker whose resident memory passes this
   std::uint64_t reload_on_as_mb = 0;            // ... or whose address space passes this
+  std::uint64_t limit_as_mb = 0;                // RLIMIT_AS of each worker once the app is loaded; 0: none
   std::vector<std::string> touch_reload;        // reload when one of these files' mtime changes
   std::vector<std::string> touch_chain_reload;  // chain-reload likewise
   int harakiri = 0;                             // seconds a request may run; 0: no limit

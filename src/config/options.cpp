@@ -305,6 +305,11 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.reload_on_as_mb = static_cast<std::uint64_t>(number("reload-on-as", v, w, 0, 1 << 24));
            }},
+    Option{"limit-as", "", OptionKind::number, "MB",
+           "cap each worker's address space at MB (RLIMIT_AS): an allocation past it fails with MemoryError",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.limit_as_mb = static_cast<std::uint64_t>(number("limit-as", v, w, 0, 1 << 24));
+           }},
     Option{"worker-reload-mercy", "", OptionKind::number, "SECONDS",
            "how long stopping workers may finish in-flight requests (default 30)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {

@@ -455,6 +455,13 @@ class Master {
       auto exit = ExitStatus::from_wait_status(status);
       if (auto slot = counter_slots_.find(pid); slot != counter_slots_.end()) {
         exit.requests = counters_->served[slot->second].load(std::memory_order_relaxed);
+        // The worker is gone, so nobody writes this any more; a fresh worker in the slot
+        // starts with it clear.
+        auto& in_flight = counters_->in_flight[slot->second];
+        const auto length = std::min<std::size_t>(in_flight.length.load(std::memory_order_acquire),
+                                                  worker::SharedCounters::InFlight::kText);
+        exit.serving.assign(in_flight.text, length);
+        in_flight.length.store(0, std::memory_order_relaxed);
         free_counter_slots_.push_back(slot->second);
         counter_slots_.erase(slot);
       }
@@ -494,6 +501,7 @@ class Master {
     }
     setup.counter_slot = free_counter_slots_.back();
     counters_->served[setup.counter_slot].store(0, std::memory_order_relaxed);
+    counters_->in_flight[setup.counter_slot].length.store(0, std::memory_order_relaxed);
     std::vector<int> keep = setup.listen_fds;
     keep.insert(keep.end(), setup.http_listen_fds.begin(), setup.http_listen_fds.end());
     keep.push_back(setup.events_fd);

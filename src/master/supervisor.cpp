@@ -46,10 +46,11 @@ ExitStatus ExitStatus::from_wait_status(int status) {
 }
 
 std::string ExitStatus::describe() const {
-  if (signal == 0) return fmt::format("exit code {}{}", code, code == kExitHarakiri ? " (harakiri)" : "");
+  const std::string during = serving.empty() ? "" : fmt::format(" while serving {}", serving);
+  if (signal == 0) return fmt::format("exit code {}{}{}", code, code == kExitHarakiri ? " (harakiri)" : "", during);
   const char* abbrev = sigabbrev_np(signal);
-  return fmt::format("killed by signal {} (SIG{}{}){}", signal, abbrev ? abbrev : "?",
-                     signal == SIGSEGV ? ", a crash in native code" : "", core_dumped ? ", core dumped" : "");
+  return fmt::format("killed by signal {} (SIG{}{}){}{}", signal, abbrev ? abbrev : "?",
+                     signal == SIGSEGV ? ", a crash in native code" : "", core_dumped ? ", core dumped" : "", during);
 }
 
 Supervisor::Worker* Supervisor::find(pid_t pid) {

@@ -24,9 +24,10 @@ struct ExitStatus {
   int signal = 0;  // the signal that killed it, or 0
   bool core_dumped = false;
   std::uint64_t requests = 0;  // served before it ended, from the shared counters
+  std::string serving;         // the request it was in when it ended ("GET /crash"), or ""
 
   static ExitStatus from_wait_status(int status);
-  std::string describe() const;  // "exit code 3", "killed by signal 9 (SIGKILL)"
+  std::string describe() const;  // "exit code 3", "killed by signal 9 (SIGKILL) while serving GET /"
 };
 
 struct Action {

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +19,8 @@
 
 #include "common/http_date.hpp"
 #include "common/logging.hpp"
+#include "protocol/uwsgi.hpp"
+#include "worker/burst_counter.hpp"
 #include "worker/exchange.hpp"
 
 namespace ferry::worker {
@@ -34,6 +37,27 @@ constexpr std::size_t kChunkedInMemory = 1024 * 1024;
 constexpr auto kLinger = std::chrono::seconds(2);
 // How soon a worker whose serving threads are all spoken for looks at its listeners again.
 constexpr auto kBusyRetry = std::chrono::milliseconds(5);
+// How long a listener rests after accept failed with EMFILE/ENFILE: the listener stays
+// readable, so accepting again at once would spin at 100 % CPU.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+// Descriptors left to the rest of the worker (the app's files and database connections,
+// the serving threads' clients, the log) out of the open file limit: the front holds at
+// most the rest, and sheds its oldest waiting connection to take a new one.
+constexpr rlim_t kFdsForTheRest = 64;
+// A burst of refusals, sheds or timeouts is over (and its count logged) after this long
+// without another.
+constexpr auto kQuiet = std::chrono::seconds(1);
+
+// How many connections the front may hold: under RLIMIT_NOFILE, so that a flood of idle
+// clients (or slowloris) meets a full front, which sheds the oldest, rather than accept()
+// failing for everyone, the app included.
+std::size_t connections_allowed() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1 << 20;
+  const rlim_t reserve = std::max(kFdsForTheRest, limit.rlim_cur / 8);
+  return limit.rlim_cur > 2 * reserve ? static_cast<std::size_t>(limit.rlim_cur - reserve)
+                                      : static_cast<std::size_t>(limit.rlim_cur / 2);
+}
 
 protocol::http::Endpoint endpoint_of(const sockaddr_storage& addr) {
   char text[INET6_ADDRSTRLEN] = "";
@@ -59,11 +83,13 @@ void ReadyQueue::push(std::unique_ptr<HttpConnection> connection) {
     std::lock_guard lock(mutex_);
     queue_.push_back(std::move(connection));
   }
+  queued_.fetch_add(1, std::memory_order_release);
   const std::uint64_t one = 1;
   [[maybe_unused]] auto ignored = ::write(event_.get(), &one, sizeof one);
 }
 
 std::unique_ptr<HttpConnection> ReadyQueue::try_pop() {
+  if (queued_.load(std::memory_order_acquire) == 0) return nullptr;
   std::uint64_t token = 0;
   // Semaphore mode: one successful read is one queued connection, so exactly one of the
   // serving threads woken by the poll takes it.
@@ -71,10 +97,13 @@ std::unique_ptr<HttpConnection> ReadyQueue::try_pop() {
   std::lock_guard lock(mutex_);
   auto connection = std::move(queue_.front());
   queue_.pop_front();
+  queued_.fetch_sub(1, std::memory_order_relaxed);
   return connection;
 }
 
 struct HttpFront::Impl {
+  using Clock = std::chrono::steady_clock;
+
   // A connection while the front holds it: the Asio descriptor borrows the fd, which the
   // HttpConnection owns and carries to the serving thread.
   struct Conn {
@@ -87,8 +116,9 @@ struct HttpFront::Impl {
     asio::posix::stream_descriptor sock;
     asio::steady_timer timer;
     std::array<char, kReadChunk> buffer{};
-    bool idle = false;         // waiting between requests (keep-alive), not inside one
-    std::size_t received = 0;  // bytes read since the front took the connection
+    bool idle = false;                       // waiting between requests (keep-alive), not inside one
+    std::size_t received = 0;                // bytes read since the front took the connection
+    Clock::time_point since = Clock::now();  // when the front took it: the oldest is shed first
   };
   using ConnPtr = std::shared_ptr<Conn>;
 
@@ -100,6 +130,8 @@ struct HttpFront::Impl {
     limits.max_target_bytes = config.buffer_size;
     limits.max_body = config.limit_post;
     body_in_front = std::max<std::uint64_t>(kFrontBodyLimit, config.post_buffering);
+    max_conns = connections_allowed();
+    uwsgi_packet_limit = protocol::kHeaderSize + config.buffer_size;
   }
 
   ~Impl() {
@@ -115,9 +147,18 @@ struct HttpFront::Impl {
   void shut_down() {
     stopping = true;
     for (auto& l : listeners) l->cancel();
-    for (const auto& conn : conns) conn->timer.cancel(), conn->sock.cancel();
+    // A uwsgi connection was accepted by a serving thread, and an accepted request is
+    // answered even during a stop: it goes back to be read to the end there (blocking,
+    // within socket-timeout). HTTP connections here have no request of theirs yet.
+    for (const auto& conn : std::set<ConnPtr>(conns)) {
+      conn->timer.cancel();
+      conn->sock.cancel();
+      if (conn->c->uwsgi) dispatch(conn);
+    }
     conns.clear();
-    io.stop();
+    quiet.cancel();
+    // No io.stop(): what was posted meanwhile (a uwsgi hand-over) still runs; every other
+    // handler sees `stopping` or a cancelled operation, and run() returns once they did.
   }
 
   void accept_on(asio::posix::stream_descriptor& listener) {
@@ -138,10 +179,21 @@ struct HttpFront::Impl {
         const int fd = ::accept4(listener.native_handle(), reinterpret_cast<sockaddr*>(&peer), &length,
                                  SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-          if (errno == EMFILE || errno == ENFILE) {
-            log->error("HTTP accept failed: {}; raise the open file limit (ulimit -n)", std::strerror(errno));
+          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            // The client waits in the listen queue; so does this listener, for a moment.
+            refused_errno = errno;
+            if (auto r = refused.note(Clock::now())) report_refused(*r, refused_errno);
+            quiet_later();
+            auto timer = std::make_shared<asio::steady_timer>(io, kAcceptPause);
+            timer->async_wait([this, &listener, timer](const asio::error_code& e) {
+              if (!e && !stopping) accept_on(listener);
+            });
+            return;
           }
           break;
+        }
+        if (refused.in_burst()) {
+          if (auto r = refused.end(Clock::now())) report_refused(*r, refused_errno);
         }
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // small responses leave at once
@@ -157,8 +209,85 @@ struct HttpFront::Impl {
     });
   }
 
+  void report_refused(const BurstCounter::Report& r, int error) {
+    rlimit limit{};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    log->error(
+        "HTTP accept failed {} time{} in {:.1f} s{}: {}; connections waited in the listen queue (open file "
+        "limit {}: raise it with ulimit -n or LimitNOFILE=)",
+        r.count, r.count == 1 ? "" : "s", std::chrono::duration<double>(r.lasted).count(),
+        r.over ? "" : " and still fails", std::strerror(error), static_cast<unsigned long long>(limit.rlim_cur));
+  }
+
+  // At the most connections the open file limit allows: the one that has waited longest
+  // for its request goes, so that a flood of idle or slow clients cannot keep new ones out.
+  void make_room() {
+    if (conns.size() < max_conns) {
+      if (shed.in_burst()) {
+        if (auto r = shed.end(Clock::now())) report_shed(*r);
+      }
+      return;
+    }
+    auto oldest = std::min_element(conns.begin(), conns.end(),
+                                   [](const ConnPtr& a, const ConnPtr& b) { return a->since < b->since; });
+    close(*oldest);
+    if (auto r = shed.note(Clock::now())) report_shed(*r);
+    quiet_later();
+  }
+
+  void report_shed(const BurstCounter::Report& r) {
+    log->warn(
+        "closed {} connection{} in {:.1f} s{} that had not sent a whole request, the oldest first, to take new "
+        "ones: this worker holds {} waiting connections, the most its open file limit allows (raise ulimit -n, "
+        "or lower http-timeout / socket-timeout)",
+        r.count, r.count == 1 ? "" : "s", std::chrono::duration<double>(r.lasted).count(), r.over ? "" : " and goes on",
+        max_conns);
+  }
+
+  // A uwsgi connection whose packet a serving thread did not get at once.
+  void watch_uwsgi(std::unique_ptr<HttpConnection> connection) {
+    make_room();
+    auto conn = std::make_shared<Conn>(io, std::move(connection));
+    conns.insert(conn);
+    conn->received = conn->c->unparsed.size();
+    // socket-timeout for the whole packet, however it trickles in.
+    conn->timer.expires_after(std::chrono::seconds(config.socket_timeout));
+    conn->timer.async_wait([this, conn](const asio::error_code& error) {
+      if (error || !conns.count(conn)) return;
+      timed_out(conn, fmt::format("no complete request within socket-timeout ({} s)", config.socket_timeout));
+    });
+    read_uwsgi(conn);
+  }
+
+  void read_uwsgi(const ConnPtr& conn) {
+    const std::string& have = conn->c->unparsed;
+    if (have.size() >= protocol::kHeaderSize) {
+      const auto datasize = static_cast<std::size_t>(static_cast<unsigned char>(have[1])) |
+                            static_cast<std::size_t>(static_cast<unsigned char>(have[2])) << 8;
+      // Whole, or more than ferry accepts: either way the serving thread has what it needs
+      // to answer or to refuse it (and to log why).
+      if (have.size() >= protocol::kHeaderSize + datasize || have.size() >= uwsgi_packet_limit) {
+        return dispatch(conn);
+      }
+    }
+    conn->sock.async_read_some(asio::buffer(conn->buffer), [this, conn](const asio::error_code& error, std::size_t n) {
+      if (!conns.count(conn)) return;
+      if (error) {
+        if (conn->received > 0) {
+          log->warn("dropped a connection: the client closed it after {} bytes of the request packet", conn->received);
+        }
+        close(conn);
+        return;
+      }
+      conn->received += n;
+      conn->c->unparsed.append(conn->buffer.data(), n);
+      read_uwsgi(conn);
+    });
+  }
+
   // Takes a connection (new, or back from a serving thread) and waits for its next request.
   void watch(std::unique_ptr<HttpConnection> connection) {
+    make_room();
     auto conn = std::make_shared<Conn>(io, std::move(connection));
     conns.insert(conn);
     conn->idle = conn->c->requests > 0 && conn->c->unparsed.empty();
@@ -178,7 +307,44 @@ struct HttpFront::Impl {
         close(conn);  // an idle keep-alive connection: nobody is waiting for anything
         return;
       }
-      reject(conn, 408, fmt::format("no complete request within http-timeout ({} s)", config.http_timeout));
+      timed_out(conn, fmt::format("no complete request within http-timeout ({} s)", config.http_timeout));
+    });
+  }
+
+  // A flood of idle or slowloris clients would write one line each: the first of a burst
+  // is logged whole (client, request), the rest are counted.
+  void timed_out(const ConnPtr& conn, const std::string& why) {
+    const bool first = !timeouts.in_burst();
+    if (auto r = timeouts.note(Clock::now())) report_timeouts(*r);
+    quiet_later();
+    if (conn->c->uwsgi) {
+      if (first) log->warn("dropped a connection: {}; got {} bytes", why, conn->received);
+      return close(conn);
+    }
+    reject(conn, 408, why, first);
+  }
+
+  void report_timeouts(const BurstCounter::Report& r) {
+    log->warn(
+        "{} connection{} in {:.1f} s{} sent no complete request in time (http-timeout {} s, socket-timeout {} s) "
+        "and {} closed",
+        r.count, r.count == 1 ? "" : "s", std::chrono::duration<double>(r.lasted).count(),
+        r.over ? "" : ", and more go on", config.http_timeout, config.socket_timeout, r.count == 1 ? "was" : "were");
+  }
+
+  void end_timeouts() {
+    if (!timeouts.in_burst()) return;
+    if (auto r = timeouts.end(Clock::now()); r && r->count > 1) report_timeouts(*r);
+  }
+
+  // A burst also ends when nothing more happens: its count is logged after a quiet second.
+  void quiet_later() {
+    quiet.expires_after(kQuiet);
+    quiet.async_wait([this](const asio::error_code& error) {
+      if (error || stopping) return;
+      end_timeouts();
+      if (auto r = shed.end(Clock::now())) report_shed(*r);
+      if (auto r = refused.end(Clock::now())) report_refused(*r, refused_errno);
     });
   }
 
@@ -250,20 +416,25 @@ struct HttpFront::Impl {
   }
 
   void dispatch(const ConnPtr& conn) {
+    end_timeouts();
     conn->timer.cancel();
     conn->sock.release();
-    conns.erase(conn);
+    const bool uwsgi = conn->c->uwsgi;
+    if (conns.erase(conn) == 0) return;
     ready.push(std::move(conn->c));
+    if (uwsgi) uwsgi_waiting.fetch_sub(1, std::memory_order_release);
   }
 
   // Answers an error itself, then closes: after a framing error nobody knows where the
   // next request would start. The client gets a moment to read the answer before the
   // close, so it is not lost to a connection reset.
-  void reject(const ConnPtr& conn, int status, const std::string& why) {
+  void reject(const ConnPtr& conn, int status, const std::string& why, bool logged = true) {
     HttpConnection& c = *conn->c;
     const auto& head = c.parser.head();
-    log->warn("refused an HTTP request from {} with {}: {}{}", c.peer.addr, status, why,
-              head.method.empty() ? "" : fmt::format(" ({} {})", head.method, head.target.substr(0, 200)));
+    if (logged) {
+      log->warn("refused an HTTP request from {} with {}: {}{}", c.peer.addr, status, why,
+                head.method.empty() ? "" : fmt::format(" ({} {})", head.method, head.target.substr(0, 200)));
+    }
     auto response = std::make_shared<std::string>(plain_head(status, reason_phrase(status)));
     response->insert(response->size() - 2, fmt::format("Date: {}\r\nConnection: close\r\n", dates.now()));
     *response += plain_body(reason_phrase(status));
@@ -291,7 +462,8 @@ struct HttpFront::Impl {
   void close(const ConnPtr& conn) {
     conn->timer.cancel();
     conn->sock.cancel();
-    conns.erase(conn);  // the HttpConnection (and its fd) goes with the last handler
+    // The HttpConnection (and its fd) goes with the last handler.
+    if (conns.erase(conn) != 0 && conn->c->uwsgi) uwsgi_waiting.fetch_sub(1, std::memory_order_release);
   }
 
   const config::Config& config;
@@ -302,7 +474,16 @@ struct HttpFront::Impl {
   asio::posix::stream_descriptor stop;
   protocol::http::Limits limits;
   std::uint64_t body_in_front = kFrontBodyLimit;
+  std::size_t max_conns = 0;           // connections_allowed()
+  std::size_t uwsgi_packet_limit = 0;  // header + buffer-size: read no more than that here
   std::set<ConnPtr> conns;
+  // uwsgi connections handed over and not yet back in the ready queue (or closed): the
+  // serving threads do not exit on a stop while there are any.
+  std::atomic<int> uwsgi_waiting{0};
+  BurstCounter refused, shed;    // accept failures, connections closed by make_room()
+  BurstCounter timeouts;         // connections cut off by http-timeout / socket-timeout
+  asio::steady_timer quiet{io};  // quiet_later()
+  int refused_errno = 0;
   HttpDateClock dates;
   bool stopping = false;
 };
@@ -322,6 +503,21 @@ void HttpFront::join() {
 }
 
 protocol::http::Limits HttpFront::limits() const { return impl_->limits; }
+
+void HttpFront::wait_for_uwsgi_packet(UniqueFd fd, std::string received) {
+  auto connection = std::make_unique<HttpConnection>(std::move(fd), impl_->limits);
+  connection->uwsgi = true;
+  connection->unparsed = std::move(received);
+  auto holder = std::make_shared<std::unique_ptr<HttpConnection>>(std::move(connection));
+  impl_->uwsgi_waiting.fetch_add(1, std::memory_order_relaxed);
+  asio::post(impl_->io, [this, holder] {
+    if (!impl_->stopping) return impl_->watch_uwsgi(std::move(*holder));
+    impl_->ready.push(std::move(*holder));  // a stop came first: a serving thread reads it
+    impl_->uwsgi_waiting.fetch_sub(1, std::memory_order_release);
+  });
+}
+
+bool HttpFront::holds_uwsgi() const { return impl_->uwsgi_waiting.load(std::memory_order_acquire) > 0; }
 
 void HttpFront::give_back(std::unique_ptr<HttpConnection> connection) {
   auto holder = std::make_shared<std::unique_ptr<HttpConnection>>(std::move(connection));

@@ -7,10 +7,16 @@
 // never a Python thread. After the response a keep-alive connection comes back to wait
 // for its next request; pipelined bytes travel with it.
 //
+// It also waits for uwsgi packets that did not come with their connection (a serving
+// thread hands those over), so idle uwsgi clients cost no Python thread either. It holds
+// at most what the open file limit allows, closing the oldest waiting connection to take
+// a new one, and logs refusals, sheds and timeouts once per burst.
+//
 // The parsing itself is protocol/http.hpp (llhttp); this file is the I/O around it.
 
 #include <spdlog/logger.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -42,6 +48,9 @@ struct HttpConnection {
   UniqueFd body_file;
   std::uint64_t body_size = 0;
   int requests = 0;  // answered on this connection
+  // A uwsgi connection whose packet was slow to come: `unparsed` holds the bytes read,
+  // which include the whole vars block once the front hands it back.
+  bool uwsgi = false;
 
   // Ready for the next request on the same connection.
   void next_request() {
@@ -61,6 +70,7 @@ class ReadyQueue {
   int fd() const { return event_.get(); }
   void push(std::unique_ptr<HttpConnection> connection);
   // Non-blocking; nullptr when another thread took it first.
+  // Cheap when empty (no syscall): the serving threads try it before every accept.
   std::unique_ptr<HttpConnection> try_pop();
   std::size_t size() {
     std::lock_guard lock(mutex_);
@@ -69,6 +79,7 @@ class ReadyQueue {
 
  private:
   UniqueFd event_;
+  std::atomic<std::size_t> queued_{0};  // a hint for try_pop; the eventfd decides who takes one
   std::mutex mutex_;
   std::deque<std::unique_ptr<HttpConnection>> queue_;
 };
@@ -87,6 +98,12 @@ class HttpFront {
   void join();
   // From a serving thread, after a keep-alive response.
   void give_back(std::unique_ptr<HttpConnection> connection);
+  // From a serving thread: a uwsgi connection whose packet has not arrived (`received` is
+  // what has). The front waits up to socket-timeout for the whole vars block, then queues
+  // it for a serving thread.
+  void wait_for_uwsgi_packet(UniqueFd fd, std::string received);
+  // Some of those are not back in the ready queue yet.
+  bool holds_uwsgi() const;
   protocol::http::Limits limits() const;
 
   struct Impl;

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include "common/http_date.hpp"
 #include "protocol/http.hpp"
 #include "worker/events.hpp"
+#include "worker/burst_counter.hpp"
 #include "worker/exchange.hpp"
 #include "worker/http_front.hpp"
 #include "worker/static_files.hpp"
@@ -43,6 +45,13 @@ constexpr int kStackDumpSignal = SIGUSR2;
 
 // Body bytes read together with the packet, so a small POST costs no extra read.
 constexpr std::size_t kBodyPrefetch = 16 * 1024;
+// How long a serving thread waits for descriptors when accept fails with EMFILE.
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+// How long a serving thread waits for a uwsgi packet that has not arrived with the
+// connection, before the HTTP front's loop waits for it instead: nginx writes the request
+// right after connecting, so it is about to arrive; a client that sends nothing (or a
+// byte at a time) must not hold a Python thread for socket-timeout.
+constexpr int kPacketGraceMs = 1;
 
 // Signal handlers only record; the serving loops act (they poll stop_fd).
 volatile sig_atomic_t g_stopping = 0;
@@ -54,6 +63,33 @@ void on_stop_signal(int) {
   const std::uint64_t one = 1;
   [[maybe_unused]] auto ignored = ::write(g_stop_fd, &one, sizeof one);
   errno = saved;
+}
+
+// os.fork() inside a request: the child is a copy of this worker with one thread, in the
+// middle of the app. It must not answer the request (the parent does), accept on the
+// listening sockets, or write request lines as if it were a worker. At fork (an atfork
+// handler, so only async-signal-safe calls) the child points the listening sockets and
+// every in-flight client socket at /dev/null, keeping their numbers valid for the code
+// still running; when the app returns into ferry, the child _exits quietly.
+volatile sig_atomic_t g_forked_child = 0;
+const std::vector<int>* g_listen_fds = nullptr;
+std::atomic<int>* g_client_fds = nullptr;  // per serving thread; -1 between requests
+int g_serving_threads = 0;
+
+void in_forked_child() {
+  g_forked_child = 1;
+  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) return;
+  auto blank = [null](int fd) {
+    if (fd >= 0) ::dup3(null, fd, O_CLOEXEC);
+  };
+  if (g_listen_fds) {
+    for (int fd : *g_listen_fds) blank(fd);
+  }
+  for (int core = 0; g_client_fds && core < g_serving_threads; ++core) {
+    blank(g_client_fds[core].load(std::memory_order_relaxed));
+  }
+  ::close(null);
 }
 
 void install_signal_handlers() {
@@ -74,6 +110,41 @@ void notify_master(int events_fd, EventKind kind) {
   [[maybe_unused]] auto ignored = ::write(events_fd, &event, sizeof event);
 }
 
+// accept() failing for want of descriptors (EMFILE, ENFILE) or memory: counted, and
+// logged once per burst (BurstCounter), by whichever serving thread sees it.
+class AcceptRefusals {
+ public:
+  void note(spdlog::logger& log, int error) {
+    std::lock_guard lock(mutex_);
+    pending_.store(true, std::memory_order_relaxed);
+    error_ = error;
+    if (auto r = counter_.note(std::chrono::steady_clock::now())) report(log, *r);
+  }
+  // After an accept that did not fail that way: cheap unless a burst was going on.
+  void clear(spdlog::logger& log) {
+    if (!pending_.load(std::memory_order_relaxed)) return;
+    std::lock_guard lock(mutex_);
+    pending_.store(false, std::memory_order_relaxed);
+    if (auto r = counter_.end(std::chrono::steady_clock::now())) report(log, *r);
+  }
+
+ private:
+  void report(spdlog::logger& log, const BurstCounter::Report& r) {
+    rlimit limit{};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    log.error(
+        "accept on the uwsgi socket failed {} time{} in {:.1f} s{}: {}; connections waited in the listen queue "
+        "(open file limit {}: raise it with ulimit -n or LimitNOFILE=)",
+        r.count, r.count == 1 ? "" : "s", std::chrono::duration<double>(r.lasted).count(),
+        r.over ? "" : " and still fails", std::strerror(error_), static_cast<unsigned long long>(limit.rlim_cur));
+  }
+
+  std::mutex mutex_;
+  std::atomic<bool> pending_{false};
+  BurstCounter counter_;
+  int error_ = 0;
+};
+
 struct WorkerState {
   const WorkerSetup& setup;
   std::shared_ptr<spdlog::logger> log;
@@ -89,6 +160,7 @@ struct WorkerState {
   std::unique_ptr<StaticFiles> statics;                   // only with static-map
   std::unique_ptr<ReadyQueue> ready;                      // only with HTTP listeners: requests the front has read
   std::unique_ptr<HttpFront> front;
+  AcceptRefusals refusals;
 };
 
 // Why this worker should be recycled now, or "" (max-requests, reload-on-rss/-as).
@@ -112,6 +184,11 @@ std::string recycle_reason(const WorkerState& state, std::uint64_t served) {
   if (config.reload_on_as_mb > 0 && as_mb > config.reload_on_as_mb) {
     return fmt::format("uses {} MB of address space, above reload-on-as = {}", as_mb, config.reload_on_as_mb);
   }
+  // Past 90 % of limit-as the next request's allocations are likely to fail (MemoryError):
+  // a fresh worker serves it better than this one with its heap still spread out.
+  if (config.limit_as_mb > 0 && as_mb * 10 > config.limit_as_mb * 9) {
+    return fmt::format("uses {} MB of address space, near limit-as = {}", as_mb, config.limit_as_mb);
+  }
   return {};
 }
 
@@ -133,14 +210,27 @@ class ServingThread {
     for (;;) {
       // Requests the HTTP front has read go first, and are all answered before a stop.
       if (auto connection = state_.ready ? state_.ready->try_pop() : nullptr) {
-        serve_http(std::move(connection));
+        if (connection->uwsgi) {
+          // A uwsgi packet that the front waited for; the connection closes after it.
+          const std::size_t have = std::min(connection->unparsed.size(), buffer_size_);
+          std::memcpy(buffer_.get(), connection->unparsed.data(), have);
+          serve(connection->fd.get(), have, /*may_hand_off=*/false);
+        } else {
+          serve_http(std::move(connection));
+        }
         after_request();
         continue;
       }
-      if (g_stopping) break;
+      if (g_stopping) {
+        if (!state_.front->holds_uwsgi()) break;
+        // The front is handing back accepted uwsgi connections: they are answered first.
+        pollfd p{state_.ready->fd(), POLLIN, 0};
+        ::poll(&p, 1, 20);
+        continue;
+      }
       const int fd = accept_next();
       if (fd < 0) continue;
-      serve(fd);
+      if (serve(fd, 0, /*may_hand_off=*/true) == Served::handed_off) continue;
       ::close(fd);
       after_request();
     }
@@ -235,22 +325,30 @@ class ServingThread {
       const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd >= 0) {
         next_ = (next_ + i + 1) % listeners_.size();
+        state_.refusals.clear(*state_.log);
         return fd;
       }
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        state_.log->error("accept failed: {}; pausing 100 ms (raise the open file limit?)", std::strerror(errno));
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        // The connection stays in the listen queue and the listener stays readable, so
+        // polling again at once would spin at 100 % CPU: wait for descriptors to be freed
+        // (a slow client timing out, a response finishing) instead.
+        state_.refusals.note(*state_.log, errno);
+        std::this_thread::sleep_for(kAcceptPause);
         return -1;
       }
     }
+    state_.refusals.clear(*state_.log);
     ::poll(polls_.data(), polls_.size(), -1);
     return -1;
   }
 
-  void serve(int fd) {
+  enum class Served { done, handed_off };
+
+  // One uwsgi connection: `have` bytes of it are in buffer_ already. With `may_hand_off`,
+  // a packet that is not there yet goes to the front to wait for (and the fd with it).
+  Served serve(int fd, std::size_t have, bool may_hand_off) {
     Exchange exchange(fd, state_.timeout_ms, packet_);
     const auto started = std::chrono::steady_clock::now();
-    std::size_t have = 0;
     protocol::ParseResult parsed;
     for (;;) {
       parsed = protocol::parse_packet({buffer_.get(), have}, state_.setup.config->buffer_size, exchange.packet);
@@ -267,17 +365,21 @@ class ServingThread {
         pollfd p{fd, POLLIN, 0};
         int ready;
         do {
-          ready = ::poll(&p, 1, state_.timeout_ms);
+          ready = ::poll(&p, 1, may_hand_off ? kPacketGraceMs : state_.timeout_ms);
         } while (ready < 0 && errno == EINTR);
         if (ready > 0) continue;
+        if (may_hand_off) {
+          state_.front->wait_for_uwsgi_packet(UniqueFd(fd), std::string(buffer_.get(), have));
+          return Served::handed_off;
+        }
         state_.log->warn("dropped a connection: no complete request within socket-timeout ({} s); got {} of {} bytes",
                          state_.timeout_ms / 1000, have, parsed.bytes_needed);
-        return;
+        return Served::done;
       }
-      if (have == 0) return;  // connected and closed without a request, e.g. a port check
+      if (have == 0) return Served::done;  // connected and closed without a request, e.g. a port check
       state_.log->warn("dropped a connection: the client closed it after {} of {} bytes of the request packet", have,
                        parsed.bytes_needed);
-      return;
+      return Served::done;
     }
     if (parsed.status == protocol::Status::invalid) {
       if (parsed.error == protocol::Error::vars_too_large) {
@@ -289,19 +391,19 @@ class ServingThread {
         state_.log->error("dropped a malformed uwsgi packet ({} bytes): {}", exchange.packet.header.datasize,
                           protocol::describe(parsed.error));
       }
-      return;
+      return Served::done;
     }
     const auto modifier1 = exchange.packet.header.modifier1;
     if (modifier1 == protocol::kModifierPing) {
       exchange.write(std::string_view(protocol::kPong, sizeof protocol::kPong));
-      return;
+      return Served::done;
     }
     if (modifier1 != protocol::kModifierWsgi) {
       state_.log->error(
           "refused a packet with modifier1 {} (modifier2 {}): ferry serves modifier1 0 (WSGI) and "
           "100 (ping) only; is something other than nginx's uwsgi_pass using this socket?",
           modifier1, exchange.packet.header.modifier2);
-      return;
+      return Served::done;
     }
 
     exchange.facts = protocol::request_facts(exchange.packet);
@@ -311,23 +413,34 @@ class ServingThread {
       state_.log->error("refused {} {}: CONTENT_LENGTH '{}' is not a number", facts.method, facts.uri,
                         facts.content_length);
       exchange.send_plain(400);
-      return;
+      return Served::done;
     }
     exchange.start_body({buffer_.get() + parsed.bytes_needed, have - parsed.bytes_needed}, *content_length);
     run_request(exchange, *content_length, started);
+    return Served::done;
   }
 
   // Everything after the protocol: limits, static files, the app, the request log.
   void run_request(Exchange& exchange, std::uint64_t content_length, std::chrono::steady_clock::time_point started) {
     const protocol::RequestFacts& facts = exchange.facts;
     if (state_.clock) state_.clock->begin(core_, exchange.fd(), facts.method, facts.uri, started);
-    struct ClockStop {  // every return below ends the request's harakiri clock
+    auto& in_flight = state_.setup.counters->in_flight[state_.setup.counter_slot];
+    const auto text = fmt::format_to_n(in_flight.text, sizeof in_flight.text, "{} {}", facts.method, facts.uri);
+    in_flight.core.store(core_, std::memory_order_relaxed);
+    in_flight.length.store(static_cast<std::uint32_t>(std::min(text.size, sizeof in_flight.text)),
+                           std::memory_order_release);
+    g_client_fds[core_].store(exchange.fd(), std::memory_order_relaxed);
+    struct RequestEnd {  // every return below ends the request's harakiri clock and in-flight record
       RequestClock* clock;
+      SharedCounters::InFlight& in_flight;
       int core;
-      ~ClockStop() {
+      ~RequestEnd() {
         if (clock) clock->end(core);
+        g_client_fds[core].store(-1, std::memory_order_relaxed);
+        if (in_flight.core.load(std::memory_order_relaxed) == core)
+          in_flight.length.store(0, std::memory_order_relaxed);
       }
-    } clock_stop{state_.clock.get(), core_};
+    } request_end{state_.clock.get(), in_flight, core_};
     const auto limit = state_.setup.config->limit_post;
     if (limit > 0 && content_length > limit) {
       state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", facts.method, facts.uri,
@@ -338,6 +451,7 @@ class ServingThread {
     }
     const std::time_t wall_start = std::time(nullptr);
     if (!(state_.statics && serve_static(exchange))) handler_.handle(exchange);
+    if (g_forked_child) ::_exit(0);  // the app forked and this is the child: see in_forked_child
     exchange.discard_body();
 
     const auto served = served_here().fetch_add(1, std::memory_order_relaxed) + 1;
@@ -408,6 +522,34 @@ void watch_deadlines(WorkerState& state, int harakiri, int mercy) {
   }
 }
 
+// limit-as: the worker's address space is capped with RLIMIT_AS once the app is loaded,
+// so an allocation past it fails (a MemoryError in Python, a 500 for that request) instead
+// of the machine swapping or the OOM killer choosing a victim. reload-on-rss only looks
+// after a request ends, too late for a request that leaks gigabytes.
+bool limit_address_space(std::uint64_t mb, spdlog::logger& log) {
+  const rlim_t bytes = static_cast<rlim_t>(mb) << 20;
+  std::uint64_t now_mb = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "re")) {
+    unsigned long long pages = 0;
+    if (std::fscanf(f, "%llu", &pages) == 1) now_mb = pages * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)) >> 20;
+    std::fclose(f);
+  }
+  if (now_mb >= mb) {
+    log.error(
+        "limit-as = {} MB is below the {} MB of address space this worker has with the app loaded; raise limit-as", mb,
+        now_mb);
+    return false;
+  }
+  rlimit limit{};
+  ::getrlimit(RLIMIT_AS, &limit);
+  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? bytes : std::min(bytes, limit.rlim_max);
+  if (::setrlimit(RLIMIT_AS, &limit) != 0) {
+    log.error("limit-as = {} MB: setrlimit(RLIMIT_AS) failed: {}", mb, std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int run_worker(const WorkerSetup& setup) {
@@ -432,6 +574,9 @@ int run_worker(const WorkerSetup& setup) {
   }
   // kill -USR2 <worker pid> dumps its Python stacks into the log; harakiri relies on it.
   if (!app->enable_stack_dumps(kStackDumpSignal) && config.harakiri > 0) return kExitAppLoad;
+  // Before begin_serving, while an early return still unwinds cleanly: the serving
+  // threads and the front are started under the limit, their stacks counted in it.
+  if (config.limit_as_mb > 0 && !limit_address_space(config.limit_as_mb, *log)) return kExitAppLoad;
   app->begin_serving();
 
   WorkerState state{setup,
@@ -447,10 +592,11 @@ int run_worker(const WorkerSetup& setup) {
                     std::chrono::steady_clock::now() + std::chrono::seconds(config.min_worker_lifetime),
                     nullptr,
                     nullptr,
-                    nullptr};
+                    nullptr,
+                    {}};
   // The first handler adopts the loading thread's Python state, so make it here.
   auto main_handler = app->make_handler();
-  if (config.reload_on_rss_mb > 0 || config.reload_on_as_mb > 0) {
+  if (config.reload_on_rss_mb > 0 || config.reload_on_as_mb > 0 || config.limit_as_mb > 0) {
     state.statm.reset(::open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
   }
   if (!config.static_maps.empty()) {
@@ -461,14 +607,22 @@ int run_worker(const WorkerSetup& setup) {
       return kExitAppLoad;
     }
   }
-  if (!setup.http_listen_fds.empty()) {
-    state.ready = std::make_unique<ReadyQueue>();
-    state.front = std::make_unique<HttpFront>(config, setup.http_listen_fds, *state.ready, g_stop_fd, log);
-  }
+  // The front runs even without HTTP listeners: it waits for the uwsgi packets that did
+  // not arrive with their connection (kPacketGraceMs), so idle clients cost no thread.
+  state.ready = std::make_unique<ReadyQueue>();
+  state.front = std::make_unique<HttpFront>(config, setup.http_listen_fds, *state.ready, g_stop_fd, log);
   if (config.harakiri > 0) {
     state.clock = std::make_unique<RequestClock>(config.threads);
     std::thread(watch_deadlines, std::ref(state), config.harakiri, config.worker_reload_mercy).detach();
   }
+  std::vector<int> all_listen_fds = setup.listen_fds;
+  all_listen_fds.insert(all_listen_fds.end(), setup.http_listen_fds.begin(), setup.http_listen_fds.end());
+  const auto client_fds = std::make_unique<std::atomic<int>[]>(static_cast<std::size_t>(config.threads));
+  for (int core = 0; core < config.threads; ++core) client_fds[core].store(-1);
+  g_listen_fds = &all_listen_fds;
+  g_client_fds = client_fds.get();
+  g_serving_threads = config.threads;
+  ::pthread_atfork(nullptr, nullptr, in_forked_child);
   if (state.front) state.front->start();
   notify_master(setup.events_fd, EventKind::ready);
 

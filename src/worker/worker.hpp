@@ -21,8 +21,20 @@ struct SharedCounters {
   // many requests a worker served even after it crashed.
   static constexpr int kWorkerSlots = 4096;
 
+  // What a worker is serving ("GET /path"), so that the master's line for a worker that
+  // died (a segfault, os._exit, SIGKILL) names the request that killed it. Written at
+  // each request's start by plain stores: the master reads it only once the worker is
+  // dead. With threads it is the latest request begun.
+  struct InFlight {
+    static constexpr std::size_t kText = 120;
+    std::atomic<std::uint32_t> length{0};  // 0: between requests
+    std::atomic<std::int32_t> core{0};     // the thread that wrote it, which alone clears it
+    char text[kText];
+  };
+
   std::atomic<std::uint64_t> requests{0};  // every worker, for the request log's "req: N/TOTAL"
   std::atomic<std::uint64_t> served[kWorkerSlots] = {};
+  InFlight in_flight[kWorkerSlots] = {};
 };
 
 struct WorkerSetup {

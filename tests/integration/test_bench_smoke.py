@@ -69,3 +69,28 @@ def test_compare_smoke(tmp, procs):
         for name in ("cpu_per_request.png", "requests_per_second.png", "reload_latency.png"):
             png = charts / name
             assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+SOAK = REPO / "tests" / "bench" / "soak.py"
+
+
+def test_soak_smoke(tmp, procs):
+    """tests/bench/soak.py for 6 s: mixed load through nginx, three reloads, and the
+    counts (sent = received = logged) it checks itself."""
+    assert LOADGEN.exists(), f"{LOADGEN} is not built: ninja -C build"
+    out = tmp / "soak.json"
+    p = procs.popen([SYSTEM_PYTHON, str(SOAK), "--minutes", "0.1", "--ferry", FERRY_BIN, "--loadgen", str(LOADGEN),
+                     "--json", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=procs.env(), cwd=tmp)
+    try:
+        output, _ = p.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        output, _ = p.communicate()
+        raise AssertionError("soak.py --minutes 0.1 took over 240 s:\n" + output.decode(errors="replace"))
+    text = output.decode(errors="replace")
+    assert p.returncode == 0, text
+    report = json.loads(out.read_text())
+    assert report["sent"] > 0 and report["sent"] == report["received"] == report["logged"], text
+    assert len(report["reloads"]) == 3 and report["workers_at_end"] == 2, text
+    assert report["rss"]["samples"] > 2 and report["rss"]["worker_first_kb"] > 1024, text
+    assert "requests sent" in text and "RSS" in text, text

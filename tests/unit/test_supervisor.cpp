@@ -350,6 +350,10 @@ TEST_CASE("ExitStatus::describe") {
   CHECK(ExitStatus{0, SIGKILL}.describe() == "killed by signal 9 (SIGKILL)");
   CHECK(ExitStatus{0, SIGSEGV}.describe() == "killed by signal 11 (SIGSEGV, a crash in native code)");
   CHECK(ExitStatus{0, SIGABRT, true}.describe() == "killed by signal 6 (SIGABRT), core dumped");
+  // The request a worker died in, from the shared memory it wrote at the request's start.
+  CHECK(ExitStatus{0, SIGSEGV, false, 3, "GET /crash"}.describe() ==
+        "killed by signal 11 (SIGSEGV, a crash in native code) while serving GET /crash");
+  CHECK(ExitStatus{3, 0, false, 1, "POST /exit?x=1"}.describe() == "exit code 3 while serving POST /exit?x=1");
 }
 
 TEST_CASE("ExitStatus::from_wait_status") {
