@@ -114,7 +114,13 @@ PyObject* EnvironBuilder::build(const protocol::Packet& packet, PyObject* input,
       case kRequestScheme: https = https || var.value == "https"; break;
       case kUwsgiScheme: https = var.value == "https"; break;
       case kRequestUri: request_uri = var.value; break;
-      case kHost: host = var.value; break;
+      case kHost:
+        // Debian's uwsgi_params sends HTTP_HOST as $host, which is empty for a request
+        // without Host (HTTP/1.0) in a server block without server_name. No Host header
+        // means no HTTP_HOST (RFC 3875 4.1.18), and Django refuses an empty host.
+        if (var.value.empty()) continue;
+        host = var.value;
+        break;
       case kServerName:
         // nginx sends $server_name, which is empty in a server block without a
         // server_name; PEP 3333 says SERVER_NAME is never empty. Filled in below.

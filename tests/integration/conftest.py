@@ -693,7 +693,7 @@ def basic_ini(tmp, *extra, processes=2, module="testapp", master=True, log=True,
 
 class Nginx:
     def __init__(self, tracker: ProcessTracker, tmp: Path, upstream: str, uwsgi_params=True,
-                 extra_http="", extra_location="", extra_server=""):
+                 extra_http="", extra_location="", extra_server="", server_name="localhost"):
         self.tracker = tracker
         self.dir = Path(tmp) / "nginx"
         self.dir.mkdir(exist_ok=True)
@@ -708,6 +708,9 @@ class Nginx:
         if os.geteuid() == 0:
             user = "user root root;"
         params = "include /etc/nginx/uwsgi_params;" if uwsgi_params else ""
+        # None: a server block without server_name, as many sites have (nginx then sends
+        # SERVER_NAME as an empty string).
+        server_name_line = f"server_name {server_name};" if server_name is not None else ""
         d = self.dir
         self.conf = d / "nginx.conf"
         self.conf.write_text(f"""
@@ -730,7 +733,7 @@ http {{
     {extra_http}
     server {{
         listen 127.0.0.1:{self.port} backlog=4096;
-        server_name localhost;
+        {server_name_line}
         {extra_server}
         location / {{
             {params}

@@ -26,8 +26,9 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import (FERRY_BIN, REQUEST_LINE_RE, Ferry, Nginx, ProcessTracker, basic_ini, connect, nginx_vars,
-                      parse_http_response, raw_exchange, uwsgi_get, uwsgi_packet, uwsgi_request, wait_until)
+from conftest import (FERRY_BIN, REQUEST_LINE_RE, Ferry, Nginx, ProcessTracker, basic_ini, connect, free_port,
+                      nginx_vars, parse_http_response, raw_exchange, uwsgi_get, uwsgi_packet,
+                      uwsgi_request, wait_until)
 
 APP = "pep3333app"
 
@@ -841,6 +842,38 @@ def test_uwsgi_param_overriding_uwsgi_params_wins(stack, nginx):
     cgi = env["cgi"]
     assert (cgi["REMOTE_ADDR"], cgi["SERVER_NAME"], cgi["REQUEST_SCHEME"]) == ("10.9.8.7", "app.example", "https")
     assert env["url_scheme"] == "https"
+
+
+def test_server_name_is_never_empty_behind_a_server_block_without_server_name(stack, nginx):
+    """nginx sends SERVER_NAME as "" when its server block has no server_name; PEP 3333
+    says it is never empty. ferry takes Host without its port, else an address."""
+    ng = nginx(stack.sock, server_name=None).start()
+
+    def get(port, head):
+        return environ_of(raw_exchange(("127.0.0.1", port), b"GET /environ HTTP/1.0\r\n" + head + b"\r\n"))["cgi"]
+    cgi = get(ng.port, b"Host: shop.example:8080\r\n")
+    assert cgi["SERVER_NAME"] == "shop.example"
+    assert cgi["SERVER_PORT"] == str(ng.port)  # nginx's $server_port, as it sent it
+    # HTTP/1.0 without Host: nginx knows no name at all, and ferry's socket is a Unix socket.
+    cgi = get(ng.port, b"")
+    assert cgi["SERVER_NAME"] == "localhost" and "HTTP_HOST" not in cgi
+    # With nginx's own address passed on, that is the name.
+    ng2 = nginx(stack.sock, server_name=None, extra_location="uwsgi_param SERVER_ADDR $server_addr;").start()
+    assert get(ng2.port, b"")["SERVER_NAME"] == "127.0.0.1"
+    # A server_name nginx does send is kept (the ordinary case, for contrast).
+    assert get(stack.nginx.port, b"Host: other.example\r\n")["SERVER_NAME"] == "localhost"
+
+
+def test_server_name_falls_back_to_the_tcp_socket_address(tmp, ferry):
+    """Without SERVER_NAME, Host or SERVER_ADDR, the name is the address ferry accepted the
+    connection on."""
+    port = free_port()
+    ini = basic_ini(tmp, processes=1, module=APP).replace(f"socket = {tmp}/s.sock", f"socket = 127.0.0.1:{port}")
+    f = ferry(ini)
+    raw = uwsgi_request(("127.0.0.1", port), [("REQUEST_METHOD", "GET"), ("PATH_INFO", "/environ"),
+                                             ("SERVER_NAME", ""), ("SERVER_PORT", str(port))])
+    assert environ_of(raw)["cgi"]["SERVER_NAME"] == "127.0.0.1"
+    assert f.running()
 
 
 def ferry_version():

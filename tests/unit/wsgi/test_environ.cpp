@@ -130,6 +130,10 @@ TEST_CASE_FIXTURE(Fixture, "an empty SERVER_NAME (a server block without server_
   // ... else the address of ferry's own socket.
   CHECK(get(build({{"SERVER_NAME", ""}, {"REQUEST_METHOD", "GET"}}, builder).environ.get(), "SERVER_NAME") ==
         "192.0.2.7");
+  // Debian's uwsgi_params sends HTTP_HOST as $host: empty without a Host header.
+  auto empty_host = build({{"SERVER_NAME", ""}, {"HTTP_HOST", ""}}, builder);
+  CHECK(get(empty_host.environ.get(), "SERVER_NAME") == "192.0.2.7");
+  CHECK(PyDict_GetItemString(empty_host.environ.get(), "HTTP_HOST") == nullptr);
   // A name that nginx did send wins over Host.
   CHECK(get(build({{"SERVER_NAME", "app.example"}, {"HTTP_HOST", "other"}}, builder).environ.get(), "SERVER_NAME") ==
         "app.example");
