@@ -651,6 +651,8 @@ def check_http(job, tally) -> str:
         if any(s != 200 for s in got[:-1]):
             return f"a response after a refusal: {got}"
         return ""
+    if job.klass == "garbage_after_valid" and got[:1] == [200] and got[1:] == [501]:
+        return ""  # a word where the method belongs: ferry answers 501 (unknown method) since 0b60f43
     if got != job.expect:
         return f"statuses {got}, expected {job.expect}"
     return ""
