@@ -77,8 +77,8 @@ class RequestParser {
     std::string_view body;
     // With Status::error: 400 (malformed or smuggling-shaped), 413 (body over max_body),
     // 414 (target too long), 431 (head or header count over the limits), 501 (a transfer
-    // coding other than chunked) or 505 (HTTP/0.9, HTTP/2.0 or the HTTP/2 preface); and a
-    // specific reason for the log line.
+    // coding other than chunked, or a method token llhttp does not know) or 505 (HTTP/0.9,
+    // HTTP/2.0 or the HTTP/2 preface); and a specific reason for the log line.
     int http_status = 0;
     std::string error;
   };

@@ -237,6 +237,8 @@ MALFORMED = {
     "control character in the target": b"GET /env/a\x01b HTTP/1.1\r\n" + H + b"\r\n",
     "DEL in the target": b"GET /env/a\x7fb HTTP/1.1\r\n" + H + b"\r\n",
     "NUL in the target": b"GET /env/a\x00b HTTP/1.1\r\n" + H + b"\r\n",
+    # README: raw bytes above 0x7E are refused in the target (nginx takes them); %-encoded is fine.
+    "raw UTF-8 in the target": b"GET /env/caf\xc3\xa9 HTTP/1.1\r\n" + H + b"\r\n",
     # As nginx: the path as PATH_INFO would carry it cannot climb above "/" or hold a NUL.
     "dot-dot above the root": b"GET /env/../../etc/passwd HTTP/1.1\r\n" + H + b"\r\n",
     "encoded dot-dot above the root": b"GET /%2e%2e/etc/passwd HTTP/1.1\r\n" + H + b"\r\n",
@@ -447,6 +449,43 @@ def test_chunk_extensions_and_trailers_are_accepted(serve):
         env = env_of(c.read_response())
         assert env["body_head"] == body.decode() and env["wsgi.input_terminated"] is True
         assert c.read_response().body == b"app:/after"
+
+
+@pytest.mark.parametrize("ext", [" ; name=value", "; a; b=c", ";a=b;c", "\t;\tq = \"x ; y\" ; z"])
+def test_chunk_extensions_with_whitespace_are_accepted_and_ignored(shared, ext):
+    """RFC 9112 7.1.1 allows BWS around ';' and '=' (llhttp 8.1 alone refuses it)."""
+    body = b"hello, chunked world"
+    wire = chunked_body(body, [5, 3], ext=ext)
+    with RawHttp(shared.addr) as c:
+        c.send(http_request_bytes("POST", "/env", headers=[("Transfer-Encoding", "chunked")], body=wire)
+               + http_request_bytes("GET", "/after"))
+        assert env_of(c.read_response())["body_head"] == body.decode()
+        assert c.read_response().body == b"app:/after"
+
+
+@pytest.mark.parametrize("chunk_line", [b"5 \r\n", b"5 0\r\n", b"5;a b\r\n", b"5;a=\"b\r\n"])
+def test_malformed_chunk_extensions_get_400(shared, chunk_line):
+    with RawHttp(shared.addr) as c:
+        c.send(b"POST /env HTTP/1.1\r\n" + H + b"Transfer-Encoding: chunked\r\n\r\n" + chunk_line
+               + b"hello\r\n0\r\n\r\n" + SMUGGLED)
+        r = c.read_response(timeout=10)
+        assert r.status == 400, (r.status, r.body[:300])
+        assert not re.search(rb"HTTP/1\.[01] \d{3}", c.wait_closed(timeout=10))
+
+
+@pytest.mark.parametrize("method", [b"-BLARGH", b"get", b"PURGEX", b"DESCRIBE"])
+def test_a_method_token_llhttp_does_not_know_gets_501(shared, method):
+    """RFC 9110 allows any token as a method; one the server does not implement is 501
+    (15.6.2), not a malformed request."""
+    with RawHttp(shared.addr) as c:
+        c.send(method + b" /env HTTP/1.1\r\n" + H + b"\r\n")
+        r = c.read_response(timeout=10)
+        assert r.status == 501, (r.status, r.body[:300])
+        assert r.body == b"Not Implemented\n"
+        c.wait_closed(timeout=10)
+    shared.ferry.wait_log(re.escape(f"method {method.decode()} is not implemented"))
+    r = http_raw_get(shared.addr, "/after")
+    assert (r.status, r.body) == (200, b"app:/after")
 
 
 def test_content_length_body_reaches_wsgi_input(serve):
