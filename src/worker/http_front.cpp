@@ -433,7 +433,9 @@ struct HttpFront::Impl {
     const auto& head = c.parser.head();
     if (logged) {
       log->warn("refused an HTTP request from {} with {}: {}{}", c.peer.addr, status, why,
-                head.method.empty() ? "" : fmt::format(" ({} {})", head.method, head.target.substr(0, 200)));
+                head.method.empty()
+                    ? ""
+                    : fmt::format(" ({} {})", LogSafe{head.method}, LogSafe{head.target.substr(0, 200)}));
     }
     auto response = std::make_shared<std::string>(plain_head(status, reason_phrase(status)));
     response->insert(response->size() - 2, fmt::format("Date: {}\r\nConnection: close\r\n", dates.now()));

@@ -295,7 +295,7 @@ class ServingThread {
     if (decision.kind == Kind::not_mapped || decision.kind == Kind::not_found) return false;
     exchange.is_head = facts.method == "HEAD";
     if (decision.kind == Kind::forbidden) {
-      state_.log->warn("static-map refused {} {}: {}", facts.method, facts.uri, decision.reason);
+      state_.log->warn("static-map refused {} {}: {}", LogSafe{facts.method}, LogSafe{facts.uri}, decision.reason);
       exchange.send_plain(403);
       return true;
     }
@@ -410,8 +410,8 @@ class ServingThread {
     const protocol::RequestFacts& facts = exchange.facts;
     const auto content_length = protocol::parse_content_length(facts.content_length);
     if (!content_length) {
-      state_.log->error("refused {} {}: CONTENT_LENGTH '{}' is not a number", facts.method, facts.uri,
-                        facts.content_length);
+      state_.log->error("refused {} {}: CONTENT_LENGTH '{}' is not a number", LogSafe{facts.method}, LogSafe{facts.uri},
+                        LogSafe{facts.content_length});
       exchange.send_plain(400);
       return Served::done;
     }
@@ -425,7 +425,8 @@ class ServingThread {
     const protocol::RequestFacts& facts = exchange.facts;
     if (state_.clock) state_.clock->begin(core_, exchange.fd(), facts.method, facts.uri, started);
     auto& in_flight = state_.setup.counters->in_flight[state_.setup.counter_slot];
-    const auto text = fmt::format_to_n(in_flight.text, sizeof in_flight.text, "{} {}", facts.method, facts.uri);
+    const auto text =
+        fmt::format_to_n(in_flight.text, sizeof in_flight.text, "{} {}", LogSafe{facts.method}, LogSafe{facts.uri});
     in_flight.core.store(core_, std::memory_order_relaxed);
     in_flight.length.store(static_cast<std::uint32_t>(std::min(text.size, sizeof in_flight.text)),
                            std::memory_order_release);
@@ -443,8 +444,8 @@ class ServingThread {
     } request_end{state_.clock.get(), in_flight, core_};
     const auto limit = state_.setup.config->limit_post;
     if (limit > 0 && content_length > limit) {
-      state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", facts.method, facts.uri,
-                       content_length, limit);
+      state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", LogSafe{facts.method},
+                       LogSafe{facts.uri}, content_length, limit);
       exchange.send_plain(413);
       exchange.discard_body();  // so nginx reads the 413 instead of a connection reset
       return;
@@ -508,8 +509,8 @@ void watch_deadlines(WorkerState& state, int harakiri, int mercy) {
     state.log->error(
         "harakiri: {} {} has run for {:.1f} s, past harakiri = {} s (worker {}, pid {}, thread {}); "
         "the Python stack of every thread follows, then this worker is replaced",
-        stuck->method, stuck->uri, std::chrono::duration<double>(stuck->running).count(), harakiri, state.setup.slot,
-        state.pid, stuck->core);
+        LogSafe{stuck->method}, LogSafe{stuck->uri}, std::chrono::duration<double>(stuck->running).count(), harakiri,
+        state.setup.slot, state.pid, stuck->core);
     // faulthandler dumps the stacks from the signal handler, before pthread_kill returns.
     ::pthread_kill(::pthread_self(), kStackDumpSignal);
     ::shutdown(stuck->fd, SHUT_RDWR);

@@ -9,6 +9,9 @@ namespace {
 // Custom headers are interned too, up to this many distinct names per worker; past that a
 // client inventing header names costs a temporary string instead of unbounded memory.
 constexpr std::size_t kMaxInternedKeys = 1024;
+// ... and only names up to this long: 1024 names of 60 KB each would keep 60 MB per worker.
+// Real header names are far shorter.
+constexpr std::size_t kMaxInternedKeyLength = 64;
 
 PyObject* latin1(std::string_view s) {
   return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
@@ -57,7 +60,7 @@ void EnvironBuilder::init() {
 const EnvironBuilder::Key& EnvironBuilder::key_for(std::string_view name, PyRef& temporary, Key& scratch) {
   if (auto it = keys_.find(name); it != keys_.end()) return it->second;
   PyObject* str = latin1(name);
-  if (str != nullptr && keys_.size() < kMaxInternedKeys) {
+  if (str != nullptr && keys_.size() < kMaxInternedKeys && name.size() <= kMaxInternedKeyLength) {
     PyUnicode_InternInPlace(&str);
     return keys_.emplace(std::string(name), Key{str, kOther}).first->second;
   }

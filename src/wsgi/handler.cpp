@@ -52,8 +52,8 @@ class Handler final : public RequestHandler {
     exchange.is_head = facts.method == "HEAD";
     const Route route = pick_app(facts);
     if (route.app == nullptr) {
-      write_line(2, fmt::format("no app is mounted for {} {} (SCRIPT_NAME '{}'); answered 404", facts.method, facts.uri,
-                                facts.script_name));
+      write_line(2, fmt::format("no app is mounted for {} {} (SCRIPT_NAME '{}'); answered 404", LogSafe{facts.method},
+                                LogSafe{facts.uri}, LogSafe{facts.script_name}));
       answer(exchange, 404);
       return;
     }
@@ -123,8 +123,8 @@ class Handler final : public RequestHandler {
 
   // Logs the error with the request it belongs to; answers 500 if nothing was sent yet.
   void fail(worker::Exchange& exchange, const RequestFacts& facts, const char* what) {
-    write_line(
-        2, fmt::format("error in {} {}: {}{}", facts.method, facts.uri, what, PyErr_Occurred() ? "; traceback:" : ""));
+    write_line(2, fmt::format("error in {} {}: {}{}", LogSafe{facts.method}, LogSafe{facts.uri}, what,
+                              PyErr_Occurred() ? "; traceback:" : ""));
     if (PyErr_Occurred()) PyErr_PrintEx(0);
     if (!response_->headers_sent()) answer(exchange, 500);
   }

@@ -301,12 +301,12 @@ bool Response::stopped() {
     if (!stop_logged_) {
       write_line(2, fmt::format("{} {}: the app sent more than its Content-Length ({} bytes); cut the response "
                                 "there",
-                                facts.method, facts.uri, *declared_length_));
+                                LogSafe{facts.method}, LogSafe{facts.uri}, *declared_length_));
     }
   } else if (!stop_logged_) {
     write_line(2, fmt::format("client went away during {} {} after {} body bytes; response stopped ({} so far "
                               "in this worker)",
-                              facts.method, facts.uri, exchange_->body_bytes, ++clients_gone));
+                              LogSafe{facts.method}, LogSafe{facts.uri}, exchange_->body_bytes, ++clients_gone));
   }
   stop_logged_ = true;
   return true;
@@ -376,7 +376,7 @@ bool Response::send_body(PyObject* result) {
     if (exchange_->http) exchange_->http->must_close = true;
     write_line(2, fmt::format("{} {}: the app sent {} bytes but its Content-Length says {}; the connection is "
                               "closed so nginx sees the response as truncated",
-                              facts.method, facts.uri, exchange_->body_bytes, *declared_length_));
+                              LogSafe{facts.method}, LogSafe{facts.uri}, exchange_->body_bytes, *declared_length_));
   }
   return true;
 }
@@ -427,7 +427,8 @@ void Response::close_iterable(PyObject* result) {
   PyRef method(close);
   PyRef done(PyObject_CallNoArgs(method.get()));
   if (!done) {
-    write_line(2, fmt::format("error in {} {}: the response's close() raised; traceback:", facts.method, facts.uri));
+    write_line(2, fmt::format("error in {} {}: the response's close() raised; traceback:", LogSafe{facts.method},
+                              LogSafe{facts.uri}));
     PyErr_PrintEx(0);
   }
 }

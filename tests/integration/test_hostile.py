@@ -902,10 +902,8 @@ def test_long_distinct_var_names_are_not_kept(ferry, tmp):
     keeps each for the worker's life, however long it is. 1,200 packets, each with one
     distinct 60,000-byte HTTP_* name, grew a worker by 117 MB (about 115 KiB per name: the
     std::string key and the Python str); with 2 workers that is 235 MB from 72 MB of
-    traffic, and the HTTP listener takes the same names in a 64 KiB head. The check on
-    that growth (below, LEFT OUT until environ.cpp caps what it interns by size, e.g. names
-    of at most 64 bytes) is the only one left out; the test still runs the packets and
-    prints the growth, and asserts that the worker survives and keeps serving.
+    traffic, and the HTTP listener takes the same names in a 64 KiB head. environ.cpp now
+    interns only names of at most 64 bytes, so the growth stays within the tolerance.
     """
     server = ferry("\n".join([
         "[uwsgi]", f"socket = {tmp}/s.sock", f"pythonpath = {os.path.dirname(__file__)}/apps",
@@ -923,8 +921,8 @@ def test_long_distinct_var_names_are_not_kept(ferry, tmp):
         assert r.status == 200
     growth = proc_status_kb(worker) - before
     print(f"\nhostile: {names} distinct 60,000-byte var names: worker VmRSS {before} kB -> "
-          f"{before + growth} kB ({growth:+d} kB; KNOWN BUG in environ.cpp if far above "
+          f"{before + growth} kB ({growth:+d} kB; the tolerance is "
           f"{RSS_TOLERANCE_KB} kB)")
     assert server.workers() == [worker], "the worker died"
     assert uwsgi_get(sock, APP_PATH).body == b"app:" + APP_PATH.encode()
-    # LEFT OUT (known bug above): assert growth <= RSS_TOLERANCE_KB
+    assert growth <= RSS_TOLERANCE_KB, f"the worker kept {growth} kB for names it should not keep"
