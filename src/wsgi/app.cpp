@@ -72,7 +72,18 @@ void prepare_sys(const config::Config& config, const WorkerInfo& info) {
     path.insert(0, fs::absolute(*it).string());
   }
   // `import ferry`, last on the path so it never shadows one of the app's modules.
-  const char* ferry_dir = fs::exists(FERRY_PYTHON_DIR "/ferry") ? FERRY_PYTHON_DIR : FERRY_PYTHON_INSTALLED_DIR;
+  // The source tree's copy when running from a build directory. A worker that dropped root
+  // may be unable to read it (a checkout under /root): say so, rather than a bare
+  // filesystem error.
+  std::error_code unreadable;
+  const bool in_tree = fs::exists(FERRY_PYTHON_DIR "/ferry", unreadable);
+  if (unreadable) {
+    throw std::runtime_error(fmt::format(
+        "cannot read ferry's Python package {}/ferry as uid {} ({}): make the checkout readable by that user "
+        "(uid =), or install ferry (meson install)",
+        FERRY_PYTHON_DIR, ::geteuid(), unreadable.message()));
+  }
+  const char* ferry_dir = in_tree ? FERRY_PYTHON_DIR : FERRY_PYTHON_INSTALLED_DIR;
   path.append(ferry_dir);
   py::module_ ferry = py::module_::import("ferry");
   ferry.attr("version") = FERRY_VERSION;
