@@ -68,8 +68,4 @@ void write_line(int fd, std::string_view line) {
   write_fully(fd, out);
 }
 
-void append_log_safe(std::string& out, std::string_view text) {
-  fmt::format_to(std::back_inserter(out), "{}", LogSafe{text});
-}
-
 }  // namespace ferry

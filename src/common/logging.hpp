@@ -49,9 +49,6 @@ constexpr bool needs_log_escape(char c) {
   return byte < 0x20 || byte == 0x7f || byte == '\\';
 }
 
-// Appends `text` to `out`, escaped as LogSafe says.
-void append_log_safe(std::string& out, std::string_view text);
-
 }  // namespace ferry
 
 // `fmt::format("{}", LogSafe{uri})`. A text without anything to escape, the common case,

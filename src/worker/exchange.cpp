@@ -263,21 +263,28 @@ void Exchange::discard_body() {
   }
 }
 
+protocol::http::Endpoint endpoint_of(const sockaddr_storage& addr) {
+  char text[INET6_ADDRSTRLEN] = "";
+  unsigned port = 0;
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    port = ntohs(in->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    port = ntohs(in6->sin6_port);
+  }
+  return {text, std::to_string(port)};
+}
+
 std::string Exchange::server_address() const {
   sockaddr_storage local{};
   socklen_t length = sizeof local;
-  char text[INET6_ADDRSTRLEN] = "";
-  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &length) == 0) {
-    if (local.ss_family == AF_INET &&
-        ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&local)->sin_addr, text, sizeof text)) {
-      return text;
-    }
-    if (local.ss_family == AF_INET6 &&
-        ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&local)->sin6_addr, text, sizeof text)) {
-      return fmt::format("[{}]", text);
-    }
-  }
-  return "localhost";
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&local), &length) != 0) return "localhost";
+  const protocol::http::Endpoint address = endpoint_of(local);
+  if (address.addr.empty()) return "localhost";  // AF_UNIX
+  return local.ss_family == AF_INET6 ? fmt::format("[{}]", address.addr) : address.addr;
 }
 
 }  // namespace ferry::worker

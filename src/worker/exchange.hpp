@@ -4,6 +4,7 @@
 // to read, and what the response cost, for the request log. Blocking I/O with a timeout,
 // and no Python: src/wsgi/ drives it and releases the GIL around the calls that wait.
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <string_view>
 
 #include "protocol/cgi.hpp"
+#include "protocol/http.hpp"
 #include "protocol/uwsgi.hpp"
 
 namespace ferry::worker {
@@ -35,6 +37,10 @@ struct HttpFraming {
   bool chunked = false;     // the length was unknown: Transfer-Encoding: chunked
   bool must_close = false;  // the body cannot be delimited otherwise, or came out short
 };
+
+// A TCP address as the CGI vars carry it: numeric, IPv6 without brackets; empty for a
+// Unix socket.
+protocol::http::Endpoint endpoint_of(const sockaddr_storage& addr);
 
 class Exchange {
  public:

@@ -59,21 +59,6 @@ std::size_t connections_allowed() {
                                       : static_cast<std::size_t>(limit.rlim_cur / 2);
 }
 
-protocol::http::Endpoint endpoint_of(const sockaddr_storage& addr) {
-  char text[INET6_ADDRSTRLEN] = "";
-  unsigned port = 0;
-  if (addr.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
-    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-    port = ntohs(in->sin_port);
-  } else if (addr.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-    port = ntohs(in6->sin6_port);
-  }
-  return {text, std::to_string(port)};
-}
-
 }  // namespace
 
 ReadyQueue::ReadyQueue() : event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) {}
