@@ -247,8 +247,7 @@ struct HttpFront::Impl {
   void read_uwsgi(const ConnPtr& conn) {
     const std::string& have = conn->c->unparsed;
     if (have.size() >= protocol::kHeaderSize) {
-      const auto datasize = static_cast<std::size_t>(static_cast<unsigned char>(have[1])) |
-                            static_cast<std::size_t>(static_cast<unsigned char>(have[2])) << 8;
+      const std::size_t datasize = protocol::decode_header(have.data()).datasize;
       // Whole, or more than ferry accepts: either way the serving thread has what it needs
       // to answer or to refuse it (and to log why).
       if (have.size() >= protocol::kHeaderSize + datasize || have.size() >= uwsgi_packet_limit) {
