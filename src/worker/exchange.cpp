@@ -10,12 +10,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <fmt/format.h>
 #include <string>
 #include <utility>
-#include <vector>
 
 namespace ferry::worker {
 namespace {
@@ -68,45 +66,14 @@ long Exchange::read_body(char* dst, std::size_t n) {
   }
 }
 
-std::size_t Exchange::read_body_fully(char* dst, std::size_t n) {
-  std::size_t have = 0;
-  while (have < n) {
-    const long got = read_body(dst + have, n - have);
-    if (got <= 0) break;
-    have += static_cast<std::size_t>(got);
-  }
-  return have;
-}
-
-std::string_view reason_phrase(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
-}
-
-std::string plain_head(int status, std::string_view reason) {
-  return fmt::format("HTTP/1.1 {} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n", status, reason,
-                     reason.size() + 1);
-}
-
 void Exchange::send_plain(int code) {
-  const std::string_view reason = reason_phrase(code);
-  std::string head = plain_head(code, reason);
+  const std::string_view reason = protocol::http::reason_phrase(code);
+  std::string head = protocol::http::plain_head(code, reason);
   status = code;
   header_count = 2;
   frame_head(head, true, std::nullopt);
   header_bytes = head.size();
-  const std::string body = plain_body(reason);
+  const std::string body = protocol::http::plain_body(reason);
   body_bytes = is_head ? 0 : body.size();
   iovec parts[2] = {{head.data(), head.size()}, {const_cast<char*>(body.data()), body.size()}};
   write(parts, is_head ? 1 : 2);
@@ -115,60 +82,20 @@ void Exchange::send_plain(int code) {
 void Exchange::frame_head(std::string& head, bool has_length, std::optional<std::uint64_t> known_length) {
   if (http == nullptr) return;
   head_pending_ = true;
-  std::string extra = fmt::format("Date: {}\r\n", http->date);
-  // 1xx, 204 and 304 have no body by definition, and a HEAD response's is not sent.
-  const bool bodiless = status < 200 || status == 204 || status == 304 || is_head;
-  if (!has_length && !bodiless) {
-    if (known_length) {
-      extra += fmt::format("Content-Length: {}\r\n", *known_length);
-    } else if (http->version_1_1) {
-      extra += "Transfer-Encoding: chunked\r\n";
-      http->chunked = true;
-    } else {
-      http->must_close = true;  // HTTP/1.0: the end of the body is the end of the connection
-    }
-  }
-  if (!http->keep_alive || http->must_close) {
-    http->must_close = true;
-    extra += "Connection: close\r\n";
-  } else if (!http->version_1_1) {
-    extra += "Connection: keep-alive\r\n";
-  }
-  head.insert(head.size() - 2, extra);  // before the blank line that ends the head
+  protocol::http::frame_head(*http, head, {status, is_head, has_length, known_length});
 }
 
 bool Exchange::end_response() {
   if (http == nullptr || !http->chunked) return !client_gone;
   http->chunked = false;
-  return write(std::string_view("0\r\n\r\n"));
+  return write(protocol::http::kLastChunk);
 }
 
 bool Exchange::write(const iovec* parts, int count) {
   if (client_gone) return false;
   if (http != nullptr && http->chunked) {
-    // Wrap the body parts in one chunk: [head] size CRLF parts... CRLF.
-    const bool with_head = std::exchange(head_pending_, false);
-    std::size_t size = 0;
-    for (int i = with_head ? 1 : 0; i < count; ++i) size += parts[i].iov_len;
-    if (size == 0) return with_head ? write_raw(parts, 1) : true;
-    char line[24];
-    const int line_length = std::snprintf(line, sizeof line, "%zx\r\n", size);
-    // One writev of [head] size-line parts... CRLF; on the stack unless the app returned
-    // a list of many chunks.
-    constexpr int kOnStack = 16;
-    iovec local[kOnStack];
-    std::vector<iovec> many;
-    iovec* framed = local;
-    if (count + 2 > kOnStack) {
-      many.resize(static_cast<std::size_t>(count) + 2);
-      framed = many.data();
-    }
-    int n = 0;
-    if (with_head) framed[n++] = parts[0];
-    framed[n++] = {line, static_cast<std::size_t>(line_length)};
-    for (int i = with_head ? 1 : 0; i < count; ++i) framed[n++] = parts[i];
-    framed[n++] = {const_cast<char*>("\r\n"), 2};
-    return write_raw(framed, n);
+    const protocol::http::ChunkFrame chunk(parts, count, std::exchange(head_pending_, false));
+    return write_raw(chunk.parts(), chunk.count());
   }
   head_pending_ = false;
   return write_raw(parts, count);
@@ -212,7 +139,7 @@ bool Exchange::send_file(int file, std::uint64_t offset, std::uint64_t count, st
   sent = 0;
   if (client_gone) return false;
   if (http != nullptr && http->chunked && count > 0) {
-    const std::string line = fmt::format("{:x}\r\n", count);
+    const std::string line = protocol::http::chunk_size_line(count);
     if (!write_raw_text(line)) return false;
     http->chunked = false;  // the file goes out as this chunk's data, unframed
     const bool ok = send_file(file, offset, count, sent);

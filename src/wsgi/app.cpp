@@ -193,12 +193,15 @@ bool App::enable_stack_dumps(int signal) {
   }
 }
 
-void App::begin_serving() { impl_->loader_thread = PyEval_SaveThread(); }
+void App::begin_serving() { impl_->loader_parked.emplace(); }
 
 std::unique_ptr<RequestHandler> App::make_handler() {
   // The first handler adopts the loading thread's state; later ones are for new threads.
-  PyThreadState* thread = std::exchange(impl_->loader_thread, nullptr);
-  if (thread == nullptr) {
+  PyThreadState* thread = nullptr;
+  if (impl_->loader_parked) {
+    thread = impl_->loader_parked->hand_over();
+    impl_->loader_parked.reset();
+  } else {
     PyInterpreterState* interp = PyInterpreterState_Main();
     thread = PyThreadState_New(interp);
   }
@@ -206,7 +209,7 @@ std::unique_ptr<RequestHandler> App::make_handler() {
 }
 
 void App::before_fork() {
-  PyEval_RestoreThread(std::exchange(impl_->loader_thread, nullptr));
+  impl_->loader_parked.reset();  // the GIL, back on the loading thread
   // Everything alive now moves to the permanent generation: no collection in a worker
   // touches (and so copies) the pages the workers share with the master.
   PyRun_SimpleString("import gc; gc.freeze()");
@@ -215,7 +218,7 @@ void App::before_fork() {
 
 void App::after_fork_parent() {
   PyOS_AfterFork_Parent();
-  impl_->loader_thread = PyEval_SaveThread();
+  impl_->loader_parked.emplace();
 }
 
 void App::after_fork_child(const WorkerInfo& info) {
@@ -230,7 +233,7 @@ void App::after_fork_child(const WorkerInfo& info) {
 }
 
 void App::finish() {
-  PyGILState_STATE state = PyGILState_Ensure();
+  const GilHeld held;
   // What Py_Finalize would do that apps rely on, without waiting on their threads.
   PyRun_SimpleString(
       "import atexit, sys\n"
@@ -243,7 +246,6 @@ void App::finish() {
   impl_->apps.clear();
   impl_->environ_template = PyRef();
   impl_->file_wrapper = PyRef();
-  PyGILState_Release(state);
 }
 
 }  // namespace ferry::wsgi

@@ -1,18 +1,16 @@
 #pragma once
 
-// The one door to Python. Nothing outside src/wsgi/ includes Python.h or pybind11, no
-// PyObject crosses this header, and the GIL is taken in exactly two places: while loading
-// (App::load / App::finish) and per request (RequestHandler::handle).
+// The one door to Python. Nothing outside src/wsgi/ includes Python.h or pybind11, and no
+// PyObject crosses this header. The GIL is held while loading and per request
+// (RequestHandler::handle), always through the guards in gil.hpp.
 
 #include <memory>
 
 #include "config/config.hpp"
 
-namespace ferry::worker {
-class Exchange;
-}
-
 namespace ferry::wsgi {
+
+class Connection;
 
 struct WorkerInfo {
   int id = 0;
@@ -28,8 +26,8 @@ struct WorkerInfo {
 class RequestHandler {
  public:
   virtual ~RequestHandler() = default;
-  // Called without the GIL; runs the app and writes the whole response to `exchange`.
-  virtual void handle(worker::Exchange& exchange) = 0;
+  // Called without the GIL; runs the app and writes the whole response to `connection`.
+  virtual void handle(Connection& connection) = 0;
 };
 
 class App {

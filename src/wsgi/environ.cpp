@@ -50,7 +50,6 @@ void EnvironBuilder::init() {
   for (const auto& [name, role] : known) {
     keys_.emplace(name, Key{PyUnicode_InternFromString(name), role});
   }
-  template_size_ = PyDict_Size(template_);
   url_scheme_ = PyUnicode_InternFromString("wsgi.url_scheme");
   input_key_ = PyUnicode_InternFromString("wsgi.input");
   http_ = PyUnicode_InternFromString("http");
@@ -91,10 +90,9 @@ bool EnvironBuilder::set_default(PyObject* env, Role role, std::string_view valu
 
 PyObject* EnvironBuilder::build(const protocol::Packet& packet, PyObject* input,
                                 const std::function<std::string()>& server_address) {
-  // Sized for everything it will hold, so adding the vars never grows the table (copying
-  // the template and growing it twice cost more than filling a presized dict).
-  PyRef env(_PyDict_NewPresized(template_size_ + static_cast<Py_ssize_t>(packet.vars.size()) + 2));
-  if (!env || PyDict_Update(env.get(), template_) != 0) return nullptr;
+  // A copy of the template clones its table in one go; the vars then grow it.
+  PyRef env(PyDict_Copy(template_));
+  if (!env) return nullptr;
   unsigned seen = 0;
   bool https = false;
   std::string_view request_uri, host, server_addr;

@@ -68,8 +68,7 @@ class EnvironBuilder {
     std::string name;
     const Key* key = nullptr;
   };
-  std::vector<Recent> recent_;    // by position in the packet
-  Py_ssize_t template_size_ = 0;  // set by init()
+  std::vector<Recent> recent_;  // by position in the packet
   PyObject* url_scheme_ = nullptr;
   PyObject* input_key_ = nullptr;
   PyObject* http_ = nullptr;

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "common/logging.hpp"
-#include "worker/exchange.hpp"
 #include "wsgi/app_impl.hpp"
+#include "wsgi/connection.hpp"
 #include "wsgi/environ.hpp"
 #include "wsgi/input.hpp"
 #include "wsgi/response.hpp"
@@ -26,55 +26,53 @@ namespace {
 class Handler final : public RequestHandler {
  public:
   Handler(App::Impl& app, PyThreadState* thread) : app_(app), thread_(thread), environ_(app.environ_template.get()) {
-    PyEval_RestoreThread(thread_);
+    const GilHeld held(thread_);
     response_.emplace();
     response_->init(app.file_wrapper.get());
     environ_.init();
-    PyEval_SaveThread();
   }
 
   ~Handler() override {
     // The callables hold Python references: drop them with the GIL held.
-    PyEval_RestoreThread(thread_);
+    const GilHeld held(thread_);
     response_.reset();
-    PyEval_SaveThread();
   }
 
-  void handle(worker::Exchange& exchange) override {
-    PyEval_RestoreThread(thread_);
-    run(exchange);
-    PyEval_SaveThread();
+  void handle(Connection& connection) override {
+    const GilHeld held(thread_);
+    run(connection);
   }
 
  private:
-  void run(worker::Exchange& exchange) {
-    const RequestFacts& facts = exchange.facts;  // read once, by the worker
-    exchange.is_head = facts.method == "HEAD";
+  void run(Connection& connection) {
+    const RequestFacts& facts = connection.facts;  // read once, by the worker
+    connection.is_head = facts.method == "HEAD";
     const Route route = pick_app(facts);
     if (route.app == nullptr) {
       write_line(2, fmt::format("no app is mounted for {} {} (SCRIPT_NAME '{}'); answered 404", LogSafe{facts.method},
                                 LogSafe{facts.uri}, LogSafe{facts.script_name}));
-      answer(exchange, 404);
+      answer(connection, 404);
       return;
     }
-    exchange.app_id = route.app->id;
-    PyRef input(app_.post_buffering > 0 && exchange.body_left() > 0 ? new_buffered_input(&exchange, app_.post_buffering)
-                                                                    : new_input(&exchange));
-    PyRef environ(input
-                      ? environ_.build(exchange.packet, input.get(), [&exchange] { return exchange.server_address(); })
-                      : nullptr);
+    connection.app_id = route.app->id;
+    PyRef input(app_.post_buffering > 0 && connection.body_left() > 0
+                    ? new_buffered_input(&connection, app_.post_buffering)
+                    : new_input(&connection));
+    PyRef environ(
+        input ? environ_.build(connection.packet, input.get(), [&connection] { return connection.server_address(); })
+              : nullptr);
     if (environ && route.rewrite && !rewrite_script_name(environ.get(), *route.app, facts.path_info)) environ = PyRef();
     if (!environ) {
-      fail(exchange, facts, "could not build the environ");
+      fail(connection, facts, "could not build the environ");
       return;
     }
-    response_->begin(&exchange);
+    response_->begin(&connection);
     PyObject* call_args[] = {environ.get(), response_->start_response()};
     PyRef result(PyObject_Vectorcall(route.app->callable.get(), call_args, 2, nullptr));
     if (!result) {
-      fail(exchange, facts, "the app raised an exception");
+      fail(connection, facts, "the app raised an exception");
     } else if (!response_->send_body(result.get())) {
-      fail(exchange, facts,
+      fail(connection, facts,
            response_->headers_sent() ? "the response failed after its headers were sent"
                                      : "the app's response is invalid");
     }
@@ -116,17 +114,17 @@ class Handler final : public RequestHandler {
            PyDict_SetItemString(environ, "PATH_INFO", path.get()) == 0;
   }
 
-  static void answer(worker::Exchange& exchange, int status) {
+  static void answer(Connection& connection, int status) {
     GilReleased unlocked;
-    exchange.send_plain(status);
+    connection.send_plain(status);
   }
 
   // Logs the error with the request it belongs to; answers 500 if nothing was sent yet.
-  void fail(worker::Exchange& exchange, const RequestFacts& facts, const char* what) {
+  void fail(Connection& connection, const RequestFacts& facts, const char* what) {
     write_line(2, fmt::format("error in {} {}: {}{}", LogSafe{facts.method}, LogSafe{facts.uri}, what,
                               PyErr_Occurred() ? "; traceback:" : ""));
     if (PyErr_Occurred()) PyErr_PrintEx(0);
-    if (!response_->headers_sent()) answer(exchange, 500);
+    if (!response_->headers_sent()) answer(connection, 500);
   }
 
   App::Impl& app_;

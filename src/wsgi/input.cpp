@@ -7,19 +7,24 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <memory>
 #include <utility>
+#include <vector>
 
 #include "common/logging.hpp"
-#include "worker/exchange.hpp"
+#include "wsgi/connection.hpp"
 #include "wsgi/python.hpp"
 
 namespace ferry::wsgi {
 namespace {
 
 constexpr Py_ssize_t kChunk = 64 * 1024;
+// A read() of more than this is not allocated up front: the body is gathered as it
+// arrives, so a client that claims gigabytes and sends nothing costs nothing.
+constexpr std::size_t kUpfront = 1024 * 1024;
 
 struct Input {
-  PyObject_HEAD worker::Exchange* exchange;
+  PyObject_HEAD Connection* connection;
   std::string* pending;  // read ahead by readline, handed out first; made on first use
 };
 
@@ -28,7 +33,7 @@ PyTypeObject* input_type = nullptr;  // made by init_input_type()
 constexpr const char* kClientGone = "the client disconnected or timed out before sending the whole request body";
 
 bool check_open(Input* self) {
-  if (self->exchange != nullptr) return true;
+  if (self->connection != nullptr) return true;
   PyErr_SetString(PyExc_ValueError, "wsgi.input was used after its request finished");
   return false;
 }
@@ -39,8 +44,8 @@ bool fill(Input* self, std::string& out, std::size_t n) {
   out.resize(old + n);
   long got;
   {
-    GilReleased unlocked;
-    got = self->exchange->read_body(out.data() + old, n);
+    const GilReleased unlocked;
+    got = self->connection->read_body(out.data() + old, n);
   }
   if (got < 0) {
     out.resize(old);
@@ -57,7 +62,48 @@ std::string& pending(Input* self) {
 }
 
 std::size_t available(Input* self) {
-  return pending(self).size() + static_cast<std::size_t>(self->exchange->body_left());
+  return pending(self).size() + static_cast<std::size_t>(self->connection->body_left());
+}
+
+// read() of `want` > kUpfront bytes: gathered in pieces that double from kUpfront, each
+// allocated only once the one before it is full, then copied into the bytes object.
+PyObject* read_large(Input* self, std::size_t want) {
+  struct Piece {
+    std::unique_ptr<char[]> data;
+    std::size_t size;
+  };
+  std::vector<Piece> pieces;
+  std::string& ahead = pending(self);
+  std::size_t have = std::min(want, ahead.size());
+  std::size_t next = kUpfront;
+  while (have < want) {
+    const std::size_t size = std::min(next, want - have);
+    Piece piece{std::make_unique_for_overwrite<char[]>(size), size};
+    std::size_t got;
+    {
+      const GilReleased unlocked;
+      got = self->connection->read_body_fully(piece.data.get(), size);
+    }
+    if (got < size) {
+      PyErr_SetString(PyExc_OSError, kClientGone);
+      return nullptr;
+    }
+    pieces.push_back(std::move(piece));
+    have += size;
+    next *= 2;
+  }
+  PyObject* bytes = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(want));
+  if (bytes == nullptr) return nullptr;
+  char* out = PyBytes_AS_STRING(bytes);
+  const std::size_t from_ahead = std::min(want, ahead.size());
+  std::memcpy(out, ahead.data(), from_ahead);
+  ahead.erase(0, from_ahead);
+  out += from_ahead;
+  for (const Piece& piece : pieces) {
+    std::memcpy(out, piece.data.get(), piece.size);
+    out += piece.size;
+  }
+  return bytes;
 }
 
 // read(size=-1): exactly `size` bytes, or whatever is left of the body.
@@ -74,6 +120,7 @@ PyObject* input_read(Input* self, PyObject* const* args, Py_ssize_t nargs) {
   }
   const std::size_t left = available(self);
   const std::size_t want = size < 0 ? left : std::min(left, static_cast<std::size_t>(size));
+  if (want > kUpfront) return read_large(self, want);
   // Straight into the bytes object: what readline read ahead first, then the socket.
   PyObject* bytes = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(want));
   if (bytes == nullptr) return nullptr;
@@ -84,8 +131,8 @@ PyObject* input_read(Input* self, PyObject* const* args, Py_ssize_t nargs) {
   ahead.erase(0, from_ahead);
   std::size_t have = from_ahead;
   if (have < want) {
-    GilReleased unlocked;
-    have += self->exchange->read_body_fully(out + have, want - have);
+    const GilReleased unlocked;
+    have += self->connection->read_body_fully(out + have, want - have);
   }
   if (have < want) {
     Py_DECREF(bytes);
@@ -112,7 +159,7 @@ PyObject* input_readline(Input* self, PyObject* const* args, Py_ssize_t nargs) {
         buf.size() >= static_cast<std::size_t>(limit)) {
       take = static_cast<std::size_t>(limit);
     }
-    if (take == std::string::npos && self->exchange->body_left() == 0) take = buf.size();
+    if (take == std::string::npos && self->connection->body_left() == 0) take = buf.size();
     if (take != std::string::npos) {
       PyObject* line = PyBytes_FromStringAndSize(buf.data(), static_cast<Py_ssize_t>(take));
       buf.erase(0, take);
@@ -188,16 +235,16 @@ bool init_input_type() {
   return input_type != nullptr;
 }
 
-PyObject* new_input(worker::Exchange* exchange) {
+PyObject* new_input(Connection* connection) {
   Input* self = PyObject_New(Input, input_type);
   if (self == nullptr) return nullptr;
-  self->exchange = exchange;
+  self->connection = connection;
   self->pending = nullptr;
   return reinterpret_cast<PyObject*>(self);
 }
 
-PyObject* new_buffered_input(worker::Exchange* exchange, std::uint64_t memory_limit) {
-  const std::uint64_t size = exchange->body_left();
+PyObject* new_buffered_input(Connection* connection, std::uint64_t memory_limit) {
+  const std::uint64_t size = connection->body_left();
   PyRef io(PyImport_ImportModule("io"));
   if (!io) return nullptr;
   if (size <= memory_limit) {
@@ -206,7 +253,7 @@ PyObject* new_buffered_input(worker::Exchange* exchange, std::uint64_t memory_li
     std::size_t have;
     {
       GilReleased unlocked;
-      have = exchange->read_body_fully(PyBytes_AS_STRING(body.get()), static_cast<std::size_t>(size));
+      have = connection->read_body_fully(PyBytes_AS_STRING(body.get()), static_cast<std::size_t>(size));
     }
     if (have < size) {
       PyErr_SetString(PyExc_OSError, kClientGone);
@@ -223,7 +270,7 @@ PyObject* new_buffered_input(worker::Exchange* exchange, std::uint64_t memory_li
     GilReleased unlocked;
     char buffer[kChunk];
     long got;
-    while ((got = exchange->read_body(buffer, sizeof buffer)) > 0) {
+    while ((got = connection->read_body(buffer, sizeof buffer)) > 0) {
       if (!write_fully(fd, std::string_view(buffer, static_cast<std::size_t>(got)))) {
         ok = false;
         break;
@@ -249,7 +296,7 @@ void close_input(PyObject* input) {
     return;
   }
   auto* self = reinterpret_cast<Input*>(input);
-  self->exchange = nullptr;
+  self->connection = nullptr;
   delete std::exchange(self->pending, nullptr);
 }
 

@@ -1,10 +1,13 @@
 #pragma once
 
-// Small helpers shared by src/wsgi/ files: an owning PyObject reference and the GIL guards.
+// Small helpers shared by src/wsgi/ files: an owning PyObject reference, and the GIL guards
+// (gil.hpp).
 
 #include <Python.h>
 
 #include <utility>
+
+#include "wsgi/gil.hpp"
 
 namespace ferry::wsgi {
 
@@ -35,18 +38,6 @@ class PyRef {
 
  private:
   PyObject* p_ = nullptr;
-};
-
-// Lets other threads run Python while this one waits on a socket.
-class GilReleased {
- public:
-  GilReleased() : state_(PyEval_SaveThread()) {}
-  ~GilReleased() { PyEval_RestoreThread(state_); }
-  GilReleased(const GilReleased&) = delete;
-  GilReleased& operator=(const GilReleased&) = delete;
-
- private:
-  PyThreadState* state_;
 };
 
 }  // namespace ferry::wsgi

@@ -11,10 +11,11 @@
 #include <charconv>
 #include <fmt/format.h>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "common/logging.hpp"
-#include "worker/exchange.hpp"
+#include "wsgi/connection.hpp"
 
 namespace ferry::wsgi {
 namespace {
@@ -90,6 +91,44 @@ bool is_token(std::string_view s) {
   return true;
 }
 
+// The body's chunks in order, whatever the app returned: a bytes object is one chunk, a
+// list's or tuple's items are read in place, anything else is iterated.
+class BodyChunks {
+ public:
+  explicit BodyChunks(PyObject* body) : body_(body) {
+    if (PyBytes_Check(body)) {
+      kind_ = Kind::one;
+    } else if (PyList_CheckExact(body) || PyTuple_CheckExact(body)) {
+      kind_ = Kind::items;
+    } else {
+      kind_ = Kind::iterator;
+      iterator_ = PyRef(PyObject_GetIter(body));
+    }
+  }
+  // False with a Python error: the body is not iterable.
+  bool ok() const { return kind_ != Kind::iterator || iterator_; }
+  // The next chunk (valid until the next call), or nullptr at the end or on an error
+  // (PyErr_Occurred() tells which).
+  PyObject* next() {
+    switch (kind_) {
+      case Kind::one: return std::exchange(done_, true) ? nullptr : body_;
+      case Kind::items:
+        return index_ < PySequence_Fast_GET_SIZE(body_) ? PySequence_Fast_GET_ITEM(body_, index_++) : nullptr;
+      case Kind::iterator: current_ = PyRef(PyIter_Next(iterator_.get())); return current_.get();
+    }
+    return nullptr;
+  }
+
+ private:
+  enum class Kind { one, items, iterator };
+  PyObject* body_;
+  Kind kind_;
+  bool done_ = false;
+  Py_ssize_t index_ = 0;
+  PyRef iterator_;
+  PyRef current_;
+};
+
 }  // namespace
 
 void Response::init(PyObject* file_wrapper) {
@@ -100,14 +139,14 @@ void Response::init(PyObject* file_wrapper) {
   close_name_ = PyRef(PyUnicode_InternFromString("close"));
 }
 
-void Response::begin(worker::Exchange* exchange) {
-  exchange_ = exchange;
+void Response::begin(Connection* connection) {
+  connection_ = connection;
   head_.clear();
   started_ = headers_sent_ = stop_logged_ = length_exceeded_ = false;
   declared_length_.reset();
 }
 
-void Response::end() { exchange_ = nullptr; }
+void Response::end() { connection_ = nullptr; }
 
 PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   PyObject* status = nargs > 0 ? args[0] : nullptr;
@@ -127,7 +166,7 @@ PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs,
       return PyErr_Format(PyExc_TypeError, "start_response() got an unexpected keyword argument '%U'",
                           PyTuple_GET_ITEM(kwnames, i));
   }
-  if (exchange_ == nullptr) {
+  if (connection_ == nullptr) {
     PyErr_SetString(PyExc_RuntimeError, "start_response() called outside of its request");
     return nullptr;
   }
@@ -220,8 +259,8 @@ PyObject* Response::call_start_response(PyObject* const* args, Py_ssize_t nargs,
   }
   head.append("\r\n", 2);
   started_ = true;
-  exchange_->status = (status_text[0] - '0') * 100 + (status_text[1] - '0') * 10 + (status_text[2] - '0');
-  exchange_->header_count = static_cast<std::uint32_t>(count);
+  connection_->status = (status_text[0] - '0') * 100 + (status_text[1] - '0') * 10 + (status_text[2] - '0');
+  connection_->header_count = static_cast<std::uint32_t>(count);
   Py_INCREF(write_.get());
   return write_.get();
 }
@@ -232,6 +271,14 @@ bool Response::finish_headers() {
   return false;
 }
 
+bool Response::transmit(Outgoing& out) {
+  // Every byte of the response leaves through here, and only here does the request wait
+  // on the client: the GIL is let go for exactly the blocking call.
+  const GilReleased unlocked;
+  if (out.file >= 0) return connection_->send_file(out.file, out.offset, out.length, out.sent);
+  return connection_->write(out.parts, out.count);
+}
+
 bool Response::send_headers() { return headers_sent_ || send_chunk(nullptr, 0, true); }
 
 bool Response::send_chunk(const char* data, std::size_t size, bool headers_now) {
@@ -239,30 +286,26 @@ bool Response::send_chunk(const char* data, std::size_t size, bool headers_now) 
   // a 500, or call start_response again with exc_info.
   if (size == 0 && !headers_now) return true;
   if (!headers_sent_ && !finish_headers()) return false;
-  if (declared_length_ && !exchange_->is_head && exchange_->body_bytes + size > *declared_length_) {
+  if (declared_length_ && !connection_->is_head && connection_->body_bytes + size > *declared_length_) {
     // Never send past the declared length: nginx would take the excess as garbage.
-    size = static_cast<std::size_t>(*declared_length_ - exchange_->body_bytes);
+    size = static_cast<std::size_t>(*declared_length_ - connection_->body_bytes);
     length_exceeded_ = true;
   }
   iovec parts[2];
   int count = 0;
   if (!headers_sent_) {
-    exchange_->frame_head(head_, declared_length_.has_value(), std::nullopt);
+    connection_->frame_head(head_, declared_length_.has_value(), std::nullopt);
     parts[count++] = {head_.data(), head_.size()};
-    exchange_->header_bytes = head_.size();
+    connection_->header_bytes = head_.size();
     headers_sent_ = true;
   }
-  if (size > 0 && !exchange_->is_head) {
+  if (size > 0 && !connection_->is_head) {
     parts[count++] = {const_cast<char*>(data), size};
-    exchange_->body_bytes += size;
+    connection_->body_bytes += size;
   }
   if (count == 0) return true;
-  bool ok;
-  {
-    GilReleased unlocked;
-    ok = exchange_->write(parts, count);
-  }
-  return ok && !length_exceeded_;
+  Outgoing out{.parts = parts, .count = count};
+  return transmit(out) && !length_exceeded_;
 }
 
 bool Response::send_bytes_like(PyObject* chunk) {
@@ -284,7 +327,7 @@ bool Response::send_bytes_like(PyObject* chunk) {
 }
 
 PyObject* Response::call_write(PyObject* data) {
-  if (exchange_ == nullptr) {
+  if (connection_ == nullptr) {
     PyErr_SetString(PyExc_RuntimeError, "write() called outside of its request");
     return nullptr;
   }
@@ -295,7 +338,7 @@ PyObject* Response::call_write(PyObject* data) {
 }
 
 bool Response::stopped() {
-  const auto& facts = exchange_->facts;
+  const auto& facts = connection_->facts;
   if (PyErr_Occurred()) return false;
   if (length_exceeded_) {
     if (!stop_logged_) {
@@ -306,78 +349,71 @@ bool Response::stopped() {
   } else if (!stop_logged_) {
     write_line(2, fmt::format("client went away during {} {} after {} body bytes; response stopped ({} so far "
                               "in this worker)",
-                              LogSafe{facts.method}, LogSafe{facts.uri}, exchange_->body_bytes, ++clients_gone));
+                              LogSafe{facts.method}, LogSafe{facts.uri}, connection_->body_bytes, ++clients_gone));
   }
   stop_logged_ = true;
   return true;
 }
 
 bool Response::send_body(PyObject* result) {
-  const auto& facts = exchange_->facts;
-  auto client_gone = [&] { return stopped(); };
-
-  std::optional<bool> sent_file;
-  if (Py_TYPE(result) == reinterpret_cast<PyTypeObject*>(file_wrapper_)) sent_file = send_wrapped_file(result);
-  if (PyErr_Occurred()) return false;
-  if (sent_file) {
-    if (!*sent_file) return client_gone();
-  } else if (PyBytes_Check(result)) {
-    if (!send_bytes_like(result)) return client_gone();
-  } else if ((PyList_CheckExact(result) || PyTuple_CheckExact(result))) {
-    // The common case (Django, most frameworks): every chunk is known now, so the head and
-    // the whole body leave in one writev with the GIL released once.
-    PyRef items(PySequence_Fast(result, ""));
-    const Py_ssize_t n = PySequence_Fast_GET_SIZE(items.get());
-    bool all_bytes = true;
-    std::uint64_t total = 0;
-    for (Py_ssize_t i = 0; i < n && all_bytes; ++i) {
-      PyObject* chunk = PySequence_Fast_GET_ITEM(items.get(), i);
-      all_bytes = PyBytes_Check(chunk);
-      if (all_bytes) total += static_cast<std::uint64_t>(PyBytes_GET_SIZE(chunk));
-    }
-    // A length mismatch takes the chunk-by-chunk path, which cuts and logs it.
-    const bool length_ok = !declared_length_ || exchange_->is_head || total == *declared_length_;
-    if (all_bytes && length_ok && !headers_sent_) {
-      if (!finish_headers()) return false;
-      exchange_->frame_head(head_, declared_length_.has_value(), total);
-      auto& parts = parts_;
-      parts.clear();
-      parts.push_back({head_.data(), head_.size()});
-      for (Py_ssize_t i = 0; i < n && !exchange_->is_head; ++i) {
-        PyObject* chunk = PySequence_Fast_GET_ITEM(items.get(), i);
-        const auto size = static_cast<std::size_t>(PyBytes_GET_SIZE(chunk));
-        if (size == 0) continue;
-        parts.push_back({PyBytes_AS_STRING(chunk), size});
-        exchange_->body_bytes += size;
-      }
-      exchange_->header_bytes = head_.size();
-      headers_sent_ = true;
-      bool ok;
-      {
-        GilReleased unlocked;
-        ok = exchange_->write(parts.data(), static_cast<int>(parts.size()));
-      }
-      if (!ok) client_gone();
-      return true;
-    }
-    for (Py_ssize_t i = 0; i < n; ++i) {
-      if (!send_bytes_like(PySequence_Fast_GET_ITEM(items.get(), i))) return client_gone();
-    }
-  } else {
-    PyRef iterator(PyObject_GetIter(result));
-    if (!iterator) return false;
-    while (PyRef chunk{PyIter_Next(iterator.get())}) {
-      if (!send_bytes_like(chunk.get())) return client_gone();
-    }
+  // The pump: each chunk the body yields is written before the next is asked for. Two
+  // shortcuts send the same bytes in fewer calls: a file_wrapper's file goes out with
+  // sendfile, and a list or tuple of bytes in one writev with the head.
+  if (Py_TYPE(result) == reinterpret_cast<PyTypeObject*>(file_wrapper_)) {
+    const std::optional<bool> sent = send_wrapped_file(result);
     if (PyErr_Occurred()) return false;
+    if (sent && !*sent) return stopped();
+    if (sent) return finish_body();
   }
-  if (!send_headers()) return client_gone();
-  if (declared_length_ && !exchange_->is_head && exchange_->body_bytes < *declared_length_) {
-    if (exchange_->http) exchange_->http->must_close = true;
+  if (const std::optional<bool> sent = send_whole(result)) return *sent;
+  BodyChunks chunks(result);
+  if (!chunks.ok()) return false;
+  while (PyObject* chunk = chunks.next()) {
+    if (!send_bytes_like(chunk)) return stopped();
+  }
+  if (PyErr_Occurred()) return false;
+  return finish_body();
+}
+
+bool Response::finish_body() {
+  if (!send_headers()) return stopped();
+  if (declared_length_ && !connection_->is_head && connection_->body_bytes < *declared_length_) {
+    connection_->close_after_response();
+    const auto& facts = connection_->facts;
     write_line(2, fmt::format("{} {}: the app sent {} bytes but its Content-Length says {}; the connection is "
                               "closed so nginx sees the response as truncated",
-                              LogSafe{facts.method}, LogSafe{facts.uri}, exchange_->body_bytes, *declared_length_));
+                              LogSafe{facts.method}, LogSafe{facts.uri}, connection_->body_bytes, *declared_length_));
   }
+  return true;
+}
+
+std::optional<bool> Response::send_whole(PyObject* result) {
+  // Django's case, and most frameworks': every chunk is known now.
+  if (headers_sent_ || !(PyList_CheckExact(result) || PyTuple_CheckExact(result))) return std::nullopt;
+  PyObject** items = PySequence_Fast_ITEMS(result);
+  const Py_ssize_t n = PySequence_Fast_GET_SIZE(result);
+  std::uint64_t total = 0;
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    if (!PyBytes_Check(items[i])) return std::nullopt;
+    total += static_cast<std::uint64_t>(PyBytes_GET_SIZE(items[i]));
+  }
+  // A length mismatch takes the chunk-by-chunk path, which cuts and logs it.
+  if (declared_length_ && !connection_->is_head && total != *declared_length_) return std::nullopt;
+  if (!finish_headers()) return false;
+  connection_->frame_head(head_, declared_length_.has_value(), total);
+  auto& parts = parts_;
+  parts.clear();
+  parts.push_back({head_.data(), head_.size()});
+  for (Py_ssize_t i = 0; i < n && !connection_->is_head; ++i) {
+    const auto size = static_cast<std::size_t>(PyBytes_GET_SIZE(items[i]));
+    if (size == 0) continue;
+    parts.push_back({PyBytes_AS_STRING(items[i]), size});
+    connection_->body_bytes += size;
+  }
+  connection_->header_bytes = head_.size();
+  headers_sent_ = true;
+  Outgoing out{.parts = parts.data(), .count = static_cast<int>(parts.size())};
+  if (!transmit(out)) stopped();
   return true;
 }
 
@@ -403,28 +439,24 @@ std::optional<bool> Response::send_wrapped_file(PyObject* wrapper) {
   if (PyErr_Occurred()) return false;
   const auto size = static_cast<std::uint64_t>(st.st_size);
   std::uint64_t count = size > offset ? size - offset : 0;
-  if (declared_length_) count = std::min(count, *declared_length_ - exchange_->body_bytes);
+  if (declared_length_) count = std::min(count, *declared_length_ - connection_->body_bytes);
   if (!send_headers()) return false;
-  if (exchange_->is_head || count == 0) return true;
-  std::uint64_t sent = 0;
-  bool ok;
-  {
-    GilReleased unlocked;
-    ok = exchange_->send_file(fd, offset, count, sent);
-  }
-  exchange_->body_bytes += sent;
+  if (connection_->is_head || count == 0) return true;
+  Outgoing out{.file = fd, .offset = offset, .length = count};
+  const bool ok = transmit(out);
+  connection_->body_bytes += out.sent;
   return ok;
 }
 
 void Response::close_iterable(PyObject* result) {
-  const auto& facts = exchange_->facts;
+  const auto& facts = connection_->facts;
   if (PyBytes_Check(result) || PyList_CheckExact(result) || PyTuple_CheckExact(result)) return;
-  PyObject* close = nullptr;
-  if (_PyObject_LookupAttr(result, close_name_.get(), &close) <= 0) {
+  PyRef method(PyObject_GetAttr(result, close_name_.get()));
+  if (!method) {
+    // No close() (an AttributeError), or a broken attribute: either way nothing to call.
     PyErr_Clear();
     return;
   }
-  PyRef method(close);
   PyRef done(PyObject_CallNoArgs(method.get()));
   if (!done) {
     write_line(2, fmt::format("error in {} {}: the response's close() raised; traceback:", LogSafe{facts.method},

@@ -1,6 +1,6 @@
 #pragma once
 
-// start_response, write() and the response iterable, written to the Exchange.
+// start_response, write() and the response iterable, written to the Connection.
 // Headers wait for the first non-empty body chunk (or the end), so an app can still
 // switch to an error response; they go out in the same writev as that chunk.
 
@@ -14,11 +14,9 @@
 #include "protocol/cgi.hpp"
 #include "wsgi/python.hpp"
 
-namespace ferry::worker {
-class Exchange;
-}
-
 namespace ferry::wsgi {
+
+class Connection;
 
 class Response {
  public:
@@ -27,7 +25,7 @@ class Response {
   void init(PyObject* file_wrapper);
   PyObject* start_response() const { return start_response_.get(); }
 
-  void begin(worker::Exchange* exchange);
+  void begin(Connection* connection);
   // Sends the body. False with a Python error set if the app's response is invalid or the
   // iterable raised; true when done, including when the client went away (logged once).
   bool send_body(PyObject* result);
@@ -41,12 +39,30 @@ class Response {
   PyObject* call_write(PyObject* data);
 
  private:
+  // What one blocking call sends: `count` iovec parts, or (`file` >= 0) `length` bytes
+  // of a regular file from `offset`, of which `sent` went out.
+  struct Outgoing {
+    const iovec* parts = nullptr;
+    int count = 0;
+    int file = -1;
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+    std::uint64_t sent = 0;
+  };
+  // Writes to the connection with the GIL let go: the response's only blocking call.
+  bool transmit(Outgoing& out);
   // Sends a body chunk, with the headers first if they have not gone out. An empty
   // chunk is skipped unless `headers_now`.
   bool send_chunk(const char* data, std::size_t size, bool headers_now = false);
   bool send_headers();
   bool send_bytes_like(PyObject* chunk);
   bool finish_headers();
+  // After the last chunk: sends the head if no chunk did, and ends a response shorter
+  // than its Content-Length.
+  bool finish_body();
+  // A list or tuple of bytes matching the head's length: the head and the whole body in
+  // one writev. nullopt: not such a body (or the head is out), so it is pumped instead.
+  std::optional<bool> send_whole(PyObject* result);
   // A write stopped without a Python error: the client went away, or the app sent more
   // than its Content-Length. Logs it once; false if a Python error is pending instead.
   bool stopped();
@@ -58,7 +74,7 @@ class Response {
   PyRef write_;
   PyRef close_name_;
   PyObject* file_wrapper_ = nullptr;  // borrowed: App owns it
-  worker::Exchange* exchange_ = nullptr;
+  Connection* connection_ = nullptr;
   std::string head_;          // status line + headers + blank line, latin-1
   std::vector<iovec> parts_;  // the list fast path's writev, reused
   bool started_ = false;

@@ -1,39 +1,48 @@
 // src/wsgi/response.cpp: start_response's validation and the bytes that reach the socket,
-// over a socketpair instead of nginx.
+// over a string instead of a socket.
 
 #include "wsgi/response.hpp"
-
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <doctest/doctest.h>
 
 #include <string>
 
-#include "common/unique_fd.hpp"
-#include "worker/exchange.hpp"
+#include "wsgi/connection.hpp"
 
 using namespace ferry;
 
 namespace {
 
+// The connection src/wsgi/ writes to, over a string: what the app's response put on the wire.
+class StringConnection final : public wsgi::Connection {
+ public:
+  explicit StringConnection(protocol::Packet& packet) : Connection(packet) {}
+  long read_body(char*, std::size_t) override { return 0; }
+  std::uint64_t body_left() const override { return 0; }
+  void frame_head(std::string&, bool, std::optional<std::uint64_t>) override {}
+  bool write(const iovec* parts, int count) override {
+    for (int i = 0; i < count; ++i) wire.append(static_cast<const char*>(parts[i].iov_base), parts[i].iov_len);
+    return true;
+  }
+  bool send_file(int, std::uint64_t, std::uint64_t, std::uint64_t& sent) override {
+    sent = 0;
+    return false;
+  }
+  void send_plain(int code) override { status = code; }
+  void close_after_response() override {}
+  std::string server_address() const override { return "localhost"; }
+
+  std::string wire;
+};
+
 struct Fixture {
-  UniqueFd ours, theirs;
   protocol::Packet packet;
-  worker::Exchange exchange;
+  StringConnection connection{packet};
   wsgi::Response response;
 
-  Fixture() : exchange(make_pair(), 1000, packet) {
+  Fixture() {
     response.init(nullptr);
-    response.begin(&exchange);
-  }
-
-  int make_pair() {
-    int fds[2];
-    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
-    ours.reset(fds[0]);
-    theirs.reset(fds[1]);
-    return fds[0];
+    response.begin(&connection);
   }
 
   // Calls start_response(status, headers) given as Python source; returns the error's
@@ -53,14 +62,7 @@ struct Fixture {
     return PyUnicode_AsUTF8(text.get());
   }
 
-  std::string sent() {
-    ::shutdown(ours.get(), SHUT_WR);
-    std::string out;
-    char buffer[4096];
-    ssize_t n;
-    while ((n = ::read(theirs.get(), buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<std::size_t>(n));
-    return out;
-  }
+  std::string sent() const { return connection.wire; }
 
   static PyObject* globals() {
     static PyObject* g = [] {
@@ -80,9 +82,9 @@ TEST_CASE_FIXTURE(Fixture, "a valid response goes out as HTTP/1.1, head and body
   CHECK(start("'200 OK'", "[('Content-Type', 'text/plain'), ('X-A', 'b')]") == "");
   wsgi::PyRef body(PyRun_String("[b'hello ', b'', b'world']", Py_eval_input, globals(), globals()));
   CHECK(response.send_body(body.get()));
-  CHECK(exchange.status == 200);
-  CHECK(exchange.header_count == 2);
-  CHECK(exchange.body_bytes == 11);
+  CHECK(connection.status == 200);
+  CHECK(connection.header_count == 2);
+  CHECK(connection.body_bytes == 11);
   CHECK(sent() == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: b\r\n\r\nhello world");
 }
 
