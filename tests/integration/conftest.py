@@ -21,15 +21,16 @@ from fixtures.django_project import (ADMIN_PASSWORD, DEMO, SEED_FIXED, DjangoCli
 from fixtures.ferry import Ferry, basic_ini, ferry
 from fixtures.http_client import (HttpResponse, RawHttp, chunked_body, http_ini, http_raw_get,
                                   http_request_bytes)
-from fixtures.logs import REQUEST_LINE_RE, read_text
+from fixtures.logs import REQUEST_LINE_RE, WORKER_READY_RE, read_text, ready_worker_pids, request_lines
 from fixtures.mariadb import MARIADB_INSTALL_DB, MARIADBD, MariaDB, mariadb
-from fixtures.net import can_connect, connect, free_port, listen_backlog, parse_addr
+from fixtures.net import can_connect, connect, free_port, listen_backlog, listen_queue, parse_addr
 from fixtures.nginx import Nginx, http_request, nginx
 from fixtures.paths import (APPS, FERRY_BIN, HERE, NGINX_BIN, REPO, START_TIMEOUT, SYSTEM_PYTHON,
                             TAG_VAR)
 from fixtures.processes import (ProcessTracker, all_pids, child_pids, descendants, module_procs,
                                 module_tmp, new_short_tmp_dir, pid_alive, pids_with_env_marker,
-                                proc_stat, procs, tmp)
+                                eventfd_counts, proc_stat, process_age, procs, stop_signal_seen,
+                                tmp)
 from fixtures.traffic import RequestLoop, ok_via_nginx, ok_via_uwsgi
 from fixtures.uwsgi_client import (Response, encode_vars, nginx_vars, parse_http_response,
                                    raw_exchange, read_until_close, uwsgi_get, uwsgi_packet,
