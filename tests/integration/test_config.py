@@ -104,13 +104,18 @@ def test_later_ini_overrides_earlier_flag(ferry, tmp):
     path.write_text(basic_ini(tmp, processes=1))
     f = ferry(None, args=["--processes", "3", "--ini", path], sockets=[tmp / "s.sock"],
               log=tmp / "ferry.log")
-    f.wait_workers(1, settle=1.0)
+    f.wait_workers(1)
+    # The master's own count, not a quiet period: it started one worker, not three.
+    assert len(re.findall(r"started worker \d", f.log_text())) == 1, f.log_text()
+    assert re.search(r"starting: .*, 1 worker x 1 thread,", f.log_text()), f.log_text()
 
 
 def test_repeated_key_last_one_wins_for_scalars(ferry, tmp):
     ini = basic_ini(tmp, processes=3) + "processes = 1\n"
     f = ferry(ini)
-    f.wait_workers(1, settle=1.0)
+    f.wait_workers(1)
+    assert len(re.findall(r"started worker \d", f.log_text())) == 1, f.log_text()
+    assert re.search(r"starting: .*, 1 worker x 1 thread,", f.log_text()), f.log_text()
 
 
 def test_list_options_accumulate(ferry, tmp):

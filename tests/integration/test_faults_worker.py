@@ -86,7 +86,7 @@ def open_idle(family, address, n, timeout=60.0) -> list[socket.socket]:
             pending -= 1
         else:  # EAGAIN: a Unix listen queue is full; ferry is taking them
             s.close()
-            time.sleep(0.01)
+            time.sleep(0.01)  # back off while the queue is full; the loop ends on the count
     assert not pending, f"only {n - pending} of {n} connections were made in {timeout} s"
     return socks
 

@@ -151,15 +151,13 @@ def test_http_on_ipv6_loopback(ferry, tmp):
     p4, p6 = free_port(), free_port()
     ini = http_ini(tmp, p4, f"http = [::1]:{p6}")
     ferry(ini, sockets=[f"127.0.0.1:{p4}"])
-    deadline = time.monotonic() + 10
-    while True:
+    def connected():
         try:
-            sock = socket.create_connection(("::1", p6), timeout=10)
-            break
+            return socket.create_connection(("::1", p6), timeout=10)
         except OSError:
-            assert time.monotonic() < deadline, "nothing listens on [::1]"
-            time.sleep(0.05)
-    with RawHttp(sock) as c:
+            return None
+
+    with RawHttp(wait_until(connected, 10, message=f"ferry to listen on [::1]:{p6}")) as c:
         env = env_of(c.request("GET", "/env", host=f"[::1]:{p6}"))
         assert env["REMOTE_ADDR"] == "::1"
         assert env["REMOTE_PORT"] == str(c.local_port)
@@ -558,14 +556,11 @@ def test_idle_keep_alive_connection_is_closed_after_http_keepalive(serve):
     s = serve("http-keepalive = 2")
     with RawHttp(s.addr) as c:
         assert c.request("GET", "/one").body == b"app:/one"
-        time.sleep(0.7)
-        # Well within http-keepalive: still usable.
-        assert c.request("GET", "/two").body == b"app:/two"
-        t0 = time.monotonic()
+        time.sleep(0.7)  # the subject: an idle spell well within http-keepalive
+        assert c.request("GET", "/two").body == b"app:/two"  # still usable after it
         # Others are served meanwhile.
         assert http_raw_get(s.addr, "/other").body == b"app:/other"
-        c.wait_closed(timeout=2 + 2)
-        assert time.monotonic() - t0 <= 2 + 2
+        c.wait_closed(timeout=2 + 2)  # fails if ferry never closes the idle connection
     assert http_raw_get(s.addr, "/after").status == 200
 
 
@@ -771,11 +766,9 @@ def test_stalled_head_is_closed_after_http_timeout(serve):
     s = serve("http-timeout = 2")
     with RawHttp(s.addr) as c:
         c.send(b"GET /env HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: ")
-        t0 = time.monotonic()
         # Meanwhile the one worker serves others.
         assert http_raw_get(s.addr, "/other", timeout=5).body == b"app:/other"
-        c.wait_closed(timeout=2 + 2)
-        assert time.monotonic() - t0 <= 2 + 2
+        c.wait_closed(timeout=2 + 2)  # fails if ferry never cuts the stalled head
     assert http_raw_get(s.addr, "/after").status == 200
 
 
@@ -785,19 +778,22 @@ def test_dribbling_head_is_closed_after_http_timeout(serve):
     s = serve("http-timeout = 2")
     line = b"GET /env HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100
     with RawHttp(s.addr) as c:
-        t0 = time.monotonic()
-        closed = None
+        sent, closed = 0, False
         for byte in line:
             try:
                 c.send(bytes([byte]))
             except (BrokenPipeError, ConnectionResetError):
-                closed = time.monotonic()
+                closed = True
                 break
-            if not c.is_open(0.3):
-                closed = time.monotonic()
+            sent += 1
+            if not c.is_open(0.3):  # the client's pace: a byte every 300 ms at most
+                closed = True
                 break
-            assert time.monotonic() - t0 < 2 + 2 + 1, "the dribbling client was never cut"
-        assert closed is not None and closed - t0 <= 2 + 2, "the dribbling client was never cut"
+        # Counted in bytes, not seconds: a byte goes at most every 0.3 s, so a timeout of 2 s
+        # for the whole head cuts the client after some 7 bytes, 13 with 2 s of slack (a
+        # per-byte timeout never would), long before its 100-odd bytes are all sent.
+        assert closed, f"the dribbling client was never cut ({sent} bytes sent)"
+        assert sent <= (2 + 2) / 0.3, f"cut only after {sent} bytes: is the timeout per byte?"
     assert http_raw_get(s.addr, "/after").status == 200
 
 
@@ -808,20 +804,16 @@ def test_stalled_body_is_closed_after_http_timeout(serve):
     with RawHttp(s.addr) as c:
         c.send(http_request_bytes("POST", "/env", headers=[("Content-Length", "1000")])
                + b"0123456789")
-        t0 = time.monotonic()
         assert http_raw_get(s.addr, "/other", timeout=5).body == b"app:/other"
-        c.wait_closed(timeout=2 + 2)
-        assert time.monotonic() - t0 <= 2 + 2
+        c.wait_closed(timeout=2 + 2)  # fails if ferry never cuts the stalled body
     assert http_raw_get(s.addr, "/after").status == 200
 
 
 def test_silent_connection_is_closed(serve):
     s = serve("http-timeout = 2", "http-keepalive = 2")
     with RawHttp(s.addr) as c:
-        t0 = time.monotonic()
         assert http_raw_get(s.addr, "/other", timeout=5).body == b"app:/other"
-        c.wait_closed(timeout=2 + 2)
-        assert time.monotonic() - t0 <= 2 + 2
+        c.wait_closed(timeout=2 + 2)  # fails if ferry never closes the silent connection
 
 
 @pytest.fixture
@@ -899,22 +891,24 @@ def test_slowloris_does_not_tie_up_the_only_worker(serve, many_fds):
         for _ in range(1000):
             idle.append(connect(s.addr, 10))
         idle_done = time.monotonic()
-        durations, open_at_start = [], []
+        served_while_all_open = 0
         with Dribblers(s.addr, 20) as dribblers:
             wait_until(lambda: min(dribblers.sent) >= 2, 5, message="the dribblers to start")
             for i in range(50):
-                open_at_start.append(dribblers.open_count())
-                t = time.monotonic()
                 status, _, body = http_request(s.port, "GET", f"/n{i}", timeout=10)
-                durations.append(time.monotonic() - t)
                 assert (status, body) == (200, f"app:/n{i}".encode()), (i, status, body[:200])
-            assert max(durations) < 2.0, f"a request waited {max(durations):.2f}s: {durations}"
-            # The measurement meant something: the dribblers were connected and sending.
-            assert sum(n == 20 for n in open_at_start) >= 5, open_at_start
+                # Answered while every dribbler still held its connection: the only
+                # worker thread was not tied up by them (else answers would come only
+                # once http-timeout had cut them).
+                served_while_all_open += dribblers.open_count() == 20
+            assert served_while_all_open >= 25, \
+                f"only {served_while_all_open} of 50 requests answered while the dribblers were on"
             # And they are cut once http-timeout has passed.
-            deadline = time.monotonic() + timeout + 2 + 1
-            while dribblers.open_count() and time.monotonic() < deadline:
-                time.sleep(0.1)
+            try:
+                wait_until(lambda: dribblers.open_count() == 0, timeout + 2 + 1, interval=0.1,
+                           message="every dribbler to be cut")
+            except AssertionError:
+                pass  # the next assertion says which ones and how long they lasted
             late = [(i, (c or time.monotonic()) - t0) for i, (c, t0)
                     in enumerate(zip(dribblers.closed_at, dribblers.started))
                     if c is None or c - t0 > timeout + 2]

@@ -234,6 +234,7 @@ def test_slow_body_is_read_completely(stack, query):
     pieces = [body[i:i + len(body) // 6 + 1] for i in range(0, len(body), len(body) // 6 + 1)]
     vars = nginx_vars("/input/ops", method="POST", query=query, body=body)
     with connect(stack.sock, timeout=15) as s:
+        # The pauses are the subject: a client sending its body slowly.
         s.sendall(uwsgi_packet(vars) + pieces[0][:7])
         time.sleep(0.15)
         s.sendall(pieces[0][7:])
@@ -534,13 +535,17 @@ def mark_lines(path):
     ("mode=raise&fail_at=1", 200, b"one;"),
 ])
 def test_close_is_called_once(stack, query, status, body):
-    mark = stack.tmp / f"close-{token()}"
-    r = raw_response(stack.sock, "/body/close", query=f"{query}&mark={mark}")
+    since = Since(stack.ferry)
+    tok = token()
+    mark = stack.tmp / f"close-{tok}"
+    r = raw_response(stack.sock, "/body/close", query=f"{query}&mark={mark}&t={tok}")
     assert r.status == status
     if body is not None:
         assert r.body == body
     wait_until(lambda: mark_lines(mark), 5, message="close()")
-    time.sleep(0.2)
+    # The request line comes after everything the worker did for the request: a second
+    # close() would be in the marker file by then.
+    since.request_logged(tok)
     assert len(mark_lines(mark)) == 1, mark_lines(mark)
 
 
@@ -573,8 +578,7 @@ def test_client_gone_mid_response(stack, through):
     finally:
         s.close()
     wait_until(lambda: mark_lines(mark), 10, message="close() after the client left")
-    log = since.request_logged(tok)
-    time.sleep(0.2)
+    log = since.request_logged(tok)  # after everything done for the request, close() too
     assert len(mark_lines(mark)) == 1, mark_lines(mark)
     gone = [line for line in since.log().splitlines() if "client went away" in line]
     assert len(gone) == 1 and tok in gone[0], gone

@@ -160,6 +160,7 @@ def test_post_body_arriving_slowly(ferry, tmp):
     body = b"0123456789" * 3000
     packet = uwsgi_packet(nginx_vars("/echo", method="POST", body=body), b"")
     with connect(tmp / "s.sock") as s:
+        # The pauses are the subject: a packet and a body that arrive in pieces.
         s.sendall(packet[:3])
         time.sleep(0.05)
         s.sendall(packet[3:])
