@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include "common/http_date.hpp"
 #include "common/logging.hpp"
 #include "protocol/uwsgi.hpp"
+#include "worker/accept_refusals.hpp"
 #include "worker/burst_counter.hpp"
 #include "worker/exchange.hpp"
 
@@ -60,31 +60,6 @@ std::size_t connections_allowed() {
 }
 
 }  // namespace
-
-ReadyQueue::ReadyQueue() : event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) {}
-
-void ReadyQueue::push(std::unique_ptr<HttpConnection> connection) {
-  {
-    std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(connection));
-  }
-  queued_.fetch_add(1, std::memory_order_release);
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto ignored = ::write(event_.get(), &one, sizeof one);
-}
-
-std::unique_ptr<HttpConnection> ReadyQueue::try_pop() {
-  if (queued_.load(std::memory_order_acquire) == 0) return nullptr;
-  std::uint64_t token = 0;
-  // Semaphore mode: one successful read is one queued connection, so exactly one of the
-  // serving threads woken by the poll takes it.
-  if (::read(event_.get(), &token, sizeof token) != sizeof token) return nullptr;
-  std::lock_guard lock(mutex_);
-  auto connection = std::move(queue_.front());
-  queue_.pop_front();
-  queued_.fetch_sub(1, std::memory_order_relaxed);
-  return connection;
-}
 
 struct HttpFront::Impl {
   using Clock = std::chrono::steady_clock;
@@ -164,10 +139,10 @@ struct HttpFront::Impl {
         const int fd = ::accept4(listener.native_handle(), reinterpret_cast<sockaddr*>(&peer), &length,
                                  SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          if (accept_starved(errno)) {
             // The client waits in the listen queue; so does this listener, for a moment.
             refused_errno = errno;
-            if (auto r = refused.note(Clock::now())) report_refused(*r, refused_errno);
+            if (auto r = refused.note(Clock::now())) report_accept_refusals(*log, "HTTP accept", *r, refused_errno);
             quiet_later();
             auto timer = std::make_shared<asio::steady_timer>(io, kAcceptPause);
             timer->async_wait([this, &listener, timer](const asio::error_code& e) {
@@ -178,7 +153,7 @@ struct HttpFront::Impl {
           break;
         }
         if (refused.in_burst()) {
-          if (auto r = refused.end(Clock::now())) report_refused(*r, refused_errno);
+          if (auto r = refused.end(Clock::now())) report_accept_refusals(*log, "HTTP accept", *r, refused_errno);
         }
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // small responses leave at once
@@ -192,16 +167,6 @@ struct HttpFront::Impl {
       }
       accept_on(listener);
     });
-  }
-
-  void report_refused(const BurstCounter::Report& r, int error) {
-    rlimit limit{};
-    ::getrlimit(RLIMIT_NOFILE, &limit);
-    log->error(
-        "HTTP accept failed {} time{} in {:.1f} s{}: {}; connections waited in the listen queue (open file "
-        "limit {}: raise it with ulimit -n or LimitNOFILE=)",
-        r.count, r.count == 1 ? "" : "s", std::chrono::duration<double>(r.lasted).count(),
-        r.over ? "" : " and still fails", std::strerror(error), static_cast<unsigned long long>(limit.rlim_cur));
   }
 
   // At the most connections the open file limit allows: the one that has waited longest
@@ -328,7 +293,7 @@ struct HttpFront::Impl {
       if (error || stopping) return;
       end_timeouts();
       if (auto r = shed.end(Clock::now())) report_shed(*r);
-      if (auto r = refused.end(Clock::now())) report_refused(*r, refused_errno);
+      if (auto r = refused.end(Clock::now())) report_accept_refusals(*log, "HTTP accept", *r, refused_errno);
     });
   }
 
@@ -337,7 +302,8 @@ struct HttpFront::Impl {
     for (;;) {
       const auto result = c.parser.feed(c.unparsed);
       // result.body points into `unparsed`: take it before the consumed bytes are dropped.
-      if (result.status == protocol::http::RequestParser::Status::body && !take_body(c, result.body)) {
+      if (result.status == protocol::http::RequestParser::Status::body &&
+          !c.body.append(result.body, kChunkedInMemory)) {
         return reject(conn, 500, fmt::format("cannot buffer the chunked body: {}", std::strerror(errno)));
       }
       c.unparsed.erase(0, result.consumed);
@@ -360,22 +326,6 @@ struct HttpFront::Impl {
         case Status::error: return reject(conn, result.http_status, result.error);
       }
     }
-  }
-
-  static bool take_body(HttpConnection& c, std::string_view piece) {
-    c.body_size += piece.size();
-    if (!c.body_file && c.body.size() + piece.size() <= kChunkedInMemory) {
-      c.body.append(piece);
-      return true;
-    }
-    if (!c.body_file) {
-      c.body_file.reset(::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-      if (!c.body_file) return false;
-      if (!write_fully(c.body_file.get(), c.body)) return false;
-      c.body.clear();
-      c.body.shrink_to_fit();
-    }
-    return write_fully(c.body_file.get(), piece);
   }
 
   void read_more(const ConnPtr& conn) {

@@ -27,12 +27,14 @@
 #include "protocol/uwsgi.hpp"
 #include "common/http_date.hpp"
 #include "protocol/http.hpp"
+#include "worker/accept_refusals.hpp"
 #include "worker/events.hpp"
 #include "worker/burst_counter.hpp"
 #include "worker/exchange.hpp"
 #include "worker/http_front.hpp"
 #include "worker/static_files.hpp"
 #include "worker/request_clock.hpp"
+#include "worker/recycling.hpp"
 #include "worker/request_log.hpp"
 #include "wsgi/app.hpp"
 
@@ -130,13 +132,7 @@ class AcceptRefusals {
 
  private:
   void report(spdlog::logger& log, const BurstCounter::Report& r) {
-    rlimit limit{};
-    ::getrlimit(RLIMIT_NOFILE, &limit);
-    log.error(
-        "accept on the uwsgi socket failed {} time{} in {:.1f} s{}: {}; connections waited in the listen queue "
-        "(open file limit {}: raise it with ulimit -n or LimitNOFILE=)",
-        r.count, r.count == 1 ? "" : "s", std::chrono::duration<double>(r.lasted).count(),
-        r.over ? "" : " and still fails", std::strerror(error_), static_cast<unsigned long long>(limit.rlim_cur));
+    report_accept_refusals(log, "accept on the uwsgi socket", r, error_);
   }
 
   std::mutex mutex_;
@@ -148,48 +144,28 @@ class AcceptRefusals {
 struct WorkerState {
   const WorkerSetup& setup;
   std::shared_ptr<spdlog::logger> log;
-  std::uint64_t max_requests;
+  RecyclePolicy recycle;
   int timeout_ms;
   std::size_t buffer_capacity;
   bool log_requests;
   int pid = static_cast<int>(::getpid());
   std::unique_ptr<RequestClock> clock;  // only with harakiri
   std::atomic<bool> retire_requested{false};
-  UniqueFd statm;                                         // /proc/self/statm, only with reload-on-rss / reload-on-as
-  std::chrono::steady_clock::time_point recyclable_from;  // min-worker-lifetime
-  std::unique_ptr<StaticFiles> statics;                   // only with static-map
-  std::unique_ptr<ReadyQueue> ready;                      // only with HTTP listeners: requests the front has read
+  UniqueFd statm;                                       // /proc/self/statm, only with reload-on-rss / reload-on-as
+  std::chrono::steady_clock::time_point serving_since;  // for min-worker-lifetime
+  std::unique_ptr<StaticFiles> statics;                 // only with static-map
+  std::unique_ptr<ReadyQueue> ready;                    // only with HTTP listeners: requests the front has read
   std::unique_ptr<HttpFront> front;
   AcceptRefusals refusals;
 };
 
-// Why this worker should be recycled now, or "" (max-requests, reload-on-rss/-as).
-std::string recycle_reason(const WorkerState& state, std::uint64_t served) {
-  if (state.max_requests > 0 && served >= state.max_requests) {
-    return fmt::format("served max-requests ({})", state.max_requests);
-  }
-  if (!state.statm) return {};
+// The worker's memory use, for reload-on-rss / reload-on-as / limit-as.
+std::optional<MemoryUse> memory_use(const WorkerState& state) {
+  if (!state.statm) return std::nullopt;
   char text[128];
   const ssize_t n = ::pread(state.statm.get(), text, sizeof text - 1, 0);
-  if (n <= 0) return {};
-  text[n] = '\0';
-  unsigned long long size_pages = 0, resident_pages = 0;
-  if (std::sscanf(text, "%llu %llu", &size_pages, &resident_pages) != 2) return {};
-  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  const std::uint64_t rss_mb = resident_pages * page >> 20, as_mb = size_pages * page >> 20;
-  const auto& config = *state.setup.config;
-  if (config.reload_on_rss_mb > 0 && rss_mb > config.reload_on_rss_mb) {
-    return fmt::format("uses {} MB of resident memory, above reload-on-rss = {}", rss_mb, config.reload_on_rss_mb);
-  }
-  if (config.reload_on_as_mb > 0 && as_mb > config.reload_on_as_mb) {
-    return fmt::format("uses {} MB of address space, above reload-on-as = {}", as_mb, config.reload_on_as_mb);
-  }
-  // Past 90 % of limit-as the next request's allocations are likely to fail (MemoryError):
-  // a fresh worker serves it better than this one with its heap still spread out.
-  if (config.limit_as_mb > 0 && as_mb * 10 > config.limit_as_mb * 9) {
-    return fmt::format("uses {} MB of address space, near limit-as = {}", as_mb, config.limit_as_mb);
-  }
-  return {};
+  if (n <= 0) return std::nullopt;
+  return parse_statm({text, static_cast<std::size_t>(n)}, static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)));
 }
 
 class ServingThread {
@@ -239,8 +215,10 @@ class ServingThread {
  private:
   void after_request() {
     if (state_.retire_requested.load(std::memory_order_relaxed) || g_stopping) return;
-    if (std::chrono::steady_clock::now() < state_.recyclable_from) return;
-    const std::string why = recycle_reason(state_, served_here().load(std::memory_order_relaxed));
+    const auto lived = std::chrono::steady_clock::now() - state_.serving_since;
+    if (lived < state_.recycle.min_lifetime) return;
+    const std::string why =
+        recycle_reason(state_.recycle, {served_here().load(std::memory_order_relaxed), lived, memory_use(state_)});
     // Keep serving: the master starts a replacement and stops this worker once it is
     // ready, so the slot never goes unserved.
     if (!why.empty() && !state_.retire_requested.exchange(true)) {
@@ -264,10 +242,10 @@ class ServingThread {
     exchange.http = &framing;
     exchange.facts = protocol::request_facts(exchange.packet);
     std::size_t prefix = 0;
-    if (c.body_complete && c.body_file) {
-      exchange.start_body_from_file(c.body_file.get(), c.body_size);
+    if (c.body_complete && c.body.file) {
+      exchange.start_body_from_file(c.body.file.get(), c.body.size);
     } else if (c.body_complete) {
-      exchange.start_body(c.body, c.body.size());
+      exchange.start_body(c.body.memory, c.body.memory.size());
     } else {
       // A large Content-Length body: the app reads it from the socket as it arrives.
       const std::uint64_t length = head.content_length.value_or(0);
@@ -328,7 +306,7 @@ class ServingThread {
         state_.refusals.clear(*state_.log);
         return fd;
       }
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      if (accept_starved(errno)) {
         // The connection stays in the listen queue and the listener stays readable, so
         // polling again at once would spin at 100 % CPU: wait for descriptors to be freed
         // (a slow client timing out, a response finishing) instead.
@@ -487,14 +465,6 @@ class ServingThread {
   HttpDateClock dates_;
 };
 
-// max-requests-delta staggers the workers: all of them recycling at the same moment would
-// leave nobody loading the app's code warm.
-std::uint64_t max_requests_for(const config::Config& config, int slot) {
-  if (config.max_requests == 0) return 0;
-  return static_cast<std::uint64_t>(config.max_requests) +
-         static_cast<std::uint64_t>(slot) * static_cast<std::uint64_t>(config.max_requests_delta);
-}
-
 // harakiri's watchdog: a request past its deadline is logged with every Python thread's
 // stack, its connection is cut (nginx answers 502 at once instead of waiting), the other
 // threads finish their requests, and the worker exits to be replaced. The stuck thread
@@ -582,7 +552,7 @@ int run_worker(const WorkerSetup& setup) {
 
   WorkerState state{setup,
                     log,
-                    max_requests_for(config, setup.slot),
+                    RecyclePolicy::from(config, setup.slot),
                     config.socket_timeout * 1000,
                     protocol::kHeaderSize + config.buffer_size + kBodyPrefetch,
                     !config.disable_logging,
@@ -590,14 +560,14 @@ int run_worker(const WorkerSetup& setup) {
                     nullptr,
                     {},
                     {},
-                    std::chrono::steady_clock::now() + std::chrono::seconds(config.min_worker_lifetime),
+                    std::chrono::steady_clock::now(),
                     nullptr,
                     nullptr,
                     nullptr,
                     {}};
   // The first handler adopts the loading thread's Python state, so make it here.
   auto main_handler = app->make_handler();
-  if (config.reload_on_rss_mb > 0 || config.reload_on_as_mb > 0 || config.limit_as_mb > 0) {
+  if (state.recycle.watches_memory()) {
     state.statm.reset(::open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
   }
   if (!config.static_maps.empty()) {
