@@ -31,6 +31,7 @@
 #include "worker/events.hpp"
 #include "worker/burst_counter.hpp"
 #include "worker/exchange.hpp"
+#include "worker/harakiri.hpp"
 #include "worker/http_front.hpp"
 #include "worker/static_files.hpp"
 #include "worker/request_clock.hpp"
@@ -40,10 +41,6 @@
 
 namespace ferry::worker {
 namespace {
-
-// faulthandler dumps every Python thread's stack on this signal: for harakiri, and for
-// an operator's kill -USR2 <worker pid>. (SIGUSR2 to the master is a chain reload.)
-constexpr int kStackDumpSignal = SIGUSR2;
 
 // Body bytes read together with the packet, so a small POST costs no extra read.
 constexpr std::size_t kBodyPrefetch = 16 * 1024;
@@ -465,34 +462,6 @@ class ServingThread {
   HttpDateClock dates_;
 };
 
-// harakiri's watchdog: a request past its deadline is logged with every Python thread's
-// stack, its connection is cut (nginx answers 502 at once instead of waiting), the other
-// threads finish their requests, and the worker exits to be replaced. The stuck thread
-// cannot be stopped from outside, so the process ends around it.
-void watch_deadlines(WorkerState& state, int harakiri, int mercy) {
-  const auto limit = std::chrono::seconds(harakiri);
-  for (;;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const auto now = RequestClock::Clock::now();
-    const auto stuck = state.clock->overdue(limit, now);
-    if (!stuck) continue;
-    state.log->error(
-        "harakiri: {} {} has run for {:.1f} s, past harakiri = {} s (worker {}, pid {}, thread {}); "
-        "the Python stack of every thread follows, then this worker is replaced",
-        LogSafe{stuck->method}, LogSafe{stuck->uri}, std::chrono::duration<double>(stuck->running).count(), harakiri,
-        state.setup.slot, state.pid, stuck->core);
-    // faulthandler dumps the stacks from the signal handler, before pthread_kill returns.
-    ::pthread_kill(::pthread_self(), kStackDumpSignal);
-    ::shutdown(stuck->fd, SHUT_RDWR);
-    on_stop_signal(0);
-    const auto give_up = now + std::chrono::seconds(mercy);
-    while (state.clock->busy_except(stuck->core) > 0 && RequestClock::Clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ::_exit(kExitHarakiri);
-  }
-}
-
 // limit-as: the worker's address space is capped with RLIMIT_AS once the app is loaded,
 // so an allocation past it fails (a MemoryError in Python, a 500 for that request) instead
 // of the machine swapping or the OOM killer choosing a victim. reload-on-rss only looks
@@ -584,7 +553,8 @@ int run_worker(const WorkerSetup& setup) {
   state.front = std::make_unique<HttpFront>(config, setup.http_listen_fds, *state.ready, g_stop_fd, log);
   if (config.harakiri > 0) {
     state.clock = std::make_unique<RequestClock>(config.threads);
-    std::thread(watch_deadlines, std::ref(state), config.harakiri, config.worker_reload_mercy).detach();
+    start_harakiri_watchdog(*state.clock, log, {config.harakiri, config.worker_reload_mercy, setup.slot, state.pid},
+                            [] { on_stop_signal(0); });
   }
   std::vector<int> all_listen_fds = setup.listen_fds;
   all_listen_fds.insert(all_listen_fds.end(), setup.http_listen_fds.begin(), setup.http_listen_fds.end());
