@@ -22,6 +22,7 @@
 #include "worker/accept_refusals.hpp"
 #include "worker/burst_counter.hpp"
 #include "worker/exchange.hpp"
+#include "worker/uwsgi_handoffs.hpp"
 
 namespace ferry::worker {
 namespace {
@@ -117,8 +118,15 @@ struct HttpFront::Impl {
     }
     conns.clear();
     quiet.cancel();
+    if (handoffs.finish_if_empty()) keep_running.reset();
     // No io.stop(): what was posted meanwhile (a uwsgi hand-over) still runs; every other
     // handler sees `stopping` or a cancelled operation, and run() returns once they did.
+  }
+
+  // A uwsgi connection handed over by a serving thread is back in the ready queue, or
+  // closed: the last one at a stop lets the loop end.
+  void uwsgi_released() {
+    if (handoffs.release() == 0 && stopping && handoffs.finish_if_empty()) keep_running.reset();
   }
 
   void accept_on(asio::posix::stream_descriptor& listener) {
@@ -356,7 +364,7 @@ struct HttpFront::Impl {
     const bool uwsgi = conn->c->uwsgi;
     if (conns.erase(conn) == 0) return;
     ready.push(std::move(conn->c));
-    if (uwsgi) uwsgi_waiting.fetch_sub(1, std::memory_order_release);
+    if (uwsgi) uwsgi_released();
   }
 
   // Answers an error itself, then closes: after a framing error nobody knows where the
@@ -399,7 +407,7 @@ struct HttpFront::Impl {
     conn->timer.cancel();
     conn->sock.cancel();
     // The HttpConnection (and its fd) goes with the last handler.
-    if (conns.erase(conn) != 0 && conn->c->uwsgi) uwsgi_waiting.fetch_sub(1, std::memory_order_release);
+    if (conns.erase(conn) != 0 && conn->c->uwsgi) uwsgi_released();
   }
 
   const config::Config& config;
@@ -414,8 +422,10 @@ struct HttpFront::Impl {
   std::size_t uwsgi_packet_limit = 0;  // header + buffer-size: read no more than that here
   std::set<ConnPtr> conns;
   // uwsgi connections handed over and not yet back in the ready queue (or closed): the
-  // serving threads do not exit on a stop while there are any.
-  std::atomic<int> uwsgi_waiting{0};
+  // serving threads do not exit on a stop while there are any. Their hand-overs are
+  // posted to `io`, so the loop runs (keep_running) until they are finished.
+  UwsgiHandoffs handoffs;
+  asio::executor_work_guard<asio::io_context::executor_type> keep_running{io.get_executor()};
   BurstCounter refused, shed;    // accept failures, connections closed by make_room()
   BurstCounter timeouts;         // connections cut off by http-timeout / socket-timeout
   asio::steady_timer quiet{io};  // quiet_later()
@@ -445,15 +455,17 @@ void HttpFront::wait_for_uwsgi_packet(UniqueFd fd, std::string received) {
   connection->uwsgi = true;
   connection->unparsed = std::move(received);
   auto holder = std::make_shared<std::unique_ptr<HttpConnection>>(std::move(connection));
-  impl_->uwsgi_waiting.fetch_add(1, std::memory_order_relaxed);
+  if (!impl_->handoffs.hold()) return impl_->ready.push(std::move(*holder));  // the front has stopped
   asio::post(impl_->io, [this, holder] {
     if (!impl_->stopping) return impl_->watch_uwsgi(std::move(*holder));
     impl_->ready.push(std::move(*holder));  // a stop came first: a serving thread reads it
-    impl_->uwsgi_waiting.fetch_sub(1, std::memory_order_release);
+    impl_->uwsgi_released();
   });
 }
 
-bool HttpFront::holds_uwsgi() const { return impl_->uwsgi_waiting.load(std::memory_order_acquire) > 0; }
+bool HttpFront::holds_uwsgi() const { return impl_->handoffs.holds(); }
+
+int HttpFront::released_fd() const { return impl_->handoffs.released_fd(); }
 
 void HttpFront::give_back(std::unique_ptr<HttpConnection> connection) {
   auto holder = std::make_shared<std::unique_ptr<HttpConnection>>(std::move(connection));

@@ -101,6 +101,9 @@ class HttpFront {
   void wait_for_uwsgi_packet(UniqueFd fd, std::string received);
   // Some of those are not back in the ready queue yet.
   bool holds_uwsgi() const;
+  // Readable once the front has stopped and holds none of those: with the ready queue's
+  // fd, what a stopping serving thread waits on.
+  int released_fd() const;
   protocol::http::Limits limits() const;
 
   struct Impl;

@@ -58,8 +58,10 @@ void ServingThread::run() {
     if (stop_requested()) {
       if (!state_.front->holds_uwsgi()) break;
       // The front is handing back accepted uwsgi connections: they are answered first.
-      pollfd p{state_.ready->fd(), POLLIN, 0};
-      ::poll(&p, 1, 20);
+      // Each comes through the ready queue; the last one, or its close, makes
+      // released_fd() readable.
+      pollfd wake[] = {{state_.ready->fd(), POLLIN, 0}, {state_.front->released_fd(), POLLIN, 0}};
+      ::poll(wake, 2, -1);
       continue;
     }
     const int fd = listeners_.accept_next(state_.refusals, *state_.log);
