@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,8 +19,10 @@
 #include "common/http_date.hpp"
 #include "common/logging.hpp"
 #include "protocol/uwsgi.hpp"
+#include "worker/accept_refusals.hpp"
 #include "worker/burst_counter.hpp"
 #include "worker/exchange.hpp"
+#include "worker/uwsgi_handoffs.hpp"
 
 namespace ferry::worker {
 namespace {
@@ -60,31 +61,6 @@ std::size_t connections_allowed() {
 }
 
 }  // namespace
-
-ReadyQueue::ReadyQueue() : event_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK | EFD_SEMAPHORE)) {}
-
-void ReadyQueue::push(std::unique_ptr<HttpConnection> connection) {
-  {
-    std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(connection));
-  }
-  queued_.fetch_add(1, std::memory_order_release);
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto ignored = ::write(event_.get(), &one, sizeof one);
-}
-
-std::unique_ptr<HttpConnection> ReadyQueue::try_pop() {
-  if (queued_.load(std::memory_order_acquire) == 0) return nullptr;
-  std::uint64_t token = 0;
-  // Semaphore mode: one successful read is one queued connection, so exactly one of the
-  // serving threads woken by the poll takes it.
-  if (::read(event_.get(), &token, sizeof token) != sizeof token) return nullptr;
-  std::lock_guard lock(mutex_);
-  auto connection = std::move(queue_.front());
-  queue_.pop_front();
-  queued_.fetch_sub(1, std::memory_order_relaxed);
-  return connection;
-}
 
 struct HttpFront::Impl {
   using Clock = std::chrono::steady_clock;
@@ -142,8 +118,15 @@ struct HttpFront::Impl {
     }
     conns.clear();
     quiet.cancel();
+    if (handoffs.finish_if_empty()) keep_running.reset();
     // No io.stop(): what was posted meanwhile (a uwsgi hand-over) still runs; every other
     // handler sees `stopping` or a cancelled operation, and run() returns once they did.
+  }
+
+  // A uwsgi connection handed over by a serving thread is back in the ready queue, or
+  // closed: the last one at a stop lets the loop end.
+  void uwsgi_released() {
+    if (handoffs.release() == 0 && stopping && handoffs.finish_if_empty()) keep_running.reset();
   }
 
   void accept_on(asio::posix::stream_descriptor& listener) {
@@ -164,10 +147,10 @@ struct HttpFront::Impl {
         const int fd = ::accept4(listener.native_handle(), reinterpret_cast<sockaddr*>(&peer), &length,
                                  SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          if (accept_starved(errno)) {
             // The client waits in the listen queue; so does this listener, for a moment.
             refused_errno = errno;
-            if (auto r = refused.note(Clock::now())) report_refused(*r, refused_errno);
+            if (auto r = refused.note(Clock::now())) report_accept_refusals(*log, "HTTP accept", *r, refused_errno);
             quiet_later();
             auto timer = std::make_shared<asio::steady_timer>(io, kAcceptPause);
             timer->async_wait([this, &listener, timer](const asio::error_code& e) {
@@ -178,7 +161,7 @@ struct HttpFront::Impl {
           break;
         }
         if (refused.in_burst()) {
-          if (auto r = refused.end(Clock::now())) report_refused(*r, refused_errno);
+          if (auto r = refused.end(Clock::now())) report_accept_refusals(*log, "HTTP accept", *r, refused_errno);
         }
         const int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // small responses leave at once
@@ -192,16 +175,6 @@ struct HttpFront::Impl {
       }
       accept_on(listener);
     });
-  }
-
-  void report_refused(const BurstCounter::Report& r, int error) {
-    rlimit limit{};
-    ::getrlimit(RLIMIT_NOFILE, &limit);
-    log->error(
-        "HTTP accept failed {} time{} in {:.1f} s{}: {}; connections waited in the listen queue (open file "
-        "limit {}: raise it with ulimit -n or LimitNOFILE=)",
-        r.count, r.count == 1 ? "" : "s", std::chrono::duration<double>(r.lasted).count(),
-        r.over ? "" : " and still fails", std::strerror(error), static_cast<unsigned long long>(limit.rlim_cur));
   }
 
   // At the most connections the open file limit allows: the one that has waited longest
@@ -328,7 +301,7 @@ struct HttpFront::Impl {
       if (error || stopping) return;
       end_timeouts();
       if (auto r = shed.end(Clock::now())) report_shed(*r);
-      if (auto r = refused.end(Clock::now())) report_refused(*r, refused_errno);
+      if (auto r = refused.end(Clock::now())) report_accept_refusals(*log, "HTTP accept", *r, refused_errno);
     });
   }
 
@@ -337,7 +310,8 @@ struct HttpFront::Impl {
     for (;;) {
       const auto result = c.parser.feed(c.unparsed);
       // result.body points into `unparsed`: take it before the consumed bytes are dropped.
-      if (result.status == protocol::http::RequestParser::Status::body && !take_body(c, result.body)) {
+      if (result.status == protocol::http::RequestParser::Status::body &&
+          !c.body.append(result.body, kChunkedInMemory)) {
         return reject(conn, 500, fmt::format("cannot buffer the chunked body: {}", std::strerror(errno)));
       }
       c.unparsed.erase(0, result.consumed);
@@ -360,22 +334,6 @@ struct HttpFront::Impl {
         case Status::error: return reject(conn, result.http_status, result.error);
       }
     }
-  }
-
-  static bool take_body(HttpConnection& c, std::string_view piece) {
-    c.body_size += piece.size();
-    if (!c.body_file && c.body.size() + piece.size() <= kChunkedInMemory) {
-      c.body.append(piece);
-      return true;
-    }
-    if (!c.body_file) {
-      c.body_file.reset(::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-      if (!c.body_file) return false;
-      if (!write_fully(c.body_file.get(), c.body)) return false;
-      c.body.clear();
-      c.body.shrink_to_fit();
-    }
-    return write_fully(c.body_file.get(), piece);
   }
 
   void read_more(const ConnPtr& conn) {
@@ -406,7 +364,7 @@ struct HttpFront::Impl {
     const bool uwsgi = conn->c->uwsgi;
     if (conns.erase(conn) == 0) return;
     ready.push(std::move(conn->c));
-    if (uwsgi) uwsgi_waiting.fetch_sub(1, std::memory_order_release);
+    if (uwsgi) uwsgi_released();
   }
 
   // Answers an error itself, then closes: after a framing error nobody knows where the
@@ -449,7 +407,7 @@ struct HttpFront::Impl {
     conn->timer.cancel();
     conn->sock.cancel();
     // The HttpConnection (and its fd) goes with the last handler.
-    if (conns.erase(conn) != 0 && conn->c->uwsgi) uwsgi_waiting.fetch_sub(1, std::memory_order_release);
+    if (conns.erase(conn) != 0 && conn->c->uwsgi) uwsgi_released();
   }
 
   const config::Config& config;
@@ -464,8 +422,10 @@ struct HttpFront::Impl {
   std::size_t uwsgi_packet_limit = 0;  // header + buffer-size: read no more than that here
   std::set<ConnPtr> conns;
   // uwsgi connections handed over and not yet back in the ready queue (or closed): the
-  // serving threads do not exit on a stop while there are any.
-  std::atomic<int> uwsgi_waiting{0};
+  // serving threads do not exit on a stop while there are any. Their hand-overs are
+  // posted to `io`, so the loop runs (keep_running) until they are finished.
+  UwsgiHandoffs handoffs;
+  asio::executor_work_guard<asio::io_context::executor_type> keep_running{io.get_executor()};
   BurstCounter refused, shed;    // accept failures, connections closed by make_room()
   BurstCounter timeouts;         // connections cut off by http-timeout / socket-timeout
   asio::steady_timer quiet{io};  // quiet_later()
@@ -495,15 +455,17 @@ void HttpFront::wait_for_uwsgi_packet(UniqueFd fd, std::string received) {
   connection->uwsgi = true;
   connection->unparsed = std::move(received);
   auto holder = std::make_shared<std::unique_ptr<HttpConnection>>(std::move(connection));
-  impl_->uwsgi_waiting.fetch_add(1, std::memory_order_relaxed);
+  if (!impl_->handoffs.hold()) return impl_->ready.push(std::move(*holder));  // the front has stopped
   asio::post(impl_->io, [this, holder] {
     if (!impl_->stopping) return impl_->watch_uwsgi(std::move(*holder));
     impl_->ready.push(std::move(*holder));  // a stop came first: a serving thread reads it
-    impl_->uwsgi_waiting.fetch_sub(1, std::memory_order_release);
+    impl_->uwsgi_released();
   });
 }
 
-bool HttpFront::holds_uwsgi() const { return impl_->uwsgi_waiting.load(std::memory_order_acquire) > 0; }
+bool HttpFront::holds_uwsgi() const { return impl_->handoffs.holds(); }
+
+int HttpFront::released_fd() const { return impl_->handoffs.released_fd(); }
 
 void HttpFront::give_back(std::unique_ptr<HttpConnection> connection) {
   auto holder = std::make_shared<std::unique_ptr<HttpConnection>>(std::move(connection));

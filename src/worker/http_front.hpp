@@ -28,6 +28,7 @@
 #include "common/unique_fd.hpp"
 #include "config/config.hpp"
 #include "protocol/http.hpp"
+#include "worker/body_spill.hpp"
 
 namespace ferry::worker {
 
@@ -44,9 +45,7 @@ struct HttpConnection {
   // The current request's body when the front read it whole (body_complete): in memory,
   // or for a large chunked upload in an unlinked temp file.
   bool body_complete = false;
-  std::string body;
-  UniqueFd body_file;
-  std::uint64_t body_size = 0;
+  SpilledBody body;
   int requests = 0;  // answered on this connection
   // A uwsgi connection whose packet was slow to come: `unparsed` holds the bytes read,
   // which include the whole vars block once the front hands it back.
@@ -57,13 +56,11 @@ struct HttpConnection {
     parser.reset();
     body_complete = false;
     body.clear();
-    body_file.reset();
-    body_size = 0;
   }
 };
 
 // Requests ready for Python, from the front to the serving threads. fd() is an eventfd
-// in semaphore mode that the serving threads poll with their listeners.
+// in semaphore mode that the serving threads poll with their listeners (ready_queue.cpp).
 class ReadyQueue {
  public:
   ReadyQueue();
@@ -104,6 +101,9 @@ class HttpFront {
   void wait_for_uwsgi_packet(UniqueFd fd, std::string received);
   // Some of those are not back in the ready queue yet.
   bool holds_uwsgi() const;
+  // Readable once the front has stopped and holds none of those: with the ready queue's
+  // fd, what a stopping serving thread waits on.
+  int released_fd() const;
   protocol::http::Limits limits() const;
 
   struct Impl;

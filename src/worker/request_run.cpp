@@ -1,0 +1,100 @@
+#include "worker/request_run.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <fmt/format.h>
+
+#include "common/logging.hpp"
+#include "protocol/uwsgi.hpp"
+#include "worker/request_log.hpp"
+#include "worker/worker_signals.hpp"
+#include "wsgi/app.hpp"
+
+namespace ferry::worker {
+
+// Everything after the protocol: limits, static files, the app, the request log.
+void RequestRun::run(Exchange& exchange, std::uint64_t content_length, std::chrono::steady_clock::time_point started) {
+  const protocol::RequestFacts& facts = exchange.facts;
+  if (state_.clock) state_.clock->begin(core_, exchange.fd(), facts.method, facts.uri, started);
+  auto& in_flight = state_.setup.counters->in_flight[state_.setup.counter_slot];
+  const auto text =
+      fmt::format_to_n(in_flight.text, sizeof in_flight.text, "{} {}", LogSafe{facts.method}, LogSafe{facts.uri});
+  in_flight.core.store(core_, std::memory_order_relaxed);
+  in_flight.length.store(static_cast<std::uint32_t>(std::min(text.size, sizeof in_flight.text)),
+                         std::memory_order_release);
+  note_client_fd(core_, exchange.fd());
+  struct RequestEnd {  // every return below ends the request's harakiri clock and in-flight record
+    RequestClock* clock;
+    SharedCounters::InFlight& in_flight;
+    int core;
+    ~RequestEnd() {
+      if (clock) clock->end(core);
+      note_client_fd(core, -1);
+      if (in_flight.core.load(std::memory_order_relaxed) == core) in_flight.length.store(0, std::memory_order_relaxed);
+    }
+  } request_end{state_.clock.get(), in_flight, core_};
+  const auto limit = state_.setup.config->limit_post;
+  if (limit > 0 && content_length > limit) {
+    state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", LogSafe{facts.method},
+                     LogSafe{facts.uri}, content_length, limit);
+    exchange.send_plain(413);
+    exchange.discard_body();  // so nginx reads the 413 instead of a connection reset
+    return;
+  }
+  const std::time_t wall_start = std::time(nullptr);
+  if (!(state_.statics && serve_static(exchange))) handler_.handle(exchange);
+  if (is_forked_child()) ::_exit(0);  // the app forked and this is the child: see worker_signals.hpp
+  exchange.discard_body();
+
+  const auto served = served_here().fetch_add(1, std::memory_order_relaxed) + 1;
+  const auto total = state_.setup.counters->requests.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (!state_.log_requests) return;
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  line_.clear();
+  format_request_line(
+      line_, RequestLogEntry{
+                 state_.pid, exchange.app_id, served, total, &facts, exchange.packet.vars.size(),
+                 exchange.packet.vars_bytes, wall_start,
+                 static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()),
+                 exchange.body_bytes, exchange.status, exchange.header_count, exchange.header_bytes, core_});
+  write_fully(2, line_);
+}
+
+// static-map: a file under a mapped prefix is answered here, before the app.
+bool RequestRun::serve_static(Exchange& exchange) {
+  const auto& facts = exchange.facts;
+  if (facts.method != "GET" && facts.method != "HEAD") return false;
+  std::string_view if_modified_since;
+  for (const auto& var : exchange.packet.vars) {
+    if (var.key == "HTTP_IF_MODIFIED_SINCE") if_modified_since = var.value;
+  }
+  auto decision = state_.statics->resolve(facts.path_info.empty() ? facts.uri : facts.path_info, if_modified_since);
+  using Kind = StaticDecision::Kind;
+  if (decision.kind == Kind::not_mapped || decision.kind == Kind::not_found) return false;
+  exchange.is_head = facts.method == "HEAD";
+  if (decision.kind == Kind::forbidden) {
+    state_.log->warn("static-map refused {} {}: {}", LogSafe{facts.method}, LogSafe{facts.uri}, decision.reason);
+    exchange.send_plain(403);
+    return true;
+  }
+  const bool modified = decision.kind == Kind::serve;
+  exchange.status = modified ? 200 : 304;
+  std::string head =
+      fmt::format("HTTP/1.1 {}\r\nContent-Type: {}\r\nLast-Modified: {}\r\n", modified ? "200 OK" : "304 Not Modified",
+                  decision.content_type, decision.last_modified);
+  if (modified) head += fmt::format("Content-Length: {}\r\n", decision.size);
+  head += "\r\n";
+  exchange.header_count = modified ? 3 : 2;
+  exchange.frame_head(head, true, std::nullopt);
+  exchange.header_bytes = head.size();
+  if (!exchange.write(head) || !modified || exchange.is_head) return true;
+  std::uint64_t sent = 0;
+  exchange.send_file(decision.file.get(), 0, decision.size, sent);
+  exchange.body_bytes = sent;
+  if (sent < decision.size && exchange.http) exchange.http->must_close = true;
+  return true;
+}
+
+}  // namespace ferry::worker

@@ -1,0 +1,195 @@
+#include "worker/serving_thread.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/logging.hpp"
+#include "protocol/http.hpp"
+#include "worker/events.hpp"
+#include "worker/exchange.hpp"
+#include "worker/worker_signals.hpp"
+
+namespace ferry::worker {
+namespace {
+
+// How long a serving thread waits for a uwsgi packet that has not arrived with the
+// connection, before the HTTP front's loop waits for it instead: nginx writes the request
+// right after connecting, so it is about to arrive; a client that sends nothing (or a
+// byte at a time) must not hold a Python thread for socket-timeout.
+constexpr int kPacketGraceMs = 1;
+
+// The worker's memory use, for reload-on-rss / reload-on-as / limit-as.
+std::optional<MemoryUse> memory_use(const WorkerState& state) {
+  if (!state.statm) return std::nullopt;
+  char text[128];
+  const ssize_t n = ::pread(state.statm.get(), text, sizeof text - 1, 0);
+  if (n <= 0) return std::nullopt;
+  return parse_statm({text, static_cast<std::size_t>(n)}, static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)));
+}
+
+}  // namespace
+
+ServingThread::ServingThread(WorkerState& state, wsgi::RequestHandler& handler, int core)
+    : state_(state),
+      request_(state, handler, core),
+      buffer_(new char[state.buffer_capacity]),
+      buffer_size_(state.buffer_capacity),
+      listeners_(state.setup.listen_fds, {state.ready->fd(), stop_fd()}) {}
+
+void ServingThread::run() {
+  for (;;) {
+    // Requests the HTTP front has read go first, and are all answered before a stop.
+    if (auto connection = state_.ready ? state_.ready->try_pop() : nullptr) {
+      if (connection->uwsgi) {
+        // A uwsgi packet that the front waited for; the connection closes after it.
+        const std::size_t have = std::min(connection->unparsed.size(), buffer_size_);
+        std::memcpy(buffer_.get(), connection->unparsed.data(), have);
+        serve(connection->fd.get(), have, /*may_hand_off=*/false);
+      } else {
+        serve_http(std::move(connection));
+      }
+      after_request();
+      continue;
+    }
+    if (stop_requested()) {
+      if (!state_.front->holds_uwsgi()) break;
+      // The front is handing back accepted uwsgi connections: they are answered first.
+      // Each comes through the ready queue; the last one, or its close, makes
+      // released_fd() readable.
+      pollfd wake[] = {{state_.ready->fd(), POLLIN, 0}, {state_.front->released_fd(), POLLIN, 0}};
+      ::poll(wake, 2, -1);
+      continue;
+    }
+    const int fd = listeners_.accept_next(state_.refusals, *state_.log);
+    if (fd < 0) continue;
+    if (serve(fd, 0, /*may_hand_off=*/true) == Served::handed_off) continue;
+    ::close(fd);
+    after_request();
+  }
+}
+
+void ServingThread::after_request() {
+  if (state_.retire_requested.load(std::memory_order_relaxed) || stop_requested()) return;
+  const auto lived = std::chrono::steady_clock::now() - state_.serving_since;
+  if (lived < state_.recycle.min_lifetime) return;
+  const std::string why = recycle_reason(
+      state_.recycle, {request_.served_here().load(std::memory_order_relaxed), lived, memory_use(state_)});
+  // Keep serving: the master starts a replacement and stops this worker once it is
+  // ready, so the slot never goes unserved.
+  if (!why.empty() && !state_.retire_requested.exchange(true)) {
+    state_.log->info("{}; asking the master for a replacement", why);
+    notify_master(state_.setup.events_fd, EventKind::retire);
+  }
+}
+
+void ServingThread::serve_http(std::unique_ptr<HttpConnection> connection) {
+  HttpConnection& c = *connection;
+  const auto started = std::chrono::steady_clock::now();
+  const auto& head = c.parser.head();
+  packet_.clear();
+  protocol::http::append_cgi_vars(head, c.peer, c.local, packet_);
+  Exchange exchange(c.fd.get(), state_.timeout_ms, packet_);
+  HttpFraming framing;
+  framing.keep_alive = head.keep_alive && state_.setup.config->http_keepalive > 0;
+  framing.version_1_1 = head.version_minor == 1;
+  framing.date = dates_.now();
+  exchange.http = &framing;
+  exchange.facts = protocol::request_facts(exchange.packet);
+  std::size_t prefix = 0;
+  if (c.body_complete && c.body.file) {
+    exchange.start_body_from_file(c.body.file.get(), c.body.size);
+  } else if (c.body_complete) {
+    exchange.start_body(c.body.memory, c.body.memory.size());
+  } else {
+    // A large Content-Length body: the app reads it from the socket as it arrives.
+    const std::uint64_t length = head.content_length.value_or(0);
+    prefix = static_cast<std::size_t>(std::min<std::uint64_t>(c.unparsed.size(), length));
+    exchange.start_body(std::string_view(c.unparsed).substr(0, prefix), length);
+  }
+  request_.run(exchange, exchange.body_left(), started);
+  exchange.end_response();
+  c.unparsed.erase(0, prefix);
+  const bool reusable = framing.keep_alive && !framing.must_close && !exchange.client_gone &&
+                        exchange.body_left() == 0 && !stop_requested();
+  if (reusable) state_.front->give_back(std::move(connection));
+}
+
+ServingThread::Served ServingThread::serve(int fd, std::size_t have, bool may_hand_off) {
+  Exchange exchange(fd, state_.timeout_ms, packet_);
+  const auto started = std::chrono::steady_clock::now();
+  protocol::ParseResult parsed;
+  for (;;) {
+    parsed = protocol::parse_packet({buffer_.get(), have}, state_.setup.config->buffer_size, exchange.packet);
+    if (parsed.status != protocol::Status::need_more) break;
+    const ssize_t n = ::read(fd, buffer_.get() + have, buffer_size_ - have);
+    if (n > 0) {
+      have += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      // The stop signal (no SA_RESTART) interrupts this wait too: a worker told to stop
+      // right after accepting must still read and answer the request it took.
+      pollfd p{fd, POLLIN, 0};
+      int ready;
+      do {
+        ready = ::poll(&p, 1, may_hand_off ? kPacketGraceMs : state_.timeout_ms);
+      } while (ready < 0 && errno == EINTR);
+      if (ready > 0) continue;
+      if (may_hand_off) {
+        state_.front->wait_for_uwsgi_packet(UniqueFd(fd), std::string(buffer_.get(), have));
+        return Served::handed_off;
+      }
+      state_.log->warn("dropped a connection: no complete request within socket-timeout ({} s); got {} of {} bytes",
+                       state_.timeout_ms / 1000, have, parsed.bytes_needed);
+      return Served::done;
+    }
+    if (have == 0) return Served::done;  // connected and closed without a request, e.g. a port check
+    state_.log->warn("dropped a connection: the client closed it after {} of {} bytes of the request packet", have,
+                     parsed.bytes_needed);
+    return Served::done;
+  }
+  if (parsed.status == protocol::Status::invalid) {
+    if (parsed.error == protocol::Error::vars_too_large) {
+      state_.log->error(
+          "dropped a request: its vars block is {} bytes, above buffer-size = {} (raise buffer-size, "
+          "up to 65535)",
+          exchange.packet.header.datasize, state_.setup.config->buffer_size);
+    } else {
+      state_.log->error("dropped a malformed uwsgi packet ({} bytes): {}", exchange.packet.header.datasize,
+                        protocol::describe(parsed.error));
+    }
+    return Served::done;
+  }
+  const auto modifier1 = exchange.packet.header.modifier1;
+  if (modifier1 == protocol::kModifierPing) {
+    exchange.write(std::string_view(protocol::kPong, sizeof protocol::kPong));
+    return Served::done;
+  }
+  if (modifier1 != protocol::kModifierWsgi) {
+    state_.log->error(
+        "refused a packet with modifier1 {} (modifier2 {}): ferry serves modifier1 0 (WSGI) and "
+        "100 (ping) only; is something other than nginx's uwsgi_pass using this socket?",
+        modifier1, exchange.packet.header.modifier2);
+    return Served::done;
+  }
+
+  exchange.facts = protocol::request_facts(exchange.packet);
+  const protocol::RequestFacts& facts = exchange.facts;
+  const auto content_length = protocol::parse_content_length(facts.content_length);
+  if (!content_length) {
+    state_.log->error("refused {} {}: CONTENT_LENGTH '{}' is not a number", LogSafe{facts.method}, LogSafe{facts.uri},
+                      LogSafe{facts.content_length});
+    exchange.send_plain(400);
+    return Served::done;
+  }
+  exchange.start_body({buffer_.get() + parsed.bytes_needed, have - parsed.bytes_needed}, *content_length);
+  request_.run(exchange, *content_length, started);
+  return Served::done;
+}
+
+}  // namespace ferry::worker
