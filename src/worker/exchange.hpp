@@ -21,12 +21,6 @@
 
 namespace ferry::worker {
 
-// The HTTP listener's response framing lives in src/protocol/http_response.hpp.
-using HttpFraming = protocol::http::ResponseFraming;
-using protocol::http::plain_body;
-using protocol::http::plain_head;
-using protocol::http::reason_phrase;
-
 // A TCP address as the CGI vars carry it: numeric, IPv6 without brackets; empty for a
 // Unix socket.
 protocol::http::Endpoint endpoint_of(const sockaddr_storage& addr);
@@ -77,7 +71,7 @@ class Exchange final : public wsgi::Connection {
   void close_after_response() override {
     if (http != nullptr) http->must_close = true;
   }
-  HttpFraming* http = nullptr;
+  protocol::http::ResponseFraming* http = nullptr;  // HTTP listener only
   int fd() const { return fd_; }
   // An IP literal ("[::1]" bracketed), or "localhost" on a Unix socket, whose peer is on
   // this machine. One getsockname().

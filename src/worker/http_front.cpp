@@ -18,6 +18,7 @@
 
 #include "common/http_date.hpp"
 #include "common/logging.hpp"
+#include "protocol/http_response.hpp"
 #include "protocol/uwsgi.hpp"
 #include "worker/accept_refusals.hpp"
 #include "worker/burst_counter.hpp"
@@ -379,9 +380,10 @@ struct HttpFront::Impl {
                     ? ""
                     : fmt::format(" ({} {})", LogSafe{head.method}, LogSafe{head.target.substr(0, 200)}));
     }
-    auto response = std::make_shared<std::string>(plain_head(status, reason_phrase(status)));
+    auto response =
+        std::make_shared<std::string>(protocol::http::plain_head(status, protocol::http::reason_phrase(status)));
     response->insert(response->size() - 2, fmt::format("Date: {}\r\nConnection: close\r\n", dates.now()));
-    *response += plain_body(reason_phrase(status));
+    *response += protocol::http::plain_body(protocol::http::reason_phrase(status));
     conn->timer.cancel();
     asio::async_write(conn->sock, asio::buffer(*response),
                       [this, conn, response](const asio::error_code& error, std::size_t) {

@@ -9,6 +9,7 @@
 
 #include "common/logging.hpp"
 #include "protocol/http.hpp"
+#include "protocol/http_response.hpp"
 #include "worker/events.hpp"
 #include "worker/exchange.hpp"
 #include "worker/worker_signals.hpp"
@@ -93,7 +94,7 @@ void ServingThread::serve_http(std::unique_ptr<HttpConnection> connection) {
   packet_.clear();
   protocol::http::append_cgi_vars(head, c.peer, c.local, packet_);
   Exchange exchange(c.fd.get(), state_.timeout_ms, packet_);
-  HttpFraming framing;
+  protocol::http::ResponseFraming framing;
   framing.keep_alive = head.keep_alive && state_.setup.config->http_keepalive > 0;
   framing.version_1_1 = head.version_minor == 1;
   framing.date = dates_.now();
