@@ -2,8 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,26 +9,28 @@
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
-#include <deque>
-#include <filesystem>
 #include <fmt/format.h>
 #include <map>
 #include <memory>
 
 #include "common/exit_codes.hpp"
-#include "common/import_priority.hpp"
 #include "common/logging.hpp"
 #include "common/process_title.hpp"
 #include "ferry_build_config.hpp"
+#include "master/counter_slots.hpp"
+#include "master/daemon.hpp"
 #include "master/handover.hpp"
 #include "master/listeners.hpp"
 #include "master/log_collector.hpp"
 #include "master/pidfile.hpp"
+#include "master/preload.hpp"
 #include "master/privileges.hpp"
 #include "master/process.hpp"
+#include "master/reexec.hpp"
 #include "master/startup_error.hpp"
 #include "master/supervisor.hpp"
 #include "master/systemd_notify.hpp"
+#include "master/touch_files.hpp"
 #include "worker/events.hpp"
 #include "worker/worker.hpp"
 #include "wsgi/app.hpp"
@@ -46,132 +46,6 @@ namespace {
 int output_pipe_bytes(int processes) {
   constexpr int kMost = 1024 * 1024, kLeast = 64 * 1024, kAll = 16 * 1024 * 1024;
   return std::clamp(kAll / (2 * std::max(processes, 1)), kLeast, kMost);
-}
-
-UniqueFd open_log(const std::string& path) {
-  if (path.empty()) return UniqueFd(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
-  if (!fd) {
-    throw StartupError(
-        fmt::format("cannot open the log file {}: {} (check the directory and permissions "
-                    "of logger/logto/daemonize)",
-                    path, std::strerror(errno)));
-  }
-  return fd;
-}
-
-// Detaches from the terminal: the caller's process returns at once, as uWSGI's daemonize.
-void daemonize(int log_fd) {
-  const pid_t pid = ::fork();
-  if (pid < 0) throw StartupError(fmt::format("daemonize: fork failed: {}", std::strerror(errno)));
-  if (pid > 0) ::_exit(kExitOk);
-  ::setsid();
-  const int null = ::open("/dev/null", O_RDONLY);
-  ::dup2(null, STDIN_FILENO);
-  ::close(null);
-  ::dup2(log_fd, STDOUT_FILENO);
-  ::dup2(log_fd, STDERR_FILENO);
-}
-
-// The counters live in a memfd rather than anonymous memory so that a re-executed master
-// (preload reload) can map them again and still count the handed-over workers' requests.
-worker::SharedCounters* map_shared_counters(int fd, bool fresh) {
-  if (fresh && ::ftruncate(fd, sizeof(worker::SharedCounters)) != 0) {
-    throw StartupError(fmt::format("ftruncate: {}", std::strerror(errno)));
-  }
-  void* memory = ::mmap(nullptr, sizeof(worker::SharedCounters), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (memory == MAP_FAILED) throw StartupError(fmt::format("mmap: {}", std::strerror(errno)));
-  return fresh ? new (memory) worker::SharedCounters() : static_cast<worker::SharedCounters*>(memory);
-}
-
-// The signals a re-exec blocks until the new master listens for them: the default action
-// of most would end the master between exec and its first handler.
-sigset_t master_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  for (int sig : {SIGHUP, SIGUSR1, SIGUSR2, SIGTERM, SIGINT, SIGQUIT, SIGCHLD}) sigaddset(&set, sig);
-  return set;
-}
-
-// The app imported once in the master (preload), and the descriptors Python held after
-// importing it: workers forked from the master keep those (an open file, a database
-// connection made at import), unlike the master's own.
-struct Preloaded {
-  std::unique_ptr<wsgi::App> app;
-  std::vector<int> python_fds;
-};
-
-Preloaded preload_app(const config::Config& config, int log_fd, const std::vector<Listener>& listeners,
-                      bool reloading) {
-  Preloaded out;
-  // What the app prints goes to the log, as a worker's output does. (The workers get
-  // their own pipes at fork; sys.stdout and sys.stderr write to fds 1 and 2.)
-  UniqueFd terminal;
-  if (!config.logfile.empty() && !config.daemonize) {
-    terminal.reset(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
-    ::dup2(log_fd, STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
-  }
-  for (const auto& [key, value] : config.env) ::setenv(key.c_str(), value.c_str(), 1);
-  // Import from the app's directory, as a worker does; the master itself goes back, so its
-  // relative paths (log, pidfile, sockets, touch files) keep meaning what they meant.
-  UniqueFd original_cwd(::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!config.chdir.empty() && ::chdir(config.chdir.c_str()) != 0) {
-    throw StartupError(fmt::format("chdir = {}: {}; fix the path", config.chdir, std::strerror(errno)));
-  }
-  {
-    // Re-executed for a reload, the master imports while the handed-over workers serve.
-    const ImportPriority priority(reloading);
-    out.app = wsgi::App::load(config, wsgi::WorkerInfo::for_worker(config, 0), /*preload=*/true);
-  }
-  if (out.app) out.app->begin_serving();
-  if (original_cwd) [[maybe_unused]]
-    auto ignored = ::fchdir(original_cwd.get());
-  if (!out.app) {
-    if (terminal) {
-      write_fully(terminal.get(), fmt::format("ferry: the app failed to import in the master (preload); the "
-                                              "traceback is in {}\n",
-                                              config.logfile));
-    }
-    return out;
-  }
-  std::vector<int> numbers;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-    numbers.push_back(std::atoi(entry.path().filename().c_str()));
-  }
-  for (int fd : numbers) {
-    if (fd <= STDERR_FILENO || fd == log_fd || fd == original_cwd.get() || ::fcntl(fd, F_GETFD) < 0) continue;
-    if (std::any_of(listeners.begin(), listeners.end(), [fd](const Listener& l) { return l.fd.get() == fd; })) continue;
-    out.python_fds.push_back(fd);
-  }
-  return out;
-}
-
-// Takes the handover out of the environment; returns it if it was meant for this process.
-std::optional<Handover> take_handover() {
-  const char* text = std::getenv(kHandoverVariable);
-  if (text == nullptr) return std::nullopt;
-  auto handover = Handover::decode(text);
-  ::unsetenv(kHandoverVariable);
-  if (!handover || handover->pid != ::getpid()) return std::nullopt;
-  for (const auto& w : handover->workers) {
-    if (w.output_fd >= 0) ::fcntl(w.output_fd, F_SETFD, FD_CLOEXEC);
-  }
-  for (const auto& s : handover->sockets) ::fcntl(s.fd, F_SETFD, FD_CLOEXEC);
-  for (int fd : {handover->events_read, handover->events_write, handover->counters_fd})
-    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  return handover;
-}
-
-// The path to exec for a reload: this binary's, or the file now at its path (an upgrade
-// installed while ferry ran is picked up, as nginx's binary upgrade does).
-std::string executable_path() {
-  std::error_code error;
-  std::string path = std::filesystem::read_symlink("/proc/self/exe", error).string();
-  const std::string deleted = " (deleted)";
-  if (path.size() > deleted.size() && path.ends_with(deleted)) path.resize(path.size() - deleted.size());
-  if (path.empty() || ::access(path.c_str(), X_OK) != 0) return "/proc/self/exe";
-  return path;
 }
 
 class Master {
@@ -212,23 +86,17 @@ class Master {
       pipe_fds[0] = handover_->events_read;
       pipe_fds[1] = handover_->events_write;
       ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
-      counters_fd_.reset(handover_->counters_fd);
+      std::map<pid_t, int> taken;
+      for (const auto& w : handover_->workers) taken[w.pid] = w.counter_slot;
+      counters_.emplace(CounterSlots::adopt(handover_->counters_fd, taken));
     } else {
       if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) {
         throw StartupError(fmt::format("pipe: {}", std::strerror(errno)));
       }
-      counters_fd_.reset(::memfd_create("ferry-counters", MFD_CLOEXEC));
-      if (!counters_fd_) throw StartupError(fmt::format("memfd_create: {}", std::strerror(errno)));
+      counters_.emplace(CounterSlots::create());
     }
     events_read_ = std::make_unique<asio::posix::stream_descriptor>(io_, pipe_fds[0]);
     events_write_.reset(pipe_fds[1]);
-    counters_ = map_shared_counters(counters_fd_.get(), !handover_);
-    for (int i = worker::SharedCounters::kWorkerSlots; i-- > 0;) {
-      if (!handover_ || std::none_of(handover_->workers.begin(), handover_->workers.end(),
-                                     [i](const Handover::Worker& w) { return w.counter_slot == i; })) {
-        free_counter_slots_.push_back(i);
-      }
-    }
 
     log_banner();
     if (config_->auto_procname) set_process_title(config_->procname_prefix + "ferry master");
@@ -262,7 +130,6 @@ class Master {
     for (const auto& w : handover_->workers) {
       adopted.push_back(
           {w.slot, w.generation, w.pid, w.retiring, Clock::time_point(std::chrono::nanoseconds(w.started_ns))});
-      counter_slots_[w.pid] = w.counter_slot;
     }
     const bool can_spawn = app_ != nullptr || !config_->preload;
     execute(supervisor_.start_adopting(adopted, handover_->generation, handover_->chain, can_spawn, Clock::now()));
@@ -368,69 +235,34 @@ class Master {
     h.generation = supervisor_.generation();
     h.events_read = events_read_->native_handle();
     h.events_write = events_write_.get();
-    h.counters_fd = counters_fd_.get();
+    h.counters_fd = counters_->fd();
     for (const auto& l : listeners_) h.sockets.push_back({l.fd.get(), l.device, l.inode, l.address, l.http});
     for (const auto& w : supervisor_.workers()) {
-      const auto counter = counter_slots_.find(w.pid);
-      h.workers.push_back({w.pid, w.slot, w.generation, outputs_.pipe_fd(w.pid),
-                           counter != counter_slots_.end() ? counter->second : 0, w.retiring,
+      h.workers.push_back({w.pid, w.slot, w.generation, outputs_.pipe_fd(w.pid), counters_->slot_of(w.pid).value_or(0),
+                           w.retiring,
                            std::chrono::duration_cast<std::chrono::nanoseconds>(w.started.time_since_epoch()).count()});
     }
-    std::vector<int> passed{h.events_read, h.events_write, h.counters_fd};
-    for (const auto& s : h.sockets) passed.push_back(s.fd);
-    for (const auto& w : h.workers) {
-      if (w.output_fd >= 0) passed.push_back(w.output_fd);
-    }
-    for (int fd : passed) ::fcntl(fd, F_SETFD, 0);
-    ::setenv(kHandoverVariable, h.encode().c_str(), 1);
     notifier_.restore_environment();
     const std::string path = executable_path();
-    std::vector<std::string> args{"ferry"};
-    args.insert(args.end(), config_->arguments.begin(), config_->arguments.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
     log_->info("re-executing {} (pid {}) to import the app afresh; the {} current worker{} keep serving meanwhile",
                path, h.pid, h.workers.size(), h.workers.size() == 1 ? "" : "s");
     outputs_.end_lines();  // an unfinished line in this process's memory would be lost
-    const sigset_t signals = master_signals();
-    sigset_t previous;
-    ::pthread_sigmask(SIG_BLOCK, &signals, &previous);
-    ::execv(path.c_str(), argv.data());
-    const int error = errno;
-    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-    ::unsetenv(kHandoverVariable);
-    ::unsetenv("NOTIFY_SOCKET");
-    for (int fd : passed) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    const int error = exec_with_handover(h, path, config_->arguments);
     log_->error("reload failed: cannot execute {}: {}; the current workers keep serving", path, std::strerror(error));
   }
 
   // touch-reload / touch-chain-reload: a changed mtime (checked each second) reloads.
   void watch_touch_files() {
-    if (touched_.empty()) {
-      for (const auto& path : config_->touch_reload) touched_.push_back({path, false, mtime_of(path)});
-      for (const auto& path : config_->touch_chain_reload) touched_.push_back({path, true, mtime_of(path)});
-      if (touched_.empty()) return;
-    }
+    if (touched_.empty()) return;
     touch_timer_.expires_after(std::chrono::seconds(1));
     touch_timer_.async_wait([this](const asio::error_code& error) {
       if (error || done_) return;
-      for (auto& file : touched_) {
-        const auto mtime = mtime_of(file.path);
-        if (mtime == file.mtime) continue;
-        file.mtime = mtime;
+      if (const auto touched = touched_.changed()) {
         send_reloading();
-        execute(reload(Clock::now(), file.chain, fmt::format("{} was touched", file.path)));
-        break;
+        execute(reload(Clock::now(), touched->chain, fmt::format("{} was touched", touched->path)));
       }
       watch_touch_files();
     });
-  }
-
-  static std::int64_t mtime_of(const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return 0;
-    return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
   }
 
   void send_reloading() {
@@ -453,17 +285,9 @@ class Master {
     pid_t pid;
     while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
       auto exit = ExitStatus::from_wait_status(status);
-      if (auto slot = counter_slots_.find(pid); slot != counter_slots_.end()) {
-        exit.requests = counters_->served[slot->second].load(std::memory_order_relaxed);
-        // The worker is gone, so nobody writes this any more; a fresh worker in the slot
-        // starts with it clear.
-        auto& in_flight = counters_->in_flight[slot->second];
-        const auto length = std::min<std::size_t>(in_flight.length.load(std::memory_order_acquire),
-                                                  worker::SharedCounters::InFlight::kText);
-        exit.serving.assign(in_flight.text, length);
-        in_flight.length.store(0, std::memory_order_relaxed);
-        free_counter_slots_.push_back(slot->second);
-        counter_slots_.erase(slot);
+      if (auto left = counters_->release(pid)) {
+        exit.requests = left->served;
+        exit.serving = std::move(left->serving);
       }
       // Everything the worker wrote before it died goes to the log before its obituary.
       const std::string before_ready = outputs_.remove(pid);
@@ -494,14 +318,13 @@ class Master {
     for (const auto& l : listeners_) (l.http ? setup.http_listen_fds : setup.listen_fds).push_back(l.fd.get());
     setup.events_fd = events_write_.get();
     setup.slot = slot;
-    setup.counters = counters_;
-    if (free_counter_slots_.empty()) {
+    setup.counters = counters_->shared();
+    const auto counter_slot = counters_->next_free();
+    if (!counter_slot) {
       execute(supervisor_.on_spawn_failed(slot, generation, "more live workers than ferry can count", Clock::now()));
       return;
     }
-    setup.counter_slot = free_counter_slots_.back();
-    counters_->served[setup.counter_slot].store(0, std::memory_order_relaxed);
-    counters_->in_flight[setup.counter_slot].length.store(0, std::memory_order_relaxed);
+    setup.counter_slot = *counter_slot;
     std::vector<int> keep = setup.listen_fds;
     keep.insert(keep.end(), setup.http_listen_fds.begin(), setup.http_listen_fds.end());
     keep.push_back(setup.events_fd);
@@ -517,8 +340,7 @@ class Master {
       execute(supervisor_.on_spawn_failed(slot, generation, std::strerror(errno), Clock::now()));
       return;
     }
-    free_counter_slots_.pop_back();
-    counter_slots_[pid] = setup.counter_slot;
+    counters_->assign(pid, setup.counter_slot);
     outputs_.add(pid, std::move(read_end));
     log_->info("started worker {} (pid {}, generation {})", slot, pid, generation);
     execute(supervisor_.on_spawned(slot, generation, pid, Clock::now()));
@@ -601,28 +423,20 @@ class Master {
   std::unique_ptr<wsgi::App> app_;    // preload: the app imported here; else nullptr
   std::vector<int> python_fds_;       // preload: descriptors the app holds, kept by workers
   std::optional<Handover> handover_;  // set when this master was re-executed for a reload
-  UniqueFd counters_fd_;
   Pidfile pidfile_;
   SystemdNotifier notifier_;  // before signals_: constructed first
   asio::signal_set signals_;
   asio::signal_set children_;
   asio::steady_timer timer_;
   asio::steady_timer touch_timer_{io_};
-  struct TouchFile {
-    std::string path;
-    bool chain;
-    std::int64_t mtime;
-  };
-  std::vector<TouchFile> touched_;
+  TouchFiles touched_{config_->touch_reload, config_->touch_chain_reload};
   bool timer_armed_ = false;
   Clock::time_point timer_due_{};
   Supervisor supervisor_;
   std::unique_ptr<asio::posix::stream_descriptor> events_read_;
   UniqueFd events_write_;
   std::array<char, 64 * sizeof(worker::Event)> event_buffer_{};
-  worker::SharedCounters* counters_ = nullptr;  // mapped from counters_fd_
-  std::map<pid_t, int> counter_slots_;          // live worker -> its index in counters_->served
-  std::vector<int> free_counter_slots_;         // indexes not in use, filled by run();
+  std::optional<CounterSlots> counters_;  // set by run()
   bool load_error_shown_ = false;
   bool done_ = false;
   int exit_code_ = 0;
@@ -633,37 +447,13 @@ class Master {
 int run_master(config::Loaded loaded) {
   auto handover = take_handover();
   config::Config& config = loaded.config;
-  if (handover) {
-    // The sockets stay the ones handed over, as on any reload.
-    std::vector<config::SocketOption> kept;
-    for (const auto& s : handover->sockets) kept.push_back({s.address, {}, s.http});
-    bool changed = kept.size() != config.sockets.size();
-    for (std::size_t i = 0; !changed && i < kept.size(); ++i) changed = kept[i].address != config.sockets[i].address;
-    if (changed) {
-      loaded.warnings.push_back(
-          "the socket list changed; sockets are kept across reloads, so restart ferry to "
-          "apply that");
-    }
-    config.sockets = std::move(kept);
-  }
+  std::vector<Listener> listeners;
+  // The sockets stay the ones handed over, as on any reload.
+  if (handover) listeners = adopt_listeners(*handover, config, loaded.warnings);
   if (config.umask) ::umask(*config.umask);  // before the log, sockets and pidfile exist
   UniqueFd log_fd = open_log(config.logfile);
   if (!handover && !config.pidfile.empty()) Pidfile::check_free(config.pidfile);
-  std::vector<Listener> listeners;
-  if (handover) {
-    for (const auto& s : handover->sockets) {
-      Listener listener;
-      listener.fd.reset(s.fd);
-      listener.address = s.address;
-      listener.is_unix = is_unix_address(s.address);
-      listener.http = s.http;
-      listener.device = s.device;
-      listener.inode = s.inode;
-      listeners.push_back(std::move(listener));
-    }
-  } else {
-    listeners = open_listeners(config, loaded.warnings);
-  }
+  if (!handover) listeners = open_listeners(config, loaded.warnings);
   if (!config.logfile.empty() && !handover) {
     const std::string note = fmt::format("ferry: logging to {}\n", config.logfile);
     write_fully(STDERR_FILENO, note);
