@@ -7,7 +7,8 @@
 #        tests/bench/callgrind.sh uwsgi --chdir conf/server_dev --module server_dev.wsgi:application
 #
 # One worker under valgrind; 300 warm-up requests; counters zeroed; N (default 5000, or
-# $REQUESTS) requests with build/tests/bench/loadgen; counters dumped; total / N printed.
+# $REQUESTS) requests with build/tests/bench/loadgen ($LOADGEN); counters dumped; total / N
+# printed. $FERRY_BIN picks another ferry binary (a baseline build, say).
 # The callgrind file is kept for callgrind_annotate.
 set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.."
@@ -17,7 +18,7 @@ requests=${REQUESTS:-5000}
 dir=$(mktemp -d /tmp/ferry-callgrind.XXXXXX)
 sock=$dir/s.sock
 case $server in
-  ferry) cmd=(build/ferry) ;;
+  ferry) cmd=("${FERRY_BIN:-build/ferry}") ;;
   uwsgi) cmd=(uwsgi --plugin python3 --master) ;;
   *) echo "usage: $0 ferry|uwsgi APP_ARGS..." >&2; exit 2 ;;
 esac
@@ -28,7 +29,7 @@ for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.2; done
 sleep 3
 master=$(cat "$dir/pid")
 worker=$(pgrep -P "$master" | head -1)
-loadgen=build/tests/bench/loadgen
+loadgen=${LOADGEN:-build/tests/bench/loadgen}
 "$loadgen" --uwsgi "$sock" -c 2 -n 300 >/dev/null
 callgrind_control -z "$worker" >/dev/null
 "$loadgen" --uwsgi "$sock" -c 2 -n "$requests" | sed -n 2p
