@@ -219,9 +219,11 @@ def test_input_at_end_returns_empty_bytes_even_with_more_data_on_the_socket(stac
     extra = b"X" * 5000
     ops = "read,read,read:10,readline,readlines,iter"
     vars = nginx_vars("/input/ops", method="POST", query=f"ops={ops}", body=body)
-    started = time.monotonic()
+    # An app that waited for bytes past CONTENT_LENGTH would leave this client, which sends
+    # nothing more, unanswered until its own timeout fails the request: a 200 with the
+    # right ops means it never waited.
     r = parse_http_response(uwsgi_request(stack.sock, vars, body + extra, timeout=5))
-    assert time.monotonic() - started < 3, "the app waited for bytes past CONTENT_LENGTH"
+    assert r.status == 200, "the app waited for bytes past CONTENT_LENGTH"
     ops_out = r.json()["ops"]
     assert ops_out[0] == {"type": "bytes", "value": "0123456789"}
     assert ops_out[1:] == [{"type": "bytes", "value": ""}] * 3 + [{"type": "list", "items": []}] * 2
@@ -683,10 +685,8 @@ def test_file_wrapper_client_gone_mid_file_frees_the_worker(stack):
     finally:
         s.close()
     wait_until(lambda: file_closed(stack, key), 10, message="the file's close() after the client left")
-    started = time.monotonic()
     r = uwsgi_get(stack.sock, "/")
     assert (r.status, r.body) == (404, b"no route /")  # the app answered: the worker is free
-    assert time.monotonic() - started < 5
     wait_until(lambda: "client went away" in since.log(), 10, message="the client-gone line")
     assert not re.search(r"OSError|BrokenPipe|Traceback", since.log())
 
