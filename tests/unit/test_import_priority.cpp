@@ -44,6 +44,10 @@ TEST_CASE("not asked to lower: the priority is untouched") {
 }
 
 TEST_CASE("lowered by kIncrement while it lives, then back, with the threads started meanwhile") {
+  if (::geteuid() != 0) {
+    MESSAGE("not root: lowering could not be undone, so it is not done (the case below); skipped");
+    return;
+  }
   const int code = in_child([] {
     if (::setpriority(PRIO_PROCESS, 0, 0) != 0) return 0;  // cannot arrange the start: nothing to see
     std::atomic<int> tid{0};

@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,8 +98,17 @@ TEST_CASE("a stale pidfile (its process is gone) is free and is replaced") {
 TEST_CASE("a pidfile naming a live process that is not ferry is stale (the pid was reused)") {
   TempDir dir;
   const auto path = dir.file("reused.pid");
-  write_text(path, std::to_string(::getppid()) + "\n");  // whatever ran the tests: not ferry
+  // A process of ours that runs another program: sleep(1), not ferry.
+  char sleep_arg[] = "sleep", seconds[] = "30";
+  char* argv[] = {sleep_arg, seconds, nullptr};
+  pid_t other = 0;
+  REQUIRE(::posix_spawnp(&other, "sleep", nullptr, nullptr, argv, environ) == 0);
+  // Until exec has happened the child still runs this binary, which looks like ferry.
+  while (fs::read_symlink("/proc/" + std::to_string(other) + "/exe").filename() != "sleep") ::usleep(1000);
+  write_text(path, std::to_string(other) + "\n");
   CHECK_NOTHROW(Pidfile::check_free(path));
+  ::kill(other, SIGKILL);
+  ::waitpid(other, nullptr, 0);
 }
 
 TEST_CASE("a symbolic link at the path is refused and its target left untouched") {

@@ -77,14 +77,16 @@ TEST_CASE("chown-socket = user[:group]") {
 TEST_CASE("an empty identity drops nothing") { CHECK_NOTHROW(drop_privileges(Identity{})); }
 
 TEST_CASE("dropping to another uid and gid sticks: root cannot be regained") {
+  if (::geteuid() != 0) {
+    MESSAGE("not root: nothing to drop (the refusal is the next case); skipped");
+    return;
+  }
   const int code = in_child([] {
-    const uid_t before = ::getuid();
     try {
       drop_privileges(Identity{.uid = 65534, .gid = 65534, .user_name = ""});
     } catch (const StartupError&) {
-      return before == 0 ? 10 : 0;  // unprivileged, the refusal is the expected outcome
+      return 10;
     }
-    if (before != 0) return 11;  // an unprivileged process must not have managed it
     if (::getuid() != 65534 || ::geteuid() != 65534) return 12;
     if (::getgid() != 65534 || ::getegid() != 65534) return 13;
     if (::setuid(0) == 0) return 14;
