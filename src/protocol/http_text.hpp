@@ -3,7 +3,8 @@
 // The small lexical pieces of HTTP/1.1 that the request parser and the CGI var builder share:
 // case-insensitive comparison, optional whitespace, token characters, the request-target cut
 // into its parts, and the line-ending check llhttp 8.1 does not do (rejections 1-3 in
-// http.cpp). Pure: no llhttp, no I/O.
+// http.cpp). Pure: no llhttp, no I/O. The small helpers are inline: they run per header
+// field and per chunk-extension byte, as they did when they shared http.cpp's unit.
 
 #include <cstddef>
 #include <string_view>
@@ -11,14 +12,33 @@
 namespace ferry::protocol::http {
 
 // ASCII case-insensitive equality, as field names and "chunked" compare.
-bool iequals(std::string_view a, std::string_view b);
-bool istarts_with(std::string_view text, std::string_view prefix);
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+inline bool istarts_with(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
 
 // `text` without leading and trailing SP and HTAB (RFC 9110 5.6.3, OWS).
-std::string_view trim_ows(std::string_view text);
+inline std::string_view trim_ows(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
 
 // RFC 9110 5.6.2: a token character.
-bool is_tchar(unsigned char c);
+inline bool is_tchar(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')) return true;
+  return c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
 
 // 7 for "http://", 8 for "https://" (any case), else 0: the only schemes an origin server
 // answers for.
