@@ -52,7 +52,7 @@ struct Head {
 };
 
 namespace detail {
-struct ParserState;  // llhttp's state and ours; http.cpp keeps llhttp.h out of this header
+struct ParserState;  // llhttp's state and ours (http_parser_state.hpp), so llhttp.h stays out of here
 }
 
 class RequestParser {
