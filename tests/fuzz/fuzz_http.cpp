@@ -1,5 +1,6 @@
-// Fuzzes src/protocol/http.cpp (and llhttp under it, and the CGI vars built from what it
-// accepts) with arbitrary bytes arriving in arbitrary pieces, as a client could send them.
+// Fuzzes the HTTP request parser, src/protocol/http*.cpp (and llhttp under it, and the
+// CGI vars built from what it accepts) with arbitrary bytes arriving in arbitrary pieces,
+// as a client could send them.
 //
 // Input: byte 0 picks the limits, byte 1 seeds how the rest is cut into socket reads and
 // whether the caller resets between requests; the rest is the connection's byte stream
