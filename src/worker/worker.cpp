@@ -59,6 +59,8 @@ bool limit_address_space(std::uint64_t mb, spdlog::logger& log) {
 
 }  // namespace
 
+// A boot failure returns kExitAppLoad when the app itself did not import, kExitWorkerBoot
+// for anything else, after logging one error line: the master quotes it (boot_error.hpp).
 int run_worker(const WorkerSetup& setup) {
   const config::Config& config = *setup.config;
   install_signal_handlers();
@@ -68,7 +70,7 @@ int run_worker(const WorkerSetup& setup) {
   for (const auto& [key, value] : config.env) ::setenv(key.c_str(), value.c_str(), 1);
   if (!config.chdir.empty() && ::chdir(config.chdir.c_str()) != 0) {
     log->error("chdir = {}: {}; fix the path", config.chdir, std::strerror(errno));
-    return kExitAppLoad;
+    return kExitWorkerBoot;
   }
   std::unique_ptr<wsgi::App> loaded_here;
   wsgi::App* app = setup.preloaded;  // made ready for this worker by the fork's child hook
@@ -79,10 +81,10 @@ int run_worker(const WorkerSetup& setup) {
     app = loaded_here.get();
   }
   // kill -USR2 <worker pid> dumps its Python stacks into the log; harakiri relies on it.
-  if (!app->enable_stack_dumps(kStackDumpSignal) && config.harakiri > 0) return kExitAppLoad;
+  if (!app->enable_stack_dumps(kStackDumpSignal) && config.harakiri > 0) return kExitWorkerBoot;
   // Before begin_serving, while an early return still unwinds cleanly: the serving
   // threads and the front are started under the limit, their stacks counted in it.
-  if (config.limit_as_mb > 0 && !limit_address_space(config.limit_as_mb, *log)) return kExitAppLoad;
+  if (config.limit_as_mb > 0 && !limit_address_space(config.limit_as_mb, *log)) return kExitWorkerBoot;
   app->begin_serving();
 
   WorkerState state{
@@ -105,7 +107,7 @@ int run_worker(const WorkerSetup& setup) {
       state.statics = std::make_unique<StaticFiles>(config.static_maps, MimeTypes::load());
     } catch (const std::exception& e) {
       log->error("static-map: {}; fix the directory", e.what());
-      return kExitAppLoad;
+      return kExitWorkerBoot;
     }
   }
   // The front runs even without HTTP listeners: it waits for the uwsgi packets that did
