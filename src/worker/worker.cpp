@@ -85,6 +85,17 @@ int run_worker(const WorkerSetup& setup) {
   // Before begin_serving, while an early return still unwinds cleanly: the serving
   // threads and the front are started under the limit, their stacks counted in it.
   if (config.limit_as_mb > 0 && !limit_address_space(config.limit_as_mb, *log)) return kExitWorkerBoot;
+  // Before begin_serving too: once the GIL is released, returning would free the app's
+  // Python objects without it (a fatal error, SIGABRT, in place of this exit code).
+  std::unique_ptr<StaticFiles> statics;
+  if (!config.static_maps.empty()) {
+    try {
+      statics = std::make_unique<StaticFiles>(config.static_maps, MimeTypes::load());
+    } catch (const std::exception& e) {
+      log->error("static-map: {}; fix the directory", e.what());
+      return kExitWorkerBoot;
+    }
+  }
   app->begin_serving();
 
   WorkerState state{
@@ -96,19 +107,12 @@ int run_worker(const WorkerSetup& setup) {
       .log_requests = !config.disable_logging,
       .pid = static_cast<int>(::getpid()),
       .serving_since = std::chrono::steady_clock::now(),
+      .statics = std::move(statics),
   };
   // The first handler adopts the loading thread's Python state, so make it here.
   auto main_handler = app->make_handler();
   if (state.recycle.watches_memory()) {
     state.statm.reset(::open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
-  }
-  if (!config.static_maps.empty()) {
-    try {
-      state.statics = std::make_unique<StaticFiles>(config.static_maps, MimeTypes::load());
-    } catch (const std::exception& e) {
-      log->error("static-map: {}; fix the directory", e.what());
-      return kExitWorkerBoot;
-    }
   }
   // The front runs even without HTTP listeners: it waits for the uwsgi packets that did
   // not arrive with their connection (kPacketGraceMs), so idle clients cost no thread.
