@@ -53,7 +53,10 @@ ExitStatus ExitStatus::from_wait_status(int status) {
 
 std::string ExitStatus::describe() const {
   const std::string during = serving.empty() ? "" : fmt::format(" while serving {}", serving);
-  if (signal == 0) return fmt::format("exit code {}{}{}", code, code == kExitHarakiri ? " (harakiri)" : "", during);
+  if (signal == 0) {
+    const std::string why = code == kExitHarakiri ? " (harakiri)" : boot_error.empty() ? "" : " (" + boot_error + ")";
+    return fmt::format("exit code {}{}{}", code, why, during);
+  }
   const char* abbrev = sigabbrev_np(signal);
   return fmt::format("killed by signal {} (SIG{}{}){}{}", signal, abbrev ? abbrev : "?",
                      signal == SIGSEGV ? ", a crash in native code" : "", core_dumped ? ", core dumped" : "", during);

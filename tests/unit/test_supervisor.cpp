@@ -195,14 +195,16 @@ TEST_CASE("a worker boot failure (exit 6) before any worker was ready stops ferr
   CHECK(exit->code == 6);
 }
 
-TEST_CASE("exit code 6 after the app once loaded is an ordinary crash: respawn") {
+TEST_CASE("exit code 6 after the app once loaded is an ordinary crash: respawn, still quoting why") {
   Master master(1);
   const auto workers = master.start_ready();
   master.now += 60s;
   master.exit(workers[0], kSegfault);
   master.now += 5s;
-  const auto actions = master.exit(master.spawned.back(), kWorkerBootError);
+  const auto actions = master.exit(master.spawned.back(), failed_with(6, "chdir = /gone: No such file or directory"));
   CHECK(count(actions, Kind::spawn) == 1);
+  CHECK(error_line(actions).find("exited: exit code 6 (chdir = /gone: No such file or directory) after 0 requests") !=
+        std::string::npos);
   CHECK_FALSE(master.supervisor().stopping());
 }
 
