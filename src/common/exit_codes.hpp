@@ -10,5 +10,10 @@ inline constexpr int kExitStartup = 3;  // cannot bind, pidfile held by a live f
 inline constexpr int kExitAppLoad = 4;  // the WSGI app failed to import or is not callable
 // A worker that ended itself because a request overran harakiri (never the master's code).
 inline constexpr int kExitHarakiri = 5;
+// A worker could not get ready for a reason other than the app itself: chdir failed, the
+// stack dumps harakiri needs could not be set up, limit-as is below what the loaded app
+// already uses, a static-map directory is unusable. The master stops with it too when no
+// worker ever got ready.
+inline constexpr int kExitWorkerBoot = 6;
 
 }  // namespace ferry

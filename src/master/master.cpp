@@ -17,6 +17,7 @@
 #include "common/logging.hpp"
 #include "common/process_title.hpp"
 #include "ferry_build_config.hpp"
+#include "master/boot_error.hpp"
 #include "master/counter_slots.hpp"
 #include "master/daemon.hpp"
 #include "master/handover.hpp"
@@ -61,6 +62,7 @@ class Master {
         listeners_(std::move(listeners)),
         app_(std::move(preloaded.app)),
         python_fds_(std::move(preloaded.python_fds)),
+        preload_error_(std::move(preloaded.error)),
         handover_(std::move(handover)),
         signals_(io_, SIGTERM, SIGINT, SIGQUIT),
         children_(io_, SIGCHLD),
@@ -120,7 +122,7 @@ class Master {
 
  private:
   static Supervisor::Settings settings_for(const config::Config& config) {
-    return {config.processes, std::chrono::seconds(config.worker_reload_mercy), kExitAppLoad};
+    return {config.processes, std::chrono::seconds(config.worker_reload_mercy)};
   }
 
   // The workers the previous master handed over keep serving (and logging through their
@@ -131,8 +133,9 @@ class Master {
       adopted.push_back(
           {w.slot, w.generation, w.pid, w.retiring, Clock::time_point(std::chrono::nanoseconds(w.started_ns))});
     }
-    const bool can_spawn = app_ != nullptr || !config_->preload;
-    execute(supervisor_.start_adopting(adopted, handover_->generation, handover_->chain, can_spawn, Clock::now()));
+    std::optional<std::string> import_error;
+    if (app_ == nullptr && config_->preload) import_error = preload_error_;
+    execute(supervisor_.start_adopting(adopted, handover_->generation, handover_->chain, import_error, Clock::now()));
     reap();
   }
 
@@ -291,7 +294,9 @@ class Master {
       }
       // Everything the worker wrote before it died goes to the log before its obituary.
       const std::string before_ready = outputs_.remove(pid);
-      if (exit.signal == 0 && exit.code == kExitAppLoad && !config_->logfile.empty() && !load_error_shown_) {
+      const bool boot_failed = exit.signal == 0 && (exit.code == kExitAppLoad || exit.code == kExitWorkerBoot);
+      if (boot_failed) exit.boot_error = quote_boot_failure(before_ready, exit.code);
+      if (boot_failed && !config_->logfile.empty() && !load_error_shown_) {
         // The log is a file: repeat why on the terminal too.
         load_error_shown_ = true;
         write_fully(STDERR_FILENO, before_ready);
@@ -422,6 +427,7 @@ class Master {
   std::vector<Listener> listeners_;
   std::unique_ptr<wsgi::App> app_;    // preload: the app imported here; else nullptr
   std::vector<int> python_fds_;       // preload: descriptors the app holds, kept by workers
+  std::string preload_error_;         // preload: why the import failed (its exception line)
   std::optional<Handover> handover_;  // set when this master was re-executed for a reload
   Pidfile pidfile_;
   SystemdNotifier notifier_;  // before signals_: constructed first
@@ -473,13 +479,7 @@ int run_master(config::Loaded loaded) {
     // Last step as root: the sockets are bound, the log and the pidfile written.
     drop_privileges(identity);
     if (config.preload) {
-      try {
-        preloaded = preload_app(config, log_fd.get(), listeners, handover.has_value());
-      } catch (const StartupError& e) {
-        if (!handover) throw;
-        // Exiting now would take the handed-over workers down with this master.
-        write_fully(log_fd.get(), fmt::format("ferry: {}\n", e.what()));
-      }
+      preloaded = preload_in_master(config, log_fd.get(), listeners, handover.has_value());
       if (!preloaded.app && !handover) {
         vacuum_listeners(listeners);
         pidfile.remove_if_ours();

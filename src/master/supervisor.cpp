@@ -20,6 +20,12 @@ std::string seconds_since(Clock::time_point start, Clock::time_point now) {
   return fmt::format("{:.1f} s", std::chrono::duration<double>(now - start).count());
 }
 
+// Why a worker that never got ready exited, for the master's line about it.
+std::string boot_failure(const ExitStatus& status) {
+  const char* what = status.code == kExitAppLoad ? "could not load the app" : "failed to start";
+  return status.boot_error.empty() ? what : fmt::format("{}: {}", what, status.boot_error);
+}
+
 Action make(Action::Kind kind) {
   Action a;
   a.kind = kind;
@@ -47,7 +53,10 @@ ExitStatus ExitStatus::from_wait_status(int status) {
 
 std::string ExitStatus::describe() const {
   const std::string during = serving.empty() ? "" : fmt::format(" while serving {}", serving);
-  if (signal == 0) return fmt::format("exit code {}{}{}", code, code == kExitHarakiri ? " (harakiri)" : "", during);
+  if (signal == 0) {
+    const std::string why = code == kExitHarakiri ? " (harakiri)" : boot_error.empty() ? "" : " (" + boot_error + ")";
+    return fmt::format("exit code {}{}{}", code, why, during);
+  }
   const char* abbrev = sigabbrev_np(signal);
   return fmt::format("killed by signal {} (SIG{}{}){}{}", signal, abbrev ? abbrev : "?",
                      signal == SIGSEGV ? ", a crash in native code" : "", core_dumped ? ", core dumped" : "", during);
@@ -69,8 +78,8 @@ Actions Supervisor::start(Clock::time_point) {
   return actions;
 }
 
-Actions Supervisor::start_adopting(const std::vector<Adopted>& adopted, int generation, bool chain, bool can_spawn,
-                                   Clock::time_point now) {
+Actions Supervisor::start_adopting(const std::vector<Adopted>& adopted, int generation, bool chain,
+                                   const std::optional<std::string>& import_error, Clock::time_point now) {
   int serving = 0;
   for (const auto& a : adopted) {
     workers_.push_back(Worker{a.slot, a.generation, a.pid, a.started, /*ready=*/true, a.retiring});
@@ -78,11 +87,12 @@ Actions Supervisor::start_adopting(const std::vector<Adopted>& adopted, int gene
   }
   generation_ = newest_generation_ = std::max(generation, 1);
   ever_ready_ = started_ = true;
-  if (!can_spawn) {
+  if (import_error) {
     return {log(Action::Kind::log_error,
-                fmt::format("reload failed: the app did not import (see the traceback above); the {} worker{} of "
-                            "generation {} keep serving the old code. Fix the error and reload again",
-                            serving, serving == 1 ? "" : "s", generation_)),
+                fmt::format("reload failed: the app did not import{}{}; the {} worker{} of generation {} keep "
+                            "serving the old code. Fix the error and reload again",
+                            import_error->empty() ? "" : ": ", *import_error, serving, serving == 1 ? "" : "s",
+                            generation_)),
             make(Action::Kind::serving)};
   }
   // One-for-one replacement needs the handed-over workers to fill exactly the slots.
@@ -238,12 +248,14 @@ Actions Supervisor::on_exit(pid_t pid, ExitStatus status, Clock::time_point now)
     return {log(Action::Kind::log_error, fmt::format("{} exited while its replacement was starting: {} after {}", who,
                                                      status.describe(), lived))};
   }
-  const bool load_failed = status.signal == 0 && status.code == settings_.app_load_error_code && !worker.ready;
+  // The app does not import, or the worker cannot get ready around it (a bad chdir, a
+  // limit-as too low): a new worker would fail the same way.
+  const bool load_failed =
+      status.signal == 0 && !worker.ready && (status.code == kExitAppLoad || status.code == kExitWorkerBoot);
   if (load_failed && !ever_ready_) {
-    // The app does not load at all: looping on it would hide the error. Stop everything.
-    Actions actions{log(Action::Kind::log_error,
-                        fmt::format("{} could not load the app (see the traceback above); stopping ferry", who))};
-    exit_code_ = settings_.app_load_error_code;
+    // Nothing ever served: looping on it would hide the error. Stop everything.
+    Actions actions{log(Action::Kind::log_error, fmt::format("{} {}; stopping ferry", who, boot_failure(status)))};
+    exit_code_ = status.code;
     auto more = on_stop(now);
     actions.insert(actions.end(), more.begin(), more.end());
     return actions;
@@ -253,16 +265,13 @@ Actions Supervisor::on_exit(pid_t pid, ExitStatus status, Clock::time_point now)
     phase_ = Phase::running;
     chain_ = false;
     return {log(Action::Kind::log_error,
-                fmt::format("chain reload stopped: {} could not load the app (see the traceback above); the "
-                            "workers not yet replaced keep serving the old code",
-                            who)),
+                fmt::format("chain reload stopped: {} {}; the workers not yet replaced keep serving the old code", who,
+                            boot_failure(status))),
             make(Action::Kind::serving)};
   }
   if (load_failed && phase_ == Phase::reloading && worker.generation == reload_generation_) {
-    Actions actions{
-        log(Action::Kind::log_error, fmt::format("reload failed: {} could not load the app (see the traceback above); "
-                                                 "the old workers keep serving",
-                                                 who))};
+    Actions actions{log(Action::Kind::log_error,
+                        fmt::format("reload failed: {} {}; the old workers keep serving", who, boot_failure(status)))};
     for (auto& w : workers_) {
       if (w.generation == reload_generation_ && !w.retiring) {
         w.retiring = true;

@@ -24,7 +24,10 @@ struct ExitStatus {
   int signal = 0;  // the signal that killed it, or 0
   bool core_dumped = false;
   std::uint64_t requests = 0;  // served before it ended, from the shared counters
-  std::string serving;         // the request it was in when it ended ("GET /crash"), or ""
+  std::string serving{};       // the request it was in when it ended ("GET /crash"), or ""
+  // Exited with kExitAppLoad or kExitWorkerBoot before it was ready: the line that says why,
+  // from what it wrote (quote_boot_failure in boot_error.hpp), or "".
+  std::string boot_error{};
 
   static ExitStatus from_wait_status(int status);
   std::string describe() const;  // "exit code 3", "killed by signal 9 (SIGKILL) while serving GET /"
@@ -57,7 +60,6 @@ class Supervisor {
   struct Settings {
     int processes = 1;
     std::chrono::seconds stop_grace{30};
-    int app_load_error_code = 4;
   };
 
   explicit Supervisor(Settings settings) : settings_(settings) {}
@@ -73,10 +75,11 @@ class Supervisor {
 
   Actions start(Clock::time_point now);
   // Starts with workers that are already serving (generation `generation`): a new
-  // generation replaces them as a reload would (one at a time with `chain`). Without
-  // `can_spawn` (the app failed to import in this master) they keep serving as they are.
-  Actions start_adopting(const std::vector<Adopted>& workers, int generation, bool chain, bool can_spawn,
-                         Clock::time_point now);
+  // generation replaces them as a reload would (one at a time with `chain`). With an
+  // `import_error` (the app failed to import in this master: its exception line, or "")
+  // they keep serving as they are.
+  Actions start_adopting(const std::vector<Adopted>& workers, int generation, bool chain,
+                         const std::optional<std::string>& import_error, Clock::time_point now);
   Actions on_spawned(int slot, int generation, pid_t pid, Clock::time_point now);
   Actions on_spawn_failed(int slot, int generation, const std::string& error, Clock::time_point now);
   Actions on_ready(pid_t pid);

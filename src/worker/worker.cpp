@@ -59,6 +59,8 @@ bool limit_address_space(std::uint64_t mb, spdlog::logger& log) {
 
 }  // namespace
 
+// A boot failure returns kExitAppLoad when the app itself did not import, kExitWorkerBoot
+// for anything else, after logging one error line: the master quotes it (boot_error.hpp).
 int run_worker(const WorkerSetup& setup) {
   const config::Config& config = *setup.config;
   install_signal_handlers();
@@ -68,7 +70,7 @@ int run_worker(const WorkerSetup& setup) {
   for (const auto& [key, value] : config.env) ::setenv(key.c_str(), value.c_str(), 1);
   if (!config.chdir.empty() && ::chdir(config.chdir.c_str()) != 0) {
     log->error("chdir = {}: {}; fix the path", config.chdir, std::strerror(errno));
-    return kExitAppLoad;
+    return kExitWorkerBoot;
   }
   std::unique_ptr<wsgi::App> loaded_here;
   wsgi::App* app = setup.preloaded;  // made ready for this worker by the fork's child hook
@@ -79,10 +81,21 @@ int run_worker(const WorkerSetup& setup) {
     app = loaded_here.get();
   }
   // kill -USR2 <worker pid> dumps its Python stacks into the log; harakiri relies on it.
-  if (!app->enable_stack_dumps(kStackDumpSignal) && config.harakiri > 0) return kExitAppLoad;
+  if (!app->enable_stack_dumps(kStackDumpSignal) && config.harakiri > 0) return kExitWorkerBoot;
   // Before begin_serving, while an early return still unwinds cleanly: the serving
   // threads and the front are started under the limit, their stacks counted in it.
-  if (config.limit_as_mb > 0 && !limit_address_space(config.limit_as_mb, *log)) return kExitAppLoad;
+  if (config.limit_as_mb > 0 && !limit_address_space(config.limit_as_mb, *log)) return kExitWorkerBoot;
+  // Before begin_serving too: once the GIL is released, returning would free the app's
+  // Python objects without it (a fatal error, SIGABRT, in place of this exit code).
+  std::unique_ptr<StaticFiles> statics;
+  if (!config.static_maps.empty()) {
+    try {
+      statics = std::make_unique<StaticFiles>(config.static_maps, MimeTypes::load());
+    } catch (const std::exception& e) {
+      log->error("static-map: {}; fix the directory", e.what());
+      return kExitWorkerBoot;
+    }
+  }
   app->begin_serving();
 
   WorkerState state{
@@ -94,19 +107,12 @@ int run_worker(const WorkerSetup& setup) {
       .log_requests = !config.disable_logging,
       .pid = static_cast<int>(::getpid()),
       .serving_since = std::chrono::steady_clock::now(),
+      .statics = std::move(statics),
   };
   // The first handler adopts the loading thread's Python state, so make it here.
   auto main_handler = app->make_handler();
   if (state.recycle.watches_memory()) {
     state.statm.reset(::open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
-  }
-  if (!config.static_maps.empty()) {
-    try {
-      state.statics = std::make_unique<StaticFiles>(config.static_maps, MimeTypes::load());
-    } catch (const std::exception& e) {
-      log->error("static-map: {}; fix the directory", e.what());
-      return kExitAppLoad;
-    }
   }
   // The front runs even without HTTP listeners: it waits for the uwsgi packets that did
   // not arrive with their connection (kPacketGraceMs), so idle clients cost no thread.

@@ -54,7 +54,8 @@ struct WorkerSetup {
 };
 
 // Returns the process exit code: kExitOk after a graceful stop, kExitAppLoad if the app
-// did not load. The caller _exits with it; a worker never returns into the master's code.
+// did not load, kExitWorkerBoot if the worker could not get ready around it. The caller
+// _exits with it; a worker never returns into the master's code.
 int run_worker(const WorkerSetup& setup);
 
 }  // namespace ferry::worker

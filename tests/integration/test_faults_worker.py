@@ -322,7 +322,7 @@ def test_a_leak_that_stays_recycles_the_worker(ferry, tmp):
 def test_limit_as_below_the_loaded_app_stops_ferry_with_the_fix(ferry, tmp):
     f = ferry(basic_ini(tmp, "limit-as = 1", processes=1, module="faultapp"), start=False)
     f.start(wait=False)
-    assert f.wait(timeout=30) == 4
+    assert f.wait(timeout=30) == 6  # kExitWorkerBoot: the app loaded, the worker could not start
     assert re.search(r"limit-as = 1 MB is below the \d+ MB of address space this worker has with the app "
                      r"loaded; raise limit-as", f.log_text()), f.diagnostics()
 

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <csignal>
+#include <fmt/format.h>
 #include <optional>
+#include <string>
 
 using namespace ferry::master;
 using namespace std::chrono_literals;
@@ -16,9 +18,16 @@ using Kind = Action::Kind;
 
 namespace {
 
-const ExitStatus kClean{0, 0};
-const ExitStatus kAppLoadError{4, 0};
-const ExitStatus kSegfault{0, SIGSEGV};
+const ExitStatus kClean{};
+const ExitStatus kAppLoadError{.code = 4};
+const ExitStatus kWorkerBootError{.code = 6};
+
+ExitStatus failed_with(int code, std::string why) {
+  ExitStatus status{.code = code};
+  status.boot_error = std::move(why);
+  return status;
+}
+const ExitStatus kSegfault{.signal = SIGSEGV};
 
 std::vector<pid_t> pids(const Actions& actions, Kind kind) {
   std::vector<pid_t> out;
@@ -38,12 +47,17 @@ std::optional<Action> first(const Actions& actions, Kind kind) {
   return std::nullopt;
 }
 
+std::string error_line(const Actions& actions) {
+  const auto line = first(actions, Kind::log_error);
+  return line ? line->message : "";
+}
+
 // Plays master.cpp: carries out every spawn at once (a fork that succeeds, with a fresh
 // pid) and reports it back, the way the real master does before its next event.
 class Master {
  public:
   explicit Master(int processes, std::chrono::seconds grace = 30s)
-      : supervisor_(Supervisor::Settings{processes, grace, 4}) {}
+      : supervisor_(Supervisor::Settings{processes, grace}) {}
 
   Supervisor& supervisor() { return supervisor_; }
   Clock::time_point now{};
@@ -51,8 +65,9 @@ class Master {
   std::vector<int> spawned_generation;
 
   Actions start() { return carry_out(supervisor_.start(now)); }
-  Actions adopt(const std::vector<Supervisor::Adopted>& workers, int generation, bool chain, bool can_spawn) {
-    return carry_out(supervisor_.start_adopting(workers, generation, chain, can_spawn, now));
+  Actions adopt(const std::vector<Supervisor::Adopted>& workers, int generation, bool chain,
+                std::optional<std::string> import_error = std::nullopt) {
+    return carry_out(supervisor_.start_adopting(workers, generation, chain, import_error, now));
   }
   Actions ready(pid_t pid) { return carry_out(supervisor_.on_ready(pid)); }
   Actions retire(pid_t pid) { return carry_out(supervisor_.on_retire(pid, "served max-requests")); }
@@ -144,6 +159,96 @@ TEST_CASE("app load error with a single worker exits at once with 4") {
   const auto exit = first(master.exit(master.spawned[0], kAppLoadError), Kind::exit);
   REQUIRE(exit);
   CHECK(exit->code == 4);
+}
+
+TEST_CASE("the stop line quotes the exception the worker printed, not a traceback that may not exist") {
+  Master master(1);
+  master.start();
+  const pid_t pid = master.spawned[0];
+  const auto actions = master.exit(pid, failed_with(4, "ModuleNotFoundError: No module named 'nope'"));
+  CHECK(error_line(actions) == fmt::format("worker 1 (pid {}) could not load the app: ModuleNotFoundError: No module "
+                                           "named 'nope'; stopping ferry",
+                                           pid));
+  CHECK(error_line(actions).find("traceback") == std::string::npos);
+}
+
+TEST_CASE("an app load failure with nothing to quote still names it") {
+  Master master(1);
+  master.start();
+  const pid_t pid = master.spawned[0];
+  CHECK(error_line(master.exit(pid, kAppLoadError)) ==
+        fmt::format("worker 1 (pid {}) could not load the app; stopping ferry", pid));
+}
+
+TEST_CASE("a worker boot failure (exit 6) before any worker was ready stops ferry with 6, quoting its error") {
+  Master master(2);
+  master.start();
+  const auto& w = master.spawned;
+  const auto actions = master.exit(w[0], failed_with(6, "chdir = /nope: No such file or directory; fix the path"));
+  CHECK(error_line(actions) == fmt::format("worker 1 (pid {}) failed to start: chdir = /nope: No such file or "
+                                           "directory; fix the path; stopping ferry",
+                                           w[0]));
+  CHECK(count(actions, Kind::spawn) == 0);
+  CHECK(pids(actions, Kind::stop) == std::vector<pid_t>{w[1]});
+  const auto exit = first(master.exit(w[1], kWorkerBootError), Kind::exit);
+  REQUIRE(exit);
+  CHECK(exit->code == 6);
+}
+
+TEST_CASE("exit code 6 after the app once loaded is an ordinary crash: respawn, still quoting why") {
+  Master master(1);
+  const auto workers = master.start_ready();
+  master.now += 60s;
+  master.exit(workers[0], kSegfault);
+  master.now += 5s;
+  const auto actions = master.exit(master.spawned.back(), failed_with(6, "chdir = /gone: No such file or directory"));
+  CHECK(count(actions, Kind::spawn) == 1);
+  CHECK(error_line(actions).find("exited: exit code 6 (chdir = /gone: No such file or directory) after 0 requests") !=
+        std::string::npos);
+  CHECK_FALSE(master.supervisor().stopping());
+}
+
+TEST_CASE("reload failures quote the new worker's error") {
+  Master master(2);
+  master.start_ready();
+  master.reload(2);
+  const pid_t new1 = master.spawned[2];
+  const auto failed = master.exit(new1, failed_with(4, "SyntaxError: invalid syntax"));
+  CHECK(error_line(failed) == fmt::format("reload failed: worker 1 (pid {}) could not load the app: SyntaxError: "
+                                          "invalid syntax; the old workers keep serving",
+                                          new1));
+  CHECK(pids(failed, Kind::stop) == std::vector<pid_t>{master.spawned[3]});
+
+  // A boot failure (exit 6) fails a reload the same way.
+  master.exit(master.spawned[3], kClean);
+  master.reload(2);
+  const pid_t new3 = master.spawned[4];
+  const auto again = master.exit(new3, failed_with(6, "static-map: /nope: not a directory; fix the directory"));
+  CHECK(error_line(again) == fmt::format("reload failed: worker 1 (pid {}) failed to start: static-map: /nope: not a "
+                                         "directory; fix the directory; the old workers keep serving",
+                                         new3));
+  CHECK(count(again, Kind::serving) == 1);
+}
+
+TEST_CASE("a chain reload stopped by a boot failure quotes it") {
+  Master m(2);
+  m.start_ready();
+  m.reload(2, true);
+  const pid_t pid = m.spawned.back();
+  const Actions a = m.exit(pid, failed_with(6, "limit-as = 10 MB is below the 40 MB ...; raise limit-as"));
+  CHECK(error_line(a) == fmt::format("chain reload stopped: worker 1 (pid {}) failed to start: limit-as = 10 MB is "
+                                     "below the 40 MB ...; raise limit-as; the workers not yet replaced keep "
+                                     "serving the old code",
+                                     pid));
+  CHECK(count(a, Kind::serving) == 1);
+  CHECK(m.supervisor().generation() == 1);
+}
+
+TEST_CASE("a handover whose import failed without a quote says only that") {
+  Master master(1);
+  const auto actions = master.adopt({{1, 2, 501}}, 2, /*chain=*/false, "");
+  CHECK(error_line(actions).starts_with("reload failed: the app did not import; the 1 worker of generation 2"));
+  CHECK(master.spawned.empty());
 }
 
 TEST_CASE("exit code 4 after the app once loaded is an ordinary crash: respawn") {
@@ -345,15 +450,16 @@ TEST_CASE("a reload after a failed reload waits for its own workers") {
 }
 
 TEST_CASE("ExitStatus::describe") {
-  CHECK(ExitStatus{3, 0}.describe() == "exit code 3");
-  CHECK(ExitStatus{0, 0}.describe() == "exit code 0");
-  CHECK(ExitStatus{0, SIGKILL}.describe() == "killed by signal 9 (SIGKILL)");
-  CHECK(ExitStatus{0, SIGSEGV}.describe() == "killed by signal 11 (SIGSEGV, a crash in native code)");
-  CHECK(ExitStatus{0, SIGABRT, true}.describe() == "killed by signal 6 (SIGABRT), core dumped");
+  CHECK(ExitStatus{.code = 3}.describe() == "exit code 3");
+  CHECK(ExitStatus{}.describe() == "exit code 0");
+  CHECK(ExitStatus{.signal = SIGKILL}.describe() == "killed by signal 9 (SIGKILL)");
+  CHECK(ExitStatus{.signal = SIGSEGV}.describe() == "killed by signal 11 (SIGSEGV, a crash in native code)");
+  CHECK(ExitStatus{.signal = SIGABRT, .core_dumped = true}.describe() == "killed by signal 6 (SIGABRT), core dumped");
   // The request a worker died in, from the shared memory it wrote at the request's start.
-  CHECK(ExitStatus{0, SIGSEGV, false, 3, "GET /crash"}.describe() ==
+  CHECK(ExitStatus{.signal = SIGSEGV, .requests = 3, .serving = "GET /crash"}.describe() ==
         "killed by signal 11 (SIGSEGV, a crash in native code) while serving GET /crash");
-  CHECK(ExitStatus{3, 0, false, 1, "POST /exit?x=1"}.describe() == "exit code 3 while serving POST /exit?x=1");
+  CHECK(ExitStatus{.code = 3, .requests = 1, .serving = "POST /exit?x=1"}.describe() ==
+        "exit code 3 while serving POST /exit?x=1");
 }
 
 TEST_CASE("ExitStatus::from_wait_status") {
@@ -456,7 +562,7 @@ TEST_CASE("retire requests are ignored during a reload or a stop") {
 
 TEST_CASE("handed-over workers serve until the new generation is ready, then are stopped") {
   Master master(2);
-  const auto actions = master.adopt({{1, 3, 501}, {2, 3, 502}}, 3, /*chain=*/false, /*can_spawn=*/true);
+  const auto actions = master.adopt({{1, 3, 501}, {2, 3, 502}}, 3, /*chain=*/false);
   REQUIRE(master.spawned.size() == 2);
   CHECK(master.spawned_generation == std::vector<int>{4, 4});  // numbering continues
   CHECK(count(actions, Kind::stop) == 0);
@@ -476,7 +582,7 @@ TEST_CASE("handed-over workers serve until the new generation is ready, then are
 
 TEST_CASE("a chain reload across a re-exec replaces the handed-over workers one at a time") {
   Master master(2);
-  master.adopt({{1, 1, 501}, {2, 1, 502}}, 1, /*chain=*/true, /*can_spawn=*/true);
+  master.adopt({{1, 1, 501}, {2, 1, 502}}, 1, /*chain=*/true);
   REQUIRE(master.spawned.size() == 1);
   const auto first_ready = master.ready(master.spawned[0]);
   CHECK(pids(first_ready, Kind::stop) == std::vector<pid_t>{501});
@@ -486,17 +592,20 @@ TEST_CASE("a chain reload across a re-exec replaces the handed-over workers one 
 
 TEST_CASE("a chain reload falls back to a full one when the worker count changed") {
   Master master(3);
-  master.adopt({{1, 1, 501}, {2, 1, 502}}, 1, /*chain=*/true, /*can_spawn=*/true);
+  master.adopt({{1, 1, 501}, {2, 1, 502}}, 1, /*chain=*/true);
   CHECK(master.spawned.size() == 3);
 }
 
 TEST_CASE("when the new master could not import the app, the handed-over workers keep serving") {
   Master master(2);
-  const auto actions = master.adopt({{1, 2, 501}, {2, 2, 502}}, 2, /*chain=*/false, /*can_spawn=*/false);
+  const auto actions =
+      master.adopt({{1, 2, 501}, {2, 2, 502}}, 2, /*chain=*/false, "NameError: name 'x' is not defined");
   CHECK(master.spawned.empty());
   CHECK(count(actions, Kind::stop) == 0);
   REQUIRE(first(actions, Kind::log_error));
   CHECK(first(actions, Kind::log_error)->message.find("keep serving the old code") != std::string::npos);
+  CHECK(first(actions, Kind::log_error)->message.find("did not import: NameError: name 'x' is not defined; ") !=
+        std::string::npos);
   CHECK(count(actions, Kind::serving) == 1);
   // One that dies is replaced, in its slot and generation, like any worker.
   master.now += 60s;
@@ -508,7 +617,7 @@ TEST_CASE("when the new master could not import the app, the handed-over workers
 
 TEST_CASE("a worker already stopping when handed over is not counted as serving") {
   Master master(1);
-  master.adopt({{1, 1, 501}, {1, 2, 502, /*retiring=*/true}}, 1, /*chain=*/true, /*can_spawn=*/true);
+  master.adopt({{1, 1, 501}, {1, 2, 502, /*retiring=*/true}}, 1, /*chain=*/true);
   REQUIRE(master.spawned.size() == 1);
   CHECK(pids(master.ready(master.spawned[0]), Kind::stop) == std::vector<pid_t>{501});
 }
