@@ -12,9 +12,11 @@
 namespace ferry::worker {
 namespace {
 
-[[noreturn]] void watch(RequestClock& clock, std::shared_ptr<spdlog::logger> log, HarakiriSettings settings,
-                        void (*stop_serving)()) {
-  const auto stuck = clock.wait_for_overdue(std::chrono::seconds(settings.harakiri_s));
+void watch(RequestClock& clock, std::shared_ptr<spdlog::logger> log, HarakiriSettings settings,
+           void (*stop_serving)()) {
+  const auto overdue = clock.wait_for_overdue(std::chrono::seconds(settings.harakiri_s));
+  if (!overdue) return;  // the worker stopped serving
+  const auto& stuck = *overdue;
   log->error(
       "harakiri: {} {} has run for {:.1f} s, past harakiri = {} s (worker {}, pid {}, thread {}); "
       "the Python stack of every thread follows, then this worker is replaced",
@@ -30,9 +32,9 @@ namespace {
 
 }  // namespace
 
-void start_harakiri_watchdog(RequestClock& clock, std::shared_ptr<spdlog::logger> log, HarakiriSettings settings,
-                             void (*stop_serving)()) {
-  std::thread(watch, std::ref(clock), std::move(log), settings, stop_serving).detach();
+std::thread start_harakiri_watchdog(RequestClock& clock, std::shared_ptr<spdlog::logger> log, HarakiriSettings settings,
+                                    void (*stop_serving)()) {
+  return std::thread(watch, std::ref(clock), std::move(log), settings, stop_serving);
 }
 
 }  // namespace ferry::worker

@@ -26,9 +26,10 @@ struct HarakiriSettings {
   int pid = 0;
 };
 
-// Starts the watchdog (a detached thread: it ends with the process). `stop_serving` tells
-// the serving threads to finish and exit, as a stop signal does.
-void start_harakiri_watchdog(RequestClock& clock, std::shared_ptr<spdlog::logger> log, HarakiriSettings settings,
-                             void (*stop_serving)());
+// Starts the watchdog thread. `stop_serving` tells the serving threads to finish and
+// exit, as a stop signal does. After the serving threads are done: clock.stop(), then join
+// it (a harakiri in progress ends the process within the mercy instead).
+std::thread start_harakiri_watchdog(RequestClock& clock, std::shared_ptr<spdlog::logger> log, HarakiriSettings settings,
+                                    void (*stop_serving)());
 
 }  // namespace ferry::worker

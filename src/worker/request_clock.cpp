@@ -64,9 +64,16 @@ int RequestClock::busy_except(int core) const {
   return busy_except_locked(core);
 }
 
-RequestClock::Overdue RequestClock::wait_for_overdue(Clock::duration limit) {
+void RequestClock::stop() {
+  std::lock_guard guard(mutex_);
+  stopped_ = true;
+  changed_.notify_all();
+}
+
+std::optional<RequestClock::Overdue> RequestClock::wait_for_overdue(Clock::duration limit) {
   std::unique_lock lock(mutex_);
   for (;;) {
+    if (stopped_) return std::nullopt;
     const auto now = Clock::now();
     if (auto stuck = overdue_locked(limit, now)) {
       armed_for_ = Clock::time_point::max();

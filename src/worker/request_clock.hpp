@@ -51,8 +51,12 @@ class RequestClock {
   int busy_except(int core) const;
 
   // The watchdog's two waits, woken by begin() and end() instead of polling.
-  // Blocks until a request has run past `limit`; returns the longest-running one.
-  Overdue wait_for_overdue(Clock::duration limit);
+  // Blocks until a request has run past `limit`; returns the longest-running one, or
+  // nullopt once stop() was called.
+  std::optional<Overdue> wait_for_overdue(Clock::duration limit);
+  // The worker is done serving: wait_for_overdue returns, so the watchdog can be joined
+  // before the clock goes away.
+  void stop();
   // Blocks until no thread but `core` is inside a request (true) or `until` (false).
   bool wait_until_idle_except(int core, Clock::time_point until);
 
@@ -76,6 +80,7 @@ class RequestClock {
   // waits for any request); a request that began earlier must wake it.
   Clock::time_point armed_for_ = Clock::time_point::max();
   bool watching_ends_ = false;  // wait_until_idle_except is waiting
+  bool stopped_ = false;
 };
 
 }  // namespace ferry::worker

@@ -118,10 +118,11 @@ int run_worker(const WorkerSetup& setup) {
   // not arrive with their connection (kPacketGraceMs), so idle clients cost no thread.
   state.ready = std::make_unique<ReadyQueue>();
   state.front = std::make_unique<HttpFront>(config, setup.http_listen_fds, *state.ready, stop_fd(), log);
+  std::thread watchdog;
   if (config.harakiri > 0) {
     state.clock = std::make_unique<RequestClock>(config.threads);
-    start_harakiri_watchdog(*state.clock, log, {config.harakiri, config.worker_reload_mercy, setup.slot, state.pid},
-                            request_stop);
+    watchdog = start_harakiri_watchdog(
+        *state.clock, log, {config.harakiri, config.worker_reload_mercy, setup.slot, state.pid}, request_stop);
   }
   std::vector<int> all_listen_fds = setup.listen_fds;
   all_listen_fds.insert(all_listen_fds.end(), setup.http_listen_fds.begin(), setup.http_listen_fds.end());
@@ -139,6 +140,10 @@ int run_worker(const WorkerSetup& setup) {
   ServingThread(state, *main_handler, 0).run();
   for (auto& thread : threads) thread.join();
   if (state.front) state.front->join();
+  if (state.clock) {
+    state.clock->stop();  // before the clock goes: the watchdog waits on it
+    watchdog.join();
+  }
   app->finish();
   return kExitOk;
 }

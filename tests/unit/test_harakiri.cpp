@@ -80,7 +80,8 @@ TEST_CASE("an overdue request: logged, stacks dumped, socket cut, others get mer
     clock.begin(0, pair[0], "GET", "/slow", now - std::chrono::seconds(3));
     clock.begin(1, -1, "POST", "/fine", now);
     start_harakiri_watchdog(clock, log, HarakiriSettings{.harakiri_s = 1, .mercy_s = 30, .slot = 3, .pid = 4242},
-                            stop_serving);
+                            stop_serving)
+        .detach();  // it ends this child with _exit
     while (!g_stopped) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     // The watchdog waits for thread 1 (mercy 30 s) rather than exiting under it.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -104,3 +104,16 @@ TEST_CASE("after harakiri, the watchdog waits for the other threads' requests to
   CHECK(clock.wait_until_idle_except(0, RequestClock::Clock::now() + 10s));
   other.join();
 }
+
+TEST_CASE("stop() ends the watchdog's wait, so the worker can join it before the clock goes") {
+  RequestClock clock(2);
+  clock.begin(0, 3, "GET", "/fine", RequestClock::Clock::now());  // busy, but far from its deadline
+  std::optional<RequestClock::Overdue> stuck{RequestClock::Overdue{}};
+  std::thread watchdog([&] { stuck = clock.wait_for_overdue(1h); });
+  clock.end(0);
+  clock.stop();
+  watchdog.join();  // would block for an hour (or for ever: idle) without stop()
+  CHECK_FALSE(stuck);
+  // Once stopped, a late waiter does not block either.
+  CHECK_FALSE(clock.wait_for_overdue(1h));
+}
