@@ -93,7 +93,7 @@ bool RequestRun::serve_static(Exchange& exchange) {
   std::uint64_t sent = 0;
   exchange.send_file(decision.file.get(), 0, decision.size, sent);
   exchange.body_bytes = sent;
-  if (sent < decision.size && exchange.http) exchange.http->must_close = true;
+  if (sent < decision.size) exchange.close_after_response();  // the file shrank: the head promised more
   return true;
 }
 

@@ -13,23 +13,17 @@
 #include <cerrno>
 #include <thread>
 
+#include "in_child.hpp"
+
 using ferry::ImportPriority;
+
+using ferry::test::in_child;
 
 namespace {
 
 int nice_of_this_thread() {
   errno = 0;
   return ::getpriority(PRIO_PROCESS, 0);
-}
-
-// Each case in a child process: nice values set here must not leak into other tests.
-template <typename Body>
-int in_child(Body body) {
-  const pid_t pid = ::fork();
-  if (pid == 0) ::_exit(body());
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace

@@ -12,25 +12,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "in_child.hpp"
+
 using ferry::master::drop_privileges;
 using ferry::master::Identity;
 using ferry::master::resolve_identity;
 using ferry::master::resolve_owner;
 using ferry::master::StartupError;
 
-namespace {
-
-// Runs `body` in a child; returns its exit code (-1 if it did not exit).
-template <typename Body>
-int in_child(Body body) {
-  const pid_t pid = ::fork();
-  if (pid == 0) ::_exit(body());
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-}  // namespace
+using ferry::test::in_child;
 
 TEST_CASE("a user name gives its uid, its name for initgroups and its primary group") {
   const passwd* root = ::getpwuid(0);

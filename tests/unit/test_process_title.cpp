@@ -12,8 +12,11 @@
 #include <cstring>
 #include <string>
 
+#include "in_child.hpp"
+
 using ferry::init_process_title;
 using ferry::set_process_title;
+using ferry::test::in_child;
 
 namespace {
 
@@ -50,12 +53,8 @@ TEST_CASE("the title overwrites the argv area, cut to its length, and the kernel
 }
 
 TEST_CASE("without init, only comm changes") {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    set_process_title("ferry master");
-    ::_exit(comm() == "ferry master" ? 0 : 1);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(in_child([] {
+          set_process_title("ferry master");
+          return comm() == "ferry master" ? 0 : 1;
+        }) == 0);
 }

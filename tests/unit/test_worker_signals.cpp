@@ -22,19 +22,13 @@
 #include <climits>
 #include <vector>
 
+#include "in_child.hpp"
+
 using namespace ferry::worker;
 
-namespace {
+using ferry::test::in_child;
 
-template <typename Body>
-int in_child(Body body) {
-  const pid_t pid = ::fork();
-  if (pid == 0) ::_exit(body());
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return 100 + WTERMSIG(status);
-  return WEXITSTATUS(status);
-}
+namespace {
 
 bool readable(int fd) {
   pollfd p{fd, POLLIN, 0};
@@ -107,7 +101,7 @@ TEST_CASE("without the handlers the same signal would have killed: the check abo
           ::signal(SIGTERM, SIG_DFL);  // doctest's own handler would report a crash instead
           ::raise(SIGTERM);
           return 0;
-        }) == 100 + SIGTERM);
+        }) == 128 + SIGTERM);
 }
 
 TEST_CASE("os.fork() inside a request: the child's listening and client sockets point at /dev/null") {
