@@ -1,17 +1,9 @@
 #include "worker/body_spill.hpp"
 
-#include <fcntl.h>
-
-#include <cstdlib>
-
 #include "common/logging.hpp"
+#include "common/temp_file.hpp"
 
 namespace ferry::worker {
-
-const char* spill_directory() {
-  const char* dir = std::getenv("TMPDIR");
-  return dir && *dir ? dir : "/tmp";
-}
 
 bool SpilledBody::append(std::string_view piece, std::size_t in_memory) {
   size += piece.size();
@@ -20,7 +12,7 @@ bool SpilledBody::append(std::string_view piece, std::size_t in_memory) {
     return true;
   }
   if (!file) {
-    file.reset(::open(spill_directory(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    file.reset(open_unlinked_temp_file());
     if (!file) return false;
     if (!write_fully(file.get(), memory)) return false;
     memory.clear();

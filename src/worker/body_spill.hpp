@@ -1,7 +1,7 @@
 #pragma once
 
-// Where a request body too large for memory goes: an unlinked temp file (O_TMPFILE) in
-// $TMPDIR, or /tmp without it, as post-buffering's (src/wsgi/input.cpp). A chunked body is
+// Where a request body too large for memory goes: an unlinked temp file
+// (common/temp_file.hpp, as post-buffering's in src/wsgi/input.cpp). A chunked body is
 // read whole by the HTTP front (its length is unknown until its end): in memory up to a
 // limit, then in such a file.
 
@@ -12,9 +12,6 @@
 #include "common/unique_fd.hpp"
 
 namespace ferry::worker {
-
-// $TMPDIR if set and not empty, else /tmp.
-const char* spill_directory();
 
 // A body read piece by piece: `memory` holds it until it would pass `in_memory` bytes,
 // then it moves to `file`, which takes the rest.

@@ -1,10 +1,8 @@
 #include "wsgi/input.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <memory>
@@ -12,6 +10,7 @@
 #include <vector>
 
 #include "common/logging.hpp"
+#include "common/temp_file.hpp"
 #include "wsgi/connection.hpp"
 #include "wsgi/python.hpp"
 
@@ -261,10 +260,8 @@ PyObject* new_buffered_input(Connection* connection, std::uint64_t memory_limit)
     }
     return PyObject_CallMethod(io.get(), "BytesIO", "O", body.get());
   }
-  // An unlinked file: nothing to clean up if the worker dies, invisible to other users.
-  const char* dir = std::getenv("TMPDIR");
-  const int fd = ::open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) return PyErr_SetFromErrnoWithFilename(PyExc_OSError, dir && *dir ? dir : "/tmp");
+  const int fd = open_unlinked_temp_file();
+  if (fd < 0) return PyErr_SetFromErrnoWithFilename(PyExc_OSError, temp_directory());
   bool ok = true;
   {
     GilReleased unlocked;

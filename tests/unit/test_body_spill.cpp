@@ -2,6 +2,8 @@
 
 #include "worker/body_spill.hpp"
 
+#include "common/temp_file.hpp"
+
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,11 +26,11 @@ TEST_CASE("the spill directory is $TMPDIR, or /tmp when it is unset or empty") {
   const char* saved = std::getenv("TMPDIR");
   const std::string keep = saved ? saved : "";
   ::setenv("TMPDIR", "/somewhere", 1);
-  CHECK(std::string(spill_directory()) == "/somewhere");
+  CHECK(std::string(ferry::temp_directory()) == "/somewhere");
   ::setenv("TMPDIR", "", 1);
-  CHECK(std::string(spill_directory()) == "/tmp");
+  CHECK(std::string(ferry::temp_directory()) == "/tmp");
   ::unsetenv("TMPDIR");
-  CHECK(std::string(spill_directory()) == "/tmp");
+  CHECK(std::string(ferry::temp_directory()) == "/tmp");
   if (saved) ::setenv("TMPDIR", keep.c_str(), 1);
 }
 
