@@ -8,7 +8,8 @@
 #
 # One worker under valgrind; 300 warm-up requests; counters zeroed; N (default 5000, or
 # $REQUESTS) requests with build/tests/bench/loadgen ($LOADGEN); counters dumped; total / N
-# printed. $FERRY_BIN picks another ferry binary (a baseline build, say).
+# printed. $FERRY_BIN picks another ferry binary (a baseline build, say). LOGGING=1 keeps
+# the request log on (written to a file in the temp dir), to count what logging costs.
 # The callgrind file is kept for callgrind_annotate.
 set -euo pipefail
 cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.."
@@ -22,8 +23,10 @@ case $server in
   uwsgi) cmd=(uwsgi --plugin python3 --master) ;;
   *) echo "usage: $0 ferry|uwsgi APP_ARGS..." >&2; exit 2 ;;
 esac
+logging=(--disable-logging)
+[ "${LOGGING:-0}" = 1 ] && logging=(--logto "$dir/requests.log")
 valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$dir/cg.%p" \
-  "${cmd[@]}" --socket "$sock" --processes 1 --disable-logging --pidfile "$dir/pid" "$@" >"$dir/out.log" 2>&1 &
+  "${cmd[@]}" --socket "$sock" --processes 1 "${logging[@]}" --pidfile "$dir/pid" "$@" >"$dir/out.log" 2>&1 &
 for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.2; done
 [ -S "$sock" ] || { echo "the server did not start; see $dir/out.log" >&2; exit 1; }
 sleep 3
