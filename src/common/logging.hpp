@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,6 +50,31 @@ constexpr bool needs_log_escape(char c) {
   return byte < 0x20 || byte == 0x7f || byte == '\\';
 }
 
+// Copies `text` to `out` with the bytes needs_log_escape() names written as \xNN. A text
+// without any, the common case, is scanned once and copied whole. Returns the text's clean
+// tail, which the caller copies (so fmt's formatter can apply its format spec to it).
+template <typename Out>
+std::string_view copy_log_safe_head(std::string_view text, Out& out) {
+  constexpr char kHex[] = "0123456789abcdef";
+  for (;;) {
+    std::size_t clean = 0;
+    while (clean < text.size() && !needs_log_escape(text[clean])) ++clean;
+    if (clean == text.size()) return text;
+    const auto byte = static_cast<unsigned char>(text[clean]);
+    const char escaped[] = {'\\', 'x', kHex[byte >> 4], kHex[byte & 0xf]};
+    out = std::copy(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(clean), out);
+    out = std::copy(std::begin(escaped), std::end(escaped), out);
+    text.remove_prefix(clean + 1);
+  }
+}
+
+// Appends what the client sent, escaped as LogSafe prints it, without going through fmt.
+inline void append_log_safe(std::string& out, std::string_view text) {
+  auto appender = std::back_inserter(out);
+  const auto tail = copy_log_safe_head(text, appender);
+  out.append(tail);
+}
+
 }  // namespace ferry
 
 // `fmt::format("{}", LogSafe{uri})`. A text without anything to escape, the common case,
@@ -57,17 +83,9 @@ template <>
 struct fmt::formatter<ferry::LogSafe> : fmt::formatter<std::string_view> {
   template <typename FormatContext>
   auto format(ferry::LogSafe value, FormatContext& ctx) const -> decltype(ctx.out()) {
-    std::string_view rest = value.text;
     auto out = ctx.out();
-    for (;;) {
-      std::size_t clean = 0;
-      while (clean < rest.size() && !ferry::needs_log_escape(rest[clean])) ++clean;
-      if (clean == rest.size()) break;
-      out = std::copy(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(clean), out);
-      out = fmt::format_to(out, "\\x{:02x}", static_cast<unsigned char>(rest[clean]));
-      rest.remove_prefix(clean + 1);
-    }
+    const auto tail = ferry::copy_log_safe_head(value.text, out);
     ctx.advance_to(out);
-    return fmt::formatter<std::string_view>::format(rest, ctx);
+    return fmt::formatter<std::string_view>::format(tail, ctx);
   }
 };

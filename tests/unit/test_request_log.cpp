@@ -134,3 +134,14 @@ TEST_CASE("LogSafe leaves UTF-8 and printable text as it is") {
   CHECK(fmt::format("{}", LogSafe{"\n"}) == "\\x0a");
   CHECK(fmt::format("[{:>6}]", LogSafe{"ab"}) == "[    ab]");  // the clean tail keeps its format spec
 }
+
+TEST_CASE("append_log_safe writes every byte as LogSafe prints it") {
+  for (int byte = 0; byte < 256; ++byte) {
+    const std::string text = std::string("a") + static_cast<char>(byte) + "b";
+    std::string appended = "x";
+    append_log_safe(appended, text);
+    CAPTURE(byte);
+    CHECK(appended == fmt::format("x{}", LogSafe{text}));
+    CHECK(appended.size() == (needs_log_escape(static_cast<char>(byte)) ? 7u : 4u));
+  }
+}
