@@ -2,21 +2,84 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <system_error>
 #include <utility>
 
 #include "common/logging.hpp"
+#include "master/daemon.hpp"
+#include "master/startup_error.hpp"
 
 namespace ferry::master {
 
 LogFile::LogFile(int fd, std::string path, int notice_fd) : fd_(fd), path_(std::move(path)), notice_fd_(notice_fd) {}
 
 void LogFile::write(std::string_view lines) {
+  while (rotation_.enabled() && !path_.empty() && !lines.empty()) {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) break;
+    const std::size_t fit = rotation_.fits(static_cast<std::uint64_t>(st.st_size), lines, fresh_);
+    if (fit == lines.size()) break;
+    if (fit > 0) write_lines(lines.substr(0, fit));
+    lines.remove_prefix(fit);
+    fresh_ = false;
+    if (!rotate()) break;  // the rest goes on into the full file
+  }
+  if (!lines.empty()) write_lines(lines);
+  fresh_ = false;
+}
+
+std::string LogFile::reopen() {
+  if (path_.empty()) return {};
+  try {
+    UniqueFd fresh = open_log(path_);
+    if (::dup3(fresh.get(), fd_, O_CLOEXEC) < 0) return fmt::format("dup3: {}", std::strerror(errno));
+    for (const int fd : mirrors_) ::dup2(fd_, fd);
+    at_line_start_ = true;
+    return {};
+  } catch (const StartupError& e) {
+    return log_reopen_failure(e.what(), ::geteuid());
+  }
+}
+
+// Moves the full file aside (never over an earlier backup, unless log-backupname names
+// one) and continues in a fresh one; undone if the fresh one cannot be opened.
+bool LogFile::rotate() {
+  const std::time_t now = std::time(nullptr);
+  std::string backup, error;
+  for (int attempt = 0; error.empty(); ++attempt) {
+    backup = rotation_.backup_path(path_, now, attempt);
+    const unsigned flags = rotation_.backup_name.empty() ? RENAME_NOREPLACE : 0;
+    if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, backup.c_str(), flags) == 0) break;
+    if (errno != EEXIST) error = log_rotate_failure(path_, backup, errno, ::geteuid());
+  }
+  if (error.empty()) {
+    error = reopen();
+    if (!error.empty()) {
+      ::rename(backup.c_str(), path_.c_str());
+      error = "ferry: log-maxsize: " + error + "\n";
+    }
+  }
+  if (!error.empty()) {
+    if (!rotation_failed_) write_lines(error);
+    if (!rotation_failed_ && notice_fd_ != fd_) write_fully(notice_fd_, error);
+    rotation_failed_ = true;
+    return false;
+  }
+  rotation_failed_ = false;
+  fresh_ = true;
+  write_lines(log_rotated_note(rotation_.max_bytes, backup));
+  return true;
+}
+
+void LogFile::write_lines(std::string_view lines) {
   if (outage_.active()) {
     // The note first, so it comes before the lines that follow the gap.
     std::string note = log_resumed_note(path_, outage_.error(), outage_.dropped());
