@@ -122,10 +122,12 @@ def test_log_maxsize_rotates_between_whole_lines_under_load(ferry, tmp):
     # Oldest first: the backups in name order, then the live file.
     uris = check_whole(backups + [tmp / "ferry.log"])
     assert sorted(uris) == sorted(sent), "every request exactly once"
-    # Names sort by age: each client's requests appear in the order it sent them.
-    for n in (0, 1):
-        mine = [int(u.rsplit("-", 1)[1]) for u in uris if u.startswith(f"/rot-{n}-")]
-        assert mine == sorted(mine)
+    # Names sort by age: each worker's request lines, read file after file, count up 1, 2, 3...
+    served = {}
+    for path in backups + [tmp / "ferry.log"]:
+        for pid, n in re.findall(r"^\[pid: (\d+)\|app: 0\|req: (\d+)/", path.read_text(), re.M):
+            assert int(n) == served.get(pid, 0) + 1, (path, pid, n, served.get(pid))
+            served[pid] = int(n)
     # Each fresh file starts by naming the one before it.
     for older, newer in zip(backups, backups[1:] + [tmp / "ferry.log"]):
         first = newer.read_text().splitlines()[0]
