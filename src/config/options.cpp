@@ -340,10 +340,15 @@ constexpr std::array kOptions{
                throw ConfigError(w, fmt::format("log-maxsize = {} is too small; use at least 1024 bytes", v));
              }
            }},
-    Option{"log-backupname", "", OptionKind::text, "PATH", "with log-maxsize: the rotated log's name (replaced each time)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.log_backupname = text("log-backupname", v, w); }},
+    Option{"log-backupname", "", OptionKind::text, "PATH",
+           "with log-maxsize: the rotated log's name (replaced each time)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.log_backupname = text("log-backupname", v, w);
+           }},
     Option{"log-reopen", "", OptionKind::flag, "", "reopen the log file after each reload",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.log_reopen = parse_bool("log-reopen", v, w); }},
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.log_reopen = parse_bool("log-reopen", v, w);
+           }},
     Option{"touch-logreopen", "", OptionKind::list, "FILE", "reopen the log file when FILE's mtime changes",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.touch_logreopen.push_back(text("touch-logreopen", v, w));

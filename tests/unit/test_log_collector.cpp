@@ -214,9 +214,9 @@ TEST_CASE("LogFile: log-maxsize rotates between lines, never over an earlier bac
     for (int i = 0; i < n; ++i) out += std::string(19, c) + "\n";  // 20 bytes each
     return out;
   };
-  file.write(lines('a', 9));                   // 180 bytes: fits
-  file.write(lines('b', 1) + lines('c', 2));   // the first fits exactly, the others open a fresh file
-  file.write(lines('d', 2) + lines('e', 3));   // another rotation, likely within the same second
+  file.write(lines('a', 9));                  // 180 bytes: fits
+  file.write(lines('b', 1) + lines('c', 2));  // the first fits exactly, the others open a fresh file
+  file.write(lines('d', 2) + lines('e', 3));  // another rotation, likely within the same second
   std::vector<std::filesystem::path> backups;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().filename() != "app.log") backups.push_back(entry.path());
