@@ -45,16 +45,22 @@ std::string LogFile::reopen() {
     at_line_start_ = true;
     return {};
   } catch (const StartupError& e) {
-    return log_reopen_failure(e.what(), ::geteuid());
+    const int error = errno;  // open(2)'s, as open_log left it
+    return log_reopen_failure(e.what(), error, ::geteuid());
   }
 }
 
 // Moves the full file aside (never over an earlier backup, unless log-backupname names
-// one) and continues in a fresh one; undone if the fresh one cannot be opened.
+// one) and continues in a fresh one; undone if the fresh one cannot be opened. A file that
+// is no longer at the path (moved by someone else) is left where it is.
 bool LogFile::rotate() {
   const std::time_t now = std::time(nullptr);
   std::string backup, error;
-  for (int attempt = 0; error.empty(); ++attempt) {
+  struct stat ours {
+  }, there{};
+  const bool moved = ::fstat(fd_, &ours) == 0 &&
+                     (::stat(path_.c_str(), &there) != 0 || there.st_ino != ours.st_ino || there.st_dev != ours.st_dev);
+  for (int attempt = 0; !moved && error.empty(); ++attempt) {
     backup = rotation_.backup_path(path_, now, attempt);
     const unsigned flags = rotation_.backup_name.empty() ? RENAME_NOREPLACE : 0;
     if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, backup.c_str(), flags) == 0) break;
@@ -63,7 +69,7 @@ bool LogFile::rotate() {
   if (error.empty()) {
     error = reopen();
     if (!error.empty()) {
-      ::rename(backup.c_str(), path_.c_str());
+      if (!moved) ::rename(backup.c_str(), path_.c_str());
       error = "ferry: log-maxsize: " + error + "\n";
     }
   }
@@ -75,7 +81,7 @@ bool LogFile::rotate() {
   }
   rotation_failed_ = false;
   fresh_ = true;
-  write_lines(log_rotated_note(rotation_.max_bytes, backup));
+  write_lines(log_rotated_note(rotation_.max_bytes, moved ? std::string() : backup));
   return true;
 }
 

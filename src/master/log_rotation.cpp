@@ -1,5 +1,6 @@
 #include "master/log_rotation.hpp"
 
+#include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
 
@@ -33,8 +34,8 @@ std::string LogRotation::backup_path(const std::string& path, std::time_t now, i
 
 namespace {
 
-std::string unprivileged_hint(unsigned euid) {
-  if (euid == 0) return {};
+std::string unprivileged_hint(int error, unsigned euid) {
+  if (euid == 0 || (error != EACCES && error != EPERM)) return {};
   return fmt::format(
       "; ferry runs as uid {} since dropping privileges, so the log's directory must be writable by that user "
       "(or have logrotate create the new file for it: 'create 0640 USER GROUP', then SIGUSR1)",
@@ -43,18 +44,23 @@ std::string unprivileged_hint(unsigned euid) {
 
 }  // namespace
 
-std::string log_reopen_failure(std::string_view what, unsigned euid) {
-  return fmt::format("could not reopen the log: {}{}; still writing to the old file", what, unprivileged_hint(euid));
+std::string log_reopen_failure(std::string_view what, int error, unsigned euid) {
+  return fmt::format("could not reopen the log: {}{}; still writing to the old file", what,
+                     unprivileged_hint(error, euid));
 }
 
 std::string log_rotate_failure(std::string_view path, std::string_view backup, int error, unsigned euid) {
   return fmt::format(
       "ferry: log-maxsize: could not rotate the log: rename {} to {}: {}{}; still writing to {} (said once; "
       "each later batch tries again)\n",
-      path, backup, std::strerror(error), unprivileged_hint(euid), path);
+      path, backup, std::strerror(error), unprivileged_hint(error, euid), path);
 }
 
 std::string log_rotated_note(std::uint64_t max_bytes, std::string_view backup) {
+  if (backup.empty()) {
+    return fmt::format("ferry: log reopened at log-maxsize = {}; the lines before this are in the file moved away\n",
+                       max_bytes);
+  }
   return fmt::format("ferry: log rotated at log-maxsize = {}; the lines before this are in {}\n", max_bytes, backup);
 }
 

@@ -35,10 +35,11 @@ struct LogRotation {
 // Why the log could not be reopened (`what`, from open_log), with the fix when ferry runs
 // unprivileged; for the master's logger, so no newline. The two below are whole lines
 // that LogFile writes itself.
-std::string log_reopen_failure(std::string_view what, unsigned euid);
+std::string log_reopen_failure(std::string_view what, int error, unsigned euid);
 // The rename that failed, with its errno, and what to do.
 std::string log_rotate_failure(std::string_view path, std::string_view backup, int error, unsigned euid);
-// The first line of the fresh file: where the lines before it are.
+// The first line of the fresh file: where the lines before it are (empty `backup`: the
+// full file had been moved away already, e.g. by logrotate without a SIGUSR1).
 std::string log_rotated_note(std::uint64_t max_bytes, std::string_view backup);
 
 }  // namespace ferry::master

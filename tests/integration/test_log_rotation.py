@@ -171,6 +171,39 @@ def test_log_maxsize_that_cannot_rename_says_so_once_and_keeps_logging(ferry, tm
     assert sorted(check_whole([logdir / "ferry.log"])) == sorted(f"/rot-0-{i}" for i in range(30))
 
 
+def test_sigusr1_after_dropping_privileges_reopens_or_says_why(ferry, tmp):
+    import grp
+    import pwd
+    assert os.geteuid() == 0, "CI runs as root; this test checks a reopen after dropping root"
+    nobody, nogroup = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid
+    logdir = tmp / "logs"
+    logdir.mkdir()
+    log, moved = logdir / "ferry.log", logdir / "ferry.log.1"
+    ini = basic_ini(tmp, "uid = nobody", "gid = nogroup", "chown-socket = nobody:nogroup",
+                    processes=1, log=False)
+    f = ferry(ini + f"logger = file:{log}\n")
+    f.wait_workers(1)
+    # Moved away, nothing new in its place: the master (nobody) cannot create a file in
+    # root's directory, says so, and goes on in the old file.
+    os.rename(log, moved)
+    os.kill(f.pid, signal.SIGUSR1)
+    wait_until(lambda: "got SIGUSR1: could not reopen the log" in moved.read_text(), 10,
+               message="the reopen failure\n" + moved.read_text()[-2000:])
+    assert f"Permission denied" in moved.read_text()
+    assert f"ferry runs as uid {nobody} since dropping privileges" in moved.read_text()
+    assert not log.exists()
+    assert uwsgi_get(tmp / "s.sock", "/still").status == 200
+    wait_until(lambda: "GET /still " in moved.read_text(), 10, message="the old file still logging")
+    # logrotate's 'create 0640 nobody nogroup': the new file is the master's to open.
+    log.touch(0o640)
+    os.chown(log, nobody, nogroup)
+    os.kill(f.pid, signal.SIGUSR1)
+    wait_until(lambda: "got SIGUSR1: reopened the log file" in log.read_text(), 10, message="the reopen")
+    assert uwsgi_get(tmp / "s.sock", "/after").status == 200
+    wait_until(lambda: "GET /after " in log.read_text(), 10, message="the new file logging")
+    assert "GET /after " not in moved.read_text()
+
+
 def test_touch_logreopen_reopens_the_log(ferry, tmp):
     trigger = tmp / "reopen.trigger"
     trigger.write_text("")

@@ -234,5 +234,11 @@ TEST_CASE("LogFile: log-maxsize rotates between lines, never over an earlier bac
   CHECK(file.reopen().empty());
   file.write("after\n");
   CHECK(slurp(path) == "after\n");
+  // Moved away by someone else, then full: left where it is, and a fresh file at the path.
+  std::filesystem::rename(path, dir / "moved-again.log");
+  file.write(lines('f', 10));
+  CHECK(slurp(dir / "moved-again.log") == "after\n" + lines('f', 9));
+  CHECK(slurp(path) == ferry::master::log_rotated_note(200, "") + lines('f', 1));
+  CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 5);
   std::filesystem::remove_all(dir);
 }

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cerrno>
 #include <string>
 
 using ferry::master::LogRotation;
@@ -57,4 +58,19 @@ TEST_CASE("log-backupname is used as it is, every time") {
   const LogRotation r{100, "/var/log/app.log.old"};
   CHECK(r.backup_path("/var/log/app.log", 0, 0) == "/var/log/app.log.old");
   CHECK(r.backup_path("/var/log/app.log", 0, 3) == "/var/log/app.log.old");
+}
+
+TEST_CASE("a failed reopen or rotation names the fix, and the unprivileged user only when permissions are why") {
+  using ferry::master::log_reopen_failure;
+  using ferry::master::log_rotate_failure;
+  CHECK(log_reopen_failure("cannot open /l", EACCES, 33).find("ferry runs as uid 33 since dropping privileges") !=
+        std::string::npos);
+  CHECK(log_reopen_failure("cannot open /l", EACCES, 0).find("uid") == std::string::npos);
+  CHECK(log_reopen_failure("cannot open /l", ENOSPC, 33).find("uid") == std::string::npos);
+  const std::string rotate = log_rotate_failure("/l", "/l.1", EPERM, 33);
+  CHECK(rotate.find("rename /l to /l.1") != std::string::npos);
+  CHECK(rotate.find("still writing to /l") != std::string::npos);
+  CHECK(rotate.back() == '\n');
+  CHECK(ferry::master::log_rotated_note(4096, "/l.1") ==
+        "ferry: log rotated at log-maxsize = 4096; the lines before this are in /l.1\n");
 }
