@@ -229,7 +229,7 @@ def test_log_reopen_reopens_the_log_after_a_reload(ferry, tmp, reopen):
 
     def both():
         return moved.read_text() + (log.read_text() if log.exists() else "")
-    wait_until(lambda: re.search(r"worker \d+ \(pid \d+\) is ready", both().split("got SIGHUP")[-1]), 15,
+    wait_until(lambda: re.search(r"generation 2\)[\s\S]*is ready", both()), 15,
                message="the reloaded worker's ready line\n" + both())
     assert log.exists() == reopen
     if reopen:
