@@ -50,21 +50,38 @@ std::string LogFile::reopen() {
   }
 }
 
+namespace {
+
+// rename(2) that replaces `to` only if asked: 0, EEXIST when `to` is taken, or the errno.
+int move_aside(const std::string& from, const std::string& to, bool replace) {
+  if (!replace) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL) return errno;
+    // A filesystem without RENAME_NOREPLACE: look first (only this process renames here).
+    if (::access(to.c_str(), F_OK) == 0) return EEXIST;
+  }
+  return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+}
+
+}  // namespace
+
 // Moves the full file aside (never over an earlier backup, unless log-backupname names
 // one) and continues in a fresh one; undone if the fresh one cannot be opened. A file that
 // is no longer at the path (moved by someone else) is left where it is.
 bool LogFile::rotate() {
   const std::time_t now = std::time(nullptr);
   std::string backup, error;
-  struct stat ours {
-  }, there{};
+  struct stat ours {};
+  struct stat there {};
   const bool moved = ::fstat(fd_, &ours) == 0 &&
                      (::stat(path_.c_str(), &there) != 0 || there.st_ino != ours.st_ino || there.st_dev != ours.st_dev);
-  for (int attempt = 0; !moved && error.empty(); ++attempt) {
+  for (int attempt = 0; !moved; ++attempt) {
     backup = rotation_.backup_path(path_, now, attempt);
-    const unsigned flags = rotation_.backup_name.empty() ? RENAME_NOREPLACE : 0;
-    if (::renameat2(AT_FDCWD, path_.c_str(), AT_FDCWD, backup.c_str(), flags) == 0) break;
-    if (errno != EEXIST) error = log_rotate_failure(path_, backup, errno, ::geteuid());
+    const int failed = move_aside(path_, backup, /*replace=*/!rotation_.backup_name.empty());
+    if (failed == 0) break;
+    if (failed == EEXIST) continue;  // a rotation earlier in the same second: the next name
+    error = log_rotate_failure(path_, backup, failed, ::geteuid());
+    break;
   }
   if (error.empty()) {
     error = reopen();
