@@ -96,6 +96,10 @@ struct Config {
   std::string logfile;  // empty: stderr
   bool daemonize = false;
   bool disable_logging = false;
+  std::uint64_t log_maxsize = 0;             // rotate the log when it would pass this many bytes; 0: never
+  std::string log_backupname;                // where a rotated log goes; empty: LOGFILE.<UTC timestamp>
+  bool log_reopen = false;                   // reopen the log after a reload
+  std::vector<std::string> touch_logreopen;  // reopen the log when one of these files' mtime changes
 
   // Process titles
   bool auto_procname = false;

@@ -266,6 +266,9 @@ Loaded load(std::span<const std::string> arguments) {
   }
   Loaded loaded = loader.finish();
   loaded.config.arguments.assign(arguments.begin(), arguments.end());
+  if (loaded.config.log_maxsize > 0 && loaded.config.logfile.empty()) {
+    loaded.warnings.push_back("log-maxsize has no effect: the log goes to stderr; set logger = file:PATH to rotate it");
+  }
   return loaded;
 }
 

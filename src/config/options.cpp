@@ -333,6 +333,26 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.disable_logging = parse_bool("disable-logging", v, w);
            }},
+    Option{"log-maxsize", "", OptionKind::number, "BYTES", "rotate the log file when it would pass BYTES",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.log_maxsize = static_cast<std::uint64_t>(parse_number("log-maxsize", v, w, 0, 1L << 50));
+             if (c.log_maxsize > 0 && c.log_maxsize < 1024) {
+               throw ConfigError(w, fmt::format("log-maxsize = {} is too small; use at least 1024 bytes", v));
+             }
+           }},
+    Option{"log-backupname", "", OptionKind::text, "PATH",
+           "with log-maxsize: the rotated log's name (replaced each time)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.log_backupname = text("log-backupname", v, w);
+           }},
+    Option{"log-reopen", "", OptionKind::flag, "", "reopen the log file after each reload",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.log_reopen = parse_bool("log-reopen", v, w);
+           }},
+    Option{"touch-logreopen", "", OptionKind::list, "FILE", "reopen the log file when FILE's mtime changes",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.touch_logreopen.push_back(text("touch-logreopen", v, w));
+           }},
 };
 
 struct Explained {
@@ -362,7 +382,6 @@ constexpr std::array kUnsupported{
     Explained{"py-autoreload", "not implemented yet; send SIGHUP to the master to reload"},
     Explained{"cheaper", "ferry runs a fixed number of workers; remove cheaper"},
     Explained{"offload-threads", "ferry has no offload threads; remove it"},
-    Explained{"log-maxsize", "ferry does not rotate logs itself; use logrotate"},
     Explained{"reload-mercy", "use worker-reload-mercy"},
 };
 

@@ -2,21 +2,107 @@
 
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <system_error>
 #include <utility>
 
 #include "common/logging.hpp"
+#include "master/daemon.hpp"
+#include "master/startup_error.hpp"
 
 namespace ferry::master {
 
 LogFile::LogFile(int fd, std::string path, int notice_fd) : fd_(fd), path_(std::move(path)), notice_fd_(notice_fd) {}
 
 void LogFile::write(std::string_view lines) {
+  while (rotation_.enabled() && !path_.empty() && !lines.empty()) {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) break;
+    const std::size_t fit = rotation_.fits(static_cast<std::uint64_t>(st.st_size), lines, fresh_);
+    if (fit == lines.size()) break;
+    if (fit > 0) write_lines(lines.substr(0, fit));
+    lines.remove_prefix(fit);
+    fresh_ = false;
+    if (!rotate()) break;  // the rest goes on into the full file
+  }
+  if (!lines.empty()) write_lines(lines);
+  fresh_ = false;
+}
+
+std::string LogFile::reopen() {
+  if (path_.empty()) return {};
+  try {
+    UniqueFd fresh = open_log(path_);
+    if (::dup3(fresh.get(), fd_, O_CLOEXEC) < 0) return fmt::format("dup3: {}", std::strerror(errno));
+    for (const int fd : mirrors_) ::dup2(fd_, fd);
+    at_line_start_ = true;
+    return {};
+  } catch (const StartupError& e) {
+    const int error = errno;  // open(2)'s, as open_log left it
+    return log_reopen_failure(e.what(), error, ::geteuid());
+  }
+}
+
+namespace {
+
+// rename(2) that replaces `to` only if asked: 0, EEXIST when `to` is taken, or the errno.
+int move_aside(const std::string& from, const std::string& to, bool replace) {
+  if (!replace) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+    if (errno != EINVAL) return errno;
+    // A filesystem without RENAME_NOREPLACE: look first (only this process renames here).
+    if (::access(to.c_str(), F_OK) == 0) return EEXIST;
+  }
+  return ::rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+}
+
+}  // namespace
+
+// Moves the full file aside (never over an earlier backup, unless log-backupname names
+// one) and continues in a fresh one; undone if the fresh one cannot be opened. A file that
+// is no longer at the path (moved by someone else) is left where it is.
+bool LogFile::rotate() {
+  const std::time_t now = std::time(nullptr);
+  std::string backup, error;
+  struct stat ours {};
+  struct stat there {};
+  const bool moved = ::fstat(fd_, &ours) == 0 &&
+                     (::stat(path_.c_str(), &there) != 0 || there.st_ino != ours.st_ino || there.st_dev != ours.st_dev);
+  for (int attempt = 0; !moved; ++attempt) {
+    backup = rotation_.backup_path(path_, now, attempt);
+    const int failed = move_aside(path_, backup, /*replace=*/!rotation_.backup_name.empty());
+    if (failed == 0) break;
+    if (failed == EEXIST) continue;  // a rotation earlier in the same second: the next name
+    error = log_rotate_failure(path_, backup, failed, ::geteuid());
+    break;
+  }
+  if (error.empty()) {
+    error = reopen();
+    if (!error.empty()) {
+      if (!moved) ::rename(backup.c_str(), path_.c_str());
+      error = "ferry: log-maxsize: " + error + "\n";
+    }
+  }
+  if (!error.empty()) {
+    if (!rotation_failed_) write_lines(error);
+    if (!rotation_failed_ && notice_fd_ != fd_) write_fully(notice_fd_, error);
+    rotation_failed_ = true;
+    return false;
+  }
+  rotation_failed_ = false;
+  fresh_ = true;
+  write_lines(log_rotated_note(rotation_.max_bytes, moved ? std::string() : backup));
+  return true;
+}
+
+void LogFile::write_lines(std::string_view lines) {
   if (outage_.active()) {
     // The note first, so it comes before the lines that follow the gap.
     std::string note = log_resumed_note(path_, outage_.error(), outage_.dropped());

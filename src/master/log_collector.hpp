@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
@@ -29,6 +30,7 @@
 
 #include "common/unique_fd.hpp"
 #include "master/log_lines.hpp"
+#include "master/log_rotation.hpp"
 
 namespace ferry::master {
 
@@ -44,18 +46,37 @@ class LogFile {
   LogFile(const LogFile&) = delete;
   LogFile& operator=(const LogFile&) = delete;
 
-  // Writes `lines`, which end in a newline.
+  // Writes `lines`, which end in a newline. With a size limit (set_rotation), the file is
+  // first rotated where the lines would take it past the limit, between two lines.
   void write(std::string_view lines);
 
+  // log-maxsize / log-backupname (log_rotation.hpp); a LogRotation{} turns it off.
+  void set_rotation(LogRotation rotation) { rotation_ = std::move(rotation); }
+  // Other descriptors that are this log too (the master's stdout and stderr when it is
+  // daemonized): a reopen points them at the new file as well.
+  void set_mirrors(std::vector<int> fds) { mirrors_ = std::move(fds); }
+
+  // Continues in a fresh file at the path (SIGUSR1 after logrotate moved it, log-reopen,
+  // touch-logreopen, a rotation); the descriptor number stays. Empty on success, else what
+  // went wrong and what to do; the old file is kept then.
+  std::string reopen();
+
   int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
   const LogOutage& outage() const { return outage_; }
 
  private:
+  void write_lines(std::string_view lines);
   bool write_some(std::string_view& rest);  // false, and errno, once a write fails
+  bool rotate();                            // false (and a note once) if the file could not be moved
 
   int fd_;
   std::string path_;
   int notice_fd_;
+  LogRotation rotation_;
+  std::vector<int> mirrors_;
+  bool rotation_failed_ = false;  // said once, until a rotation works again
+  bool fresh_ = false;            // just rotated: takes at least one line, whatever its size
   LogOutage outage_;
   bool at_line_start_ = true;  // a write cut short leaves half a line in the file
 };

@@ -80,6 +80,8 @@ class Master {
       }
     }
     for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
+    if (config_->daemonize || app_) log_file_.set_mirrors({STDOUT_FILENO, STDERR_FILENO});  // they are the log too
+    log_file_.set_rotation({config_->log_maxsize, config_->log_backupname});
   }
 
   int run() {
@@ -166,7 +168,7 @@ class Master {
         send_reloading();
         execute(reload(now, sig == SIGUSR2, fmt::format("got SIG{}", sigabbrev_np(sig))));
       } else if (sig == SIGUSR1) {
-        reopen_log();
+        reopen_log("got SIGUSR1");
       } else if (sig == SIGQUIT || sig == SIGINT) {
         // As in uWSGI, gunicorn and nginx: SIGINT (Ctrl-C) and SIGQUIT do not wait.
         notifier_.send("STOPPING=1\nSTATUS=fast stop");
@@ -182,22 +184,14 @@ class Master {
     });
   }
 
-  // SIGUSR1, after logrotate moved the file away: continue in a new file at the same
-  // path. The descriptor number stays, so everything holding it follows.
-  void reopen_log() {
+  // SIGUSR1, log-reopen, touch-logreopen (after logrotate moved the file away): continue
+  // in a new file at the same path. The descriptor number stays, so everything holding it follows.
+  void reopen_log(std::string_view why) {
     if (config_->logfile.empty()) return;
-    try {
-      UniqueFd fresh = open_log(config_->logfile);
-      outputs_.flush();  // what the workers wrote before the signal goes to the old file
-      ::dup3(fresh.get(), log_fd_.get(), O_CLOEXEC);
-      if (config_->daemonize || app_) {  // the master's own stdout/stderr are the log too
-        ::dup2(log_fd_.get(), STDOUT_FILENO);
-        ::dup2(log_fd_.get(), STDERR_FILENO);
-      }
-      log_->info("got SIGUSR1: reopened the log file {}", config_->logfile);
-    } catch (const StartupError& e) {
-      log_->error("got SIGUSR1 but could not reopen the log: {}; still writing to the old file", e.what());
-    }
+    outputs_.flush();  // what the workers wrote before the signal goes to the old file
+    const std::string error = log_file_.reopen();
+    if (error.empty()) log_->info("{}: reopened the log file {}", why, config_->logfile);
+    if (!error.empty()) log_->error("{}: {}", why, error);
   }
 
   Actions reload(Clock::time_point now, bool chain, std::string_view why) {
@@ -218,6 +212,8 @@ class Master {
       }
       loaded.config.sockets = config_->sockets;
       config_ = std::make_shared<config::Config>(std::move(loaded.config));
+      log_file_.set_rotation({config_->log_maxsize, config_->log_backupname});
+      if (config_->log_reopen) reopen_log(why);
     } catch (const config::ConfigError& e) {
       log_->error("reload aborted, the configuration has an error (the current workers keep serving): {}", e.what());
       return {};
@@ -254,9 +250,9 @@ class Master {
     log_->error("reload failed: cannot execute {}: {}; the current workers keep serving", path, std::strerror(error));
   }
 
-  // touch-reload / touch-chain-reload: a changed mtime (checked each second) reloads.
+  // touch-reload / touch-chain-reload / touch-logreopen: a changed mtime (checked each second).
   void watch_touch_files() {
-    if (touched_.empty()) return;
+    if (touched_.empty() && log_touched_.empty()) return;
     touch_timer_.expires_after(std::chrono::seconds(1));
     touch_timer_.async_wait([this](const asio::error_code& error) {
       if (error || done_) return;
@@ -264,6 +260,7 @@ class Master {
         send_reloading();
         execute(reload(Clock::now(), touched->chain, fmt::format("{} was touched", touched->path)));
       }
+      if (const auto touched = log_touched_.changed()) reopen_log(fmt::format("{} was touched", touched->path));
       watch_touch_files();
     });
   }
@@ -436,6 +433,7 @@ class Master {
   asio::steady_timer timer_;
   asio::steady_timer touch_timer_{io_};
   TouchFiles touched_{config_->touch_reload, config_->touch_chain_reload};
+  TouchFiles log_touched_{config_->touch_logreopen, {}};
   bool timer_armed_ = false;
   Clock::time_point timer_due_{};
   Supervisor supervisor_;

@@ -11,6 +11,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -182,4 +186,59 @@ TEST_CASE("LogFile: a log that cannot be written drops and counts lines, says so
   for (ssize_t n; (n = ::read(notices.read.get(), buffer, sizeof buffer)) > 0;) told.append(buffer, n);
   CHECK(told == ferry::master::log_outage_notice("/the/log", EFBIG) + note);
   CHECK_FALSE(file.outage().active());
+}
+
+namespace {
+
+std::string slurp(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("LogFile: log-maxsize rotates between lines, never over an earlier backup, and reopen follows the path") {
+  char dir_template[] = "/tmp/ferry-rotate-XXXXXX";
+  REQUIRE(::mkdtemp(dir_template) != nullptr);
+  const std::filesystem::path dir(dir_template);
+  const std::string path = (dir / "app.log").string();
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+  REQUIRE(fd);
+  Pipe notices;
+  ferry::master::LogFile file(fd.get(), path, notices.write.get());
+  file.set_rotation({200, ""});
+  const auto lines = [](char c, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out += std::string(19, c) + "\n";  // 20 bytes each
+    return out;
+  };
+  file.write(lines('a', 9));                  // 180 bytes: fits
+  file.write(lines('b', 1) + lines('c', 2));  // the first fits exactly, the others open a fresh file
+  file.write(lines('d', 2) + lines('e', 3));  // another rotation, likely within the same second
+  std::vector<std::filesystem::path> backups;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().filename() != "app.log") backups.push_back(entry.path());
+  }
+  std::sort(backups.begin(), backups.end());
+  REQUIRE(backups.size() == 2);
+  CHECK(slurp(backups[0]) == lines('a', 9) + lines('b', 1));
+  // Each fresh file starts with a note (about 120 bytes here) naming the previous one.
+  const std::string second = slurp(backups[1]);
+  CHECK(second == ferry::master::log_rotated_note(200, backups[0].string()) + lines('c', 2) + lines('d', 2));
+  CHECK(second.size() <= 200);
+  CHECK(slurp(path) == ferry::master::log_rotated_note(200, backups[1].string()) + lines('e', 3));
+  // After logrotate moved it: a reopen continues at the path, with the same descriptor.
+  std::filesystem::rename(path, dir / "moved.log");
+  CHECK(file.reopen().empty());
+  file.write("after\n");
+  CHECK(slurp(path) == "after\n");
+  // Moved away by someone else, then full: left where it is, and a fresh file at the path.
+  std::filesystem::rename(path, dir / "moved-again.log");
+  file.write(lines('f', 10));
+  CHECK(slurp(dir / "moved-again.log") == "after\n" + lines('f', 9));
+  CHECK(slurp(path) == ferry::master::log_rotated_note(200, "") + lines('f', 1));
+  CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 5);
+  std::filesystem::remove_all(dir);
 }
