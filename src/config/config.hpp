@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/diagnostics.hpp"
+#include "config/log_shape.hpp"
 
 namespace ferry::config {
 
@@ -96,6 +97,7 @@ struct Config {
   std::string logfile;  // empty: stderr
   bool daemonize = false;
   bool disable_logging = false;
+  RequestLogShape request_log;  // log-format, log-req-encoder, log-slow...
 
   // Process titles
   bool auto_procname = false;

@@ -1,5 +1,7 @@
 #include "config/options.hpp"
 
+#include "config/log_options.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -401,7 +403,14 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::span<const Option> options() { return kOptions; }
+std::span<const Option> options() {
+  static const std::vector<Option> all = [] {  // the request log's options live in log_options.cpp
+    std::vector<Option> joined(kOptions.begin(), kOptions.end());
+    joined.insert(joined.end(), log_options().begin(), log_options().end());
+    return joined;
+  }();
+  return all;
+}
 
 AppSpec parse_app_target(std::string_view target, std::string mountpoint) {
   AppSpec spec;
@@ -422,7 +431,7 @@ AppSpec parse_app_target(std::string_view target, std::string mountpoint) {
 }
 
 const Option* find_option(std::string_view name) {
-  for (const auto& option : kOptions) {
+  for (const auto& option : options()) {
     if (option.name == name || has_alias(option.aliases, name)) return &option;
   }
   return nullptr;
@@ -435,7 +444,7 @@ std::string closest_option(std::string_view name) {
   std::string best;
   // Allow one edit per four characters: catches typos without suggesting unrelated names.
   std::size_t best_distance = std::max<std::size_t>(2, name.size() / 4) + 1;
-  for (const auto& option : kOptions) {
+  for (const auto& option : options()) {
     const auto distance = edit_distance(name, option.name);
     if (distance < best_distance) {
       best_distance = distance;
@@ -447,7 +456,7 @@ std::string closest_option(std::string_view name) {
 
 std::string options_help() {
   std::string out;
-  for (const auto& option : kOptions) {
+  for (const auto& option : options()) {
     std::string flag = fmt::format("--{}{}{}", option.name, option.metavar.empty() ? "" : " ", option.metavar);
     std::string aliases;
     if (!option.aliases.empty()) {

@@ -29,7 +29,7 @@ void format_request_line(std::string& out, const RequestLogEntry& e) {
   fmt::format_to(std::back_inserter(out),
                  "[pid: {}|app: {}|req: {}/{}] {} ({}) {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes "
                  "in {} msecs ({} {}) {} headers in {} bytes (1 switches on core {})\n",
-                 e.pid, e.app_id, e.worker_requests, e.total_requests, LogSafe{e.facts->remote_addr},
+                 e.pid, e.app_id, e.worker_requests, e.total_requests, LogSafe{e.client()},
                  LogSafe{e.facts->remote_user}, e.var_count * 2, e.vars_bytes, date_for(e.started),
                  LogSafe{e.facts->method}, LogSafe{e.facts->uri}, e.body_bytes, e.msecs, LogSafe{e.facts->protocol},
                  e.status, e.header_count, e.header_bytes, e.core);
