@@ -68,6 +68,16 @@ constexpr std::array kLogOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.request_log.json_other = encoder("log-encoder", v, w) || c.request_log.json_other;
            }},
+    Option{"req-logger", "logger-req", OptionKind::text, "file:PATH",
+           "write the request lines to PATH, everything else stays in the main log",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             if (!v.starts_with("file:") || v.size() == 5) {
+               throw ConfigError(w, fmt::format("req-logger = {}: ferry's request logger writes to a file; use "
+                                                "'req-logger = file:/path/to/requests.log'",
+                                                v));
+             }
+             c.request_log.file = std::string(v.substr(5));
+           }},
     Option{"log-slow", "", OptionKind::number, "MS", "with disable-logging, still log requests slower than MS",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.request_log.slow_ms = amount("log-slow", v, w, "milliseconds");

@@ -87,7 +87,7 @@ void RequestRun::run(Exchange& exchange, std::uint64_t content_length, std::chro
     }
     state_.log_shape->append(line_, entry, state_.log_shape->needs_memory() ? memory_figures() : MemoryFigures{});
   }
-  write_fully(2, line_);
+  write_fully(state_.setup.request_log_fd >= 0 ? state_.setup.request_log_fd : 2, line_);
 }
 
 // /proc/self/statm's first two numbers (pages), for %(vsz) and %(rss).

@@ -1,0 +1,32 @@
+#include "master/request_log_pipes.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "master/daemon.hpp"
+
+namespace ferry::master {
+namespace {
+
+std::unique_ptr<LogFile> open_file(const std::string& path, UniqueFd& fd) {
+  if (path.empty()) return nullptr;
+  fd = open_log(path);
+  return std::make_unique<LogFile>(fd.get(), path);
+}
+
+}  // namespace
+
+RequestLogPipes::RequestLogPipes(asio::io_context& io, const config::RequestLogShape& shape, LogFile& main_log)
+    : path_(shape.file), file_(open_file(path_, fd_)), collector_(io, file_ ? *file_ : main_log) {
+  if (shape.json_other && !shape.json) collector_.encode_as_json();  // every line of the log an object
+}
+
+std::string RequestLogPipes::reopen() {
+  if (path_.empty()) return {};
+  UniqueFd fresh = open_log(path_);
+  collector_.flush();  // what was written before the signal goes to the old file
+  ::dup3(fresh.get(), fd_.get(), O_CLOEXEC);
+  return path_;
+}
+
+}  // namespace ferry::master

@@ -1,0 +1,45 @@
+#pragma once
+
+// Request lines on a pipe of their own, when req-logger = file:PATH sends them to their own
+// file or log-encoder = json must tell them from the rest: each worker gets a second pipe,
+// which a second LogCollector reads in the same batches and writes, in whole lines, to the
+// request log (a LogFile of its own, reopened on SIGUSR1 with the main one) or else to the
+// main log. Lines from two pipes are never spliced: each collector writes whole lines.
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include <asio/io_context.hpp>
+
+#include "common/unique_fd.hpp"
+#include "config/log_shape.hpp"
+#include "master/log_collector.hpp"
+
+namespace ferry::master {
+
+class RequestLogPipes {
+ public:
+  // Opens req-logger's file (throws StartupError naming it).
+  RequestLogPipes(asio::io_context& io, const config::RequestLogShape& shape, LogFile& main_log);
+
+  // The read end of worker `pid`'s request pipe: its lines are collected from now on.
+  void add(pid_t pid, UniqueFd read_end) { collector_.add(pid, std::move(read_end)); }
+  // The worker was reaped: what it wrote goes out, and its pipe is closed.
+  void remove(pid_t pid) { collector_.remove(pid); }
+  void flush() { collector_.flush(); }
+  void end_lines() { collector_.end_lines(); }
+  int pipe_fd(pid_t pid) const { return collector_.pipe_fd(pid); }
+
+  // SIGUSR1: continue req-logger's file at its path. Returns the path, empty if none.
+  std::string reopen();
+
+ private:
+  std::string path_;
+  UniqueFd fd_;
+  std::unique_ptr<LogFile> file_;  // only with req-logger
+  LogCollector collector_;
+};
+
+}  // namespace ferry::master
