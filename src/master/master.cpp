@@ -72,7 +72,7 @@ class Master {
         outputs_.ready(w.pid);  // it served under the previous master: its app is loaded
       }
     }
-    if (config_->request_log.json_other) outputs_.encode_as_json();  // log-encoder = json
+    if (request_lines_.json_other()) outputs_.encode_as_json();  // log-encoder = json
     for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
   }
 
@@ -117,7 +117,7 @@ class Master {
  private:
   void flush_outputs() { outputs_.flush(), request_lines_.flush(); }
   void write_own_line(std::string_view line) {  // log-encoder = json: as a JSON object
-    config_->request_log.json_other ? log_file_.write(json_log_lines(line, 0)) : log_file_.write(line);
+    request_lines_.json_other() ? log_file_.write(json_log_lines(line, 0)) : log_file_.write(line);
   }
 
   static Supervisor::Settings settings_for(const config::Config& config) {
@@ -311,7 +311,7 @@ class Master {
 
   void spawn(int slot, int generation) {
     auto output = make_worker_pipe(config_->processes);
-    auto requests = config_->request_log.own_pipe() ? make_worker_pipe(config_->processes) : WorkerPipe{};
+    auto requests = request_lines_.own_pipe() ? make_worker_pipe(config_->processes) : WorkerPipe{};
     if (!output || !requests) {
       execute(supervisor_.on_spawn_failed(slot, generation, std::strerror(errno), Clock::now()));
       return;

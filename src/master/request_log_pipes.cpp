@@ -17,7 +17,11 @@ std::unique_ptr<LogFile> open_file(const std::string& path, UniqueFd& fd) {
 }  // namespace
 
 RequestLogPipes::RequestLogPipes(asio::io_context& io, const config::RequestLogShape& shape, LogFile& main_log)
-    : path_(shape.file), file_(open_file(path_, fd_)), collector_(io, file_ ? *file_ : main_log) {
+    : path_(shape.file),
+      json_other_(shape.json_other),
+      own_pipe_(shape.own_pipe()),
+      file_(open_file(path_, fd_)),
+      collector_(io, file_ ? *file_ : main_log) {
   if (shape.json_other && !shape.json) collector_.encode_as_json();  // every line of the log an object
 }
 

@@ -35,8 +35,15 @@ class RequestLogPipes {
   // SIGUSR1: continue req-logger's file at its path. Returns the path, empty if none.
   std::string reopen();
 
+  // As read at startup: req-logger and log-encoder are kept until a restart (a reload
+  // changes log-format and the rest, which the workers apply).
+  bool json_other() const { return json_other_; }
+  bool own_pipe() const { return own_pipe_; }  // workers get a request-line pipe
+
  private:
   std::string path_;
+  bool json_other_;
+  bool own_pipe_;
   UniqueFd fd_;
   std::unique_ptr<LogFile> file_;  // only with req-logger
   LogCollector collector_;

@@ -4,6 +4,8 @@ JSON request lines, and disable-logging's exceptions (log-slow, log-4xx, log-5xx
 import json
 import re
 
+import pytest
+
 from conftest import basic_ini, nginx_vars, uwsgi_get, uwsgi_request, wait_until
 
 EXIT_CONFIG = 2
@@ -149,34 +151,22 @@ def wait_uris(f, n):
     return request_uris(f)
 
 
-def test_log_slow(ferry, tmp):
-    f = filtered_ferry(ferry, tmp, "log-slow = 250")
-    served(f, tmp, "/fast")
-    served(f, tmp, "/sleep", "s=0.3")
-    assert wait_uris(f, 1) == ["/sleep?s=0.3"]
+# Each filter alone: the requests in order, with disable-logging on; only the last one is kept.
+FILTERS = {
+    "log-slow = 250": [("/fast", ""), ("/sleep", "s=0.3")],
+    "log-4xx = true": [("/ok", ""), ("/error", "token=x"), ("/status", "code=404%20Not%20Found")],
+    "log-5xx = true": [("/ok", ""), ("/status", "code=404%20Not%20Found"), ("/error", "token=x")],
+    "log-big = 10000": [("/big", "n=9999"), ("/big", "n=10000")],
+}
 
 
-def test_log_4xx_and_log_5xx(ferry, tmp):
-    f = filtered_ferry(ferry, tmp, "log-4xx = true")
-    served(f, tmp, "/ok")
-    served(f, tmp, "/error", "token=x")
-    served(f, tmp, "/status", "code=404%20Not%20Found")
-    assert wait_uris(f, 1) == ["/status?code=404%20Not%20Found"]
-
-
-def test_log_5xx(ferry, tmp):
-    f = filtered_ferry(ferry, tmp, "log-5xx = true")
-    served(f, tmp, "/ok")
-    served(f, tmp, "/status", "code=404%20Not%20Found")
-    served(f, tmp, "/error", "token=x")
-    assert wait_uris(f, 1) == ["/error?token=x"]
-
-
-def test_log_big(ferry, tmp):
-    f = filtered_ferry(ferry, tmp, "log-big = 10000")
-    served(f, tmp, "/big", "n=9999")
-    served(f, tmp, "/big", "n=10000")
-    assert wait_uris(f, 1) == ["/big?n=10000"]
+@pytest.mark.parametrize("option", list(FILTERS))
+def test_each_filter_keeps_only_its_requests(ferry, tmp, option):
+    f = filtered_ferry(ferry, tmp, option)
+    for path, query in FILTERS[option]:
+        served(f, tmp, path, query)
+    path, query = FILTERS[option][-1]
+    assert wait_uris(f, 1) == [path + "?" + query]
 
 
 def test_filters_combine(ferry, tmp):
