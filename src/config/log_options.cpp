@@ -44,7 +44,7 @@ constexpr std::array kLogOptions{
            }},
     Option{"log-date", "logdate", OptionKind::flag, "[STRFTIME]",
            "prefix each request line with the date, or with a strftime format (log-date = %Y-%m-%dT%H:%M:%S)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+           [](Config& c, std::string_view v, const Location&, Warnings&) {
              for (std::string_view word : {"", "true", "1", "on", "yes"}) {
                if (v == word) return void(c.request_log.date = std::string());
              }
@@ -52,7 +52,6 @@ constexpr std::array kLogOptions{
                if (v == word) return void(c.request_log.date.reset());
              }
              c.request_log.date = std::string(v);
-             (void)w;
            }},
     Option{"log-x-forwarded-for", "", OptionKind::flag, "",
            "log the first X-Forwarded-For address as the client's (%(addr) and the default line)",

@@ -352,7 +352,7 @@ constexpr std::array kMeaningless{
     Explained{"die-on-term", "SIGTERM always stops ferry gracefully"},
     Explained{"strict", "ferry always rejects unknown options"},
     Explained{"no-orphans", "ferry's workers always stop when the master dies"},
-    Explained{"memory-report", "not implemented yet; request lines do not carry memory figures"},
+    Explained{"memory-report", "not implemented; log-format's %(rss) and %(vsz) put memory figures in request lines"},
     Explained{"harakiri-verbose", "ferry always logs the stuck request and every thread's Python stack"},
     Explained{"py-tracebacker", "not available in ferry"},
 };
