@@ -25,7 +25,11 @@ class RequestLogPipes {
   RequestLogPipes(asio::io_context& io, const config::RequestLogShape& shape, LogFile& main_log);
 
   // The read end of worker `pid`'s request pipe: its lines are collected from now on.
-  void add(pid_t pid, UniqueFd read_end) { collector_.add(pid, std::move(read_end)); }
+  // (Marked ready at once: request lines need not be kept to explain a failed start.)
+  void add(pid_t pid, UniqueFd read_end) {
+    collector_.add(pid, std::move(read_end));
+    collector_.ready(pid);
+  }
   // The worker was reaped: what it wrote goes out, and its pipe is closed.
   void remove(pid_t pid) { collector_.remove(pid); }
   void flush() { collector_.flush(); }
