@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "config/ini.hpp"
+#include "config/log_options.hpp"
 #include "config/options.hpp"
 
 namespace ferry::config {
@@ -29,7 +30,10 @@ class Loader {
  public:
   void set(const std::string& key, std::string_view raw_value, bool bare, const Location& where, const Origin& origin,
            int depth) {
-    const std::string value = bare ? std::string("true") : expand(raw_value, where, origin);
+    // log-format and log-date are templates of their own: %(status), strftime's %d.
+    const std::string value = bare                   ? std::string("true")
+                              : is_log_template(key) ? log_template(raw_value)
+                                                     : expand(raw_value, where, origin);
     if (key == "ini") {
       include(value, where, depth);
       return;

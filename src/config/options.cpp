@@ -1,5 +1,7 @@
 #include "config/options.hpp"
 
+#include "config/log_options.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -370,7 +372,7 @@ constexpr std::array kMeaningless{
     Explained{"die-on-term", "SIGTERM always stops ferry gracefully"},
     Explained{"strict", "ferry always rejects unknown options"},
     Explained{"no-orphans", "ferry's workers always stop when the master dies"},
-    Explained{"memory-report", "not implemented yet; request lines do not carry memory figures"},
+    Explained{"memory-report", "not implemented; log-format's %(rss) and %(vsz) put memory figures in request lines"},
     Explained{"harakiri-verbose", "ferry always logs the stuck request and every thread's Python stack"},
     Explained{"py-tracebacker", "not available in ferry"},
 };
@@ -420,7 +422,14 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::span<const Option> options() { return kOptions; }
+std::span<const Option> options() {
+  static const std::vector<Option> all = [] {  // the request log's options live in log_options.cpp
+    std::vector<Option> joined(kOptions.begin(), kOptions.end());
+    joined.insert(joined.end(), log_options().begin(), log_options().end());
+    return joined;
+  }();
+  return all;
+}
 
 AppSpec parse_app_target(std::string_view target, std::string mountpoint) {
   AppSpec spec;
@@ -441,7 +450,7 @@ AppSpec parse_app_target(std::string_view target, std::string mountpoint) {
 }
 
 const Option* find_option(std::string_view name) {
-  for (const auto& option : kOptions) {
+  for (const auto& option : options()) {
     if (option.name == name || has_alias(option.aliases, name)) return &option;
   }
   return nullptr;
@@ -454,7 +463,7 @@ std::string closest_option(std::string_view name) {
   std::string best;
   // Allow one edit per four characters: catches typos without suggesting unrelated names.
   std::size_t best_distance = std::max<std::size_t>(2, name.size() / 4) + 1;
-  for (const auto& option : kOptions) {
+  for (const auto& option : options()) {
     const auto distance = edit_distance(name, option.name);
     if (distance < best_distance) {
       best_distance = distance;
@@ -466,7 +475,7 @@ std::string closest_option(std::string_view name) {
 
 std::string options_help() {
   std::string out;
-  for (const auto& option : kOptions) {
+  for (const auto& option : options()) {
     std::string flag = fmt::format("--{}{}{}", option.name, option.metavar.empty() ? "" : " ", option.metavar);
     std::string aliases;
     if (!option.aliases.empty()) {

@@ -1,5 +1,6 @@
 #include "master/handover.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fmt/format.h>
 
@@ -62,6 +63,9 @@ std::string Handover::encode() const {
     out += fmt::format(" worker={},{},{},{},{},{},{}", w.pid, w.slot, w.generation, w.output_fd, w.counter_slot,
                        w.retiring ? 1 : 0, w.started_ns);
   }
+  for (const auto& w : workers) {  // a key of its own: a handover without any reads as before
+    if (w.request_fd >= 0) out += fmt::format(" request_pipe={},{}", w.pid, w.request_fd);
+  }
   return out;
 }
 
@@ -123,6 +127,14 @@ std::optional<Handover> Handover::decode(std::string_view text) {
       }
       w.retiring = retiring == 1;
       h.workers.push_back(w);
+    } else if (key == "request_pipe") {
+      const auto f = fields(value, 2);
+      pid_t pid = 0;
+      int fd = -1;
+      if (!f || !number((*f)[0], pid) || !number((*f)[1], fd)) return std::nullopt;
+      auto w = std::find_if(h.workers.begin(), h.workers.end(), [pid](const Worker& x) { return x.pid == pid; });
+      if (w == h.workers.end()) return std::nullopt;
+      w->request_fd = fd;
     } else {
       return std::nullopt;
     }

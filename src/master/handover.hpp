@@ -46,6 +46,7 @@ struct Handover {
     int counter_slot = 0;
     bool retiring = false;     // already asked to stop
     long long started_ns = 0;  // steady_clock (CLOCK_MONOTONIC, which exec keeps) at its start
+    int request_fd = -1;       // the read end of its request-line pipe (request_log_pipes.hpp), if any
   };
   std::vector<Worker> workers;
 

@@ -16,6 +16,7 @@
 #include "common/logging.hpp"
 #include "master/daemon.hpp"
 #include "master/startup_error.hpp"
+#include "master/json_log_line.hpp"
 
 namespace ferry::master {
 
@@ -157,6 +158,7 @@ LogCollector::~LogCollector() {
 
 void LogCollector::add(pid_t pid, UniqueFd read_end) {
   Output& out = outputs_[pid];
+  out.pid = pid;
   ::fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
   epoll_event event{};
   event.events = EPOLLIN;  // level-triggered: a pipe left with data is seen again next round
@@ -182,7 +184,11 @@ void LogCollector::flush() {
 
 void LogCollector::end_lines() {
   flush();
-  for (auto& [pid, out] : outputs_) out.lines.finish(pending_);
+  for (auto& [pid, out] : outputs_) {
+    const std::size_t before = pending_.size();
+    out.lines.finish(pending_);
+    encode_from(before, pid);
+  }
   write_out();
 }
 
@@ -248,6 +254,7 @@ void LogCollector::read_pipe(Output& out, std::size_t limit) {
       const std::size_t before = pending_.size();
       out.lines.feed(std::string_view(buffer_.data(), static_cast<std::size_t>(n)), pending_);
       if (!out.ready) out.recent.add(std::string_view(pending_).substr(before));
+      encode_from(before, out.pid);
       if (pending_.size() >= kMaxPending) write_out();
       continue;
     }
@@ -264,6 +271,14 @@ void LogCollector::close_pipe(Output& out) {
   const std::size_t before = pending_.size();
   out.lines.finish(pending_);  // a last line without its newline
   if (!out.ready) out.recent.add(std::string_view(pending_).substr(before));
+  encode_from(before, out.pid);
+}
+
+void LogCollector::encode_from(std::size_t before, pid_t pid) {
+  if (!json_ || pending_.size() == before) return;
+  plain_.assign(pending_, before);
+  pending_.resize(before);
+  append_json_log_lines(pending_, plain_, pid, std::chrono::system_clock::now());
 }
 
 void LogCollector::write_out() {

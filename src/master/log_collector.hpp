@@ -120,8 +120,12 @@ class LogCollector {
   // The read end of the worker's pipe, or -1 once it is closed; for the re-exec handover.
   int pipe_fd(pid_t pid) const;
 
+  // log-encoder = json: each line read from now on is written as a JSON object.
+  void encode_as_json() { json_ = true; }
+
  private:
   struct Output {
+    pid_t pid = 0;
     UniqueFd pipe;
     LineJoiner lines;
     bool ready = false;
@@ -132,6 +136,7 @@ class LogCollector {
   void read_written(Output& out);  // reads what the pipe holds now
   void read_pipe(Output& out, std::size_t limit);
   void close_pipe(Output& out);
+  void encode_from(std::size_t before, pid_t pid);  // pending_'s lines past `before`, as JSON
   void write_out();
   void wait_for_output();
   void on_output();
@@ -147,6 +152,8 @@ class LogCollector {
   std::string pending_;  // whole lines read in this round, written with one write(2)
   bool watching_ = false;
   bool ticking_ = false;
+  bool json_ = false;
+  std::string plain_;  // with json_: the lines read, before encoding
 };
 
 }  // namespace ferry::master

@@ -8,7 +8,6 @@
 #include <asio.hpp>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <fmt/format.h>
 #include <map>
 #include <memory>
@@ -21,6 +20,7 @@
 #include "master/counter_slots.hpp"
 #include "master/daemon.hpp"
 #include "master/handover.hpp"
+#include "master/json_log_line.hpp"
 #include "master/listeners.hpp"
 #include "master/log_collector.hpp"
 #include "master/pidfile.hpp"
@@ -28,26 +28,18 @@
 #include "master/privileges.hpp"
 #include "master/process.hpp"
 #include "master/reexec.hpp"
+#include "master/request_log_pipes.hpp"
 #include "master/startup_error.hpp"
 #include "master/supervisor.hpp"
 #include "master/systemd_notify.hpp"
 #include "master/touch_files.hpp"
+#include "master/worker_pipe.hpp"
 #include "worker/events.hpp"
 #include "worker/worker.hpp"
 #include "wsgi/app.hpp"
 
 namespace ferry::master {
 namespace {
-
-// The capacity asked for a worker's output pipe: 1 MiB, the kernel's default
-// /proc/sys/fs/pipe-max-size and the most an unprivileged process may ask for, shared out
-// so that all the pipes (two generations during a reload) ask for at most 16 MiB. The
-// kernel counts what is asked for against the user's pipe-user-pages-soft (64 MiB), past
-// which every new pipe of that user, the app's included, gets a single page.
-int output_pipe_bytes(int processes) {
-  constexpr int kMost = 1024 * 1024, kLeast = 64 * 1024, kAll = 16 * 1024 * 1024;
-  return std::clamp(kAll / (2 * std::max(processes, 1)), kLeast, kMost);
-}
 
 class Master {
  public:
@@ -58,7 +50,7 @@ class Master {
         log_file_(log_fd_.get(), config_->logfile),
         // The master's own lines go out after what the workers wrote before them.
         log_(make_logger(
-            "master", [this](std::string_view line) { log_file_.write(line); }, [this] { outputs_.flush(); })),
+            "master", [this](std::string_view line) { write_own_line(line); }, [this] { flush_outputs(); })),
         listeners_(std::move(listeners)),
         app_(std::move(preloaded.app)),
         python_fds_(std::move(preloaded.python_fds)),
@@ -76,9 +68,11 @@ class Master {
     if (handover_) {
       for (const auto& w : handover_->workers) {
         if (w.output_fd >= 0) outputs_.add(w.pid, UniqueFd(w.output_fd));
+        if (w.request_fd >= 0) request_lines_.add(w.pid, UniqueFd(w.request_fd));
         outputs_.ready(w.pid);  // it served under the previous master: its app is loaded
       }
     }
+    if (request_lines_.json_other()) outputs_.encode_as_json();  // log-encoder = json
     for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
     if (config_->daemonize || app_) log_file_.set_mirrors({STDOUT_FILENO, STDERR_FILENO});  // they are the log too
     log_file_.set_rotation({config_->log_maxsize, config_->log_backupname});
@@ -123,6 +117,11 @@ class Master {
   void set_pidfile(Pidfile pidfile) { pidfile_ = std::move(pidfile); }
 
  private:
+  void flush_outputs() { outputs_.flush(), request_lines_.flush(); }
+  void write_own_line(std::string_view line) {  // log-encoder = json: as a JSON object
+    request_lines_.json_other() ? log_file_.write(json_log_lines(line, 0)) : log_file_.write(line);
+  }
+
   static Supervisor::Settings settings_for(const config::Config& config) {
     return {config.processes, std::chrono::seconds(config.worker_reload_mercy)};
   }
@@ -187,11 +186,16 @@ class Master {
   // SIGUSR1, log-reopen, touch-logreopen (after logrotate moved the file away): continue
   // in a new file at the same path. The descriptor number stays, so everything holding it follows.
   void reopen_log(std::string_view why) {
-    if (config_->logfile.empty()) return;
-    outputs_.flush();  // what the workers wrote before the signal goes to the old file
-    const std::string error = log_file_.reopen();
-    if (error.empty()) log_->info("{}: reopened the log file {}", why, config_->logfile);
-    if (!error.empty()) log_->error("{}: {}", why, error);
+    if (!config_->logfile.empty()) {
+      outputs_.flush();  // what the workers wrote before the signal goes to the old file
+      const std::string error = log_file_.reopen();
+      if (error.empty()) log_->info("{}: reopened the log file {}", why, config_->logfile);
+      if (!error.empty()) log_->error("{}: {}", why, error);
+    }
+    if (const auto reopened = request_lines_.reopen(); !reopened.path.empty()) {
+      if (reopened.error.empty()) log_->info("{}: reopened the request log {}", why, reopened.path);
+      if (!reopened.error.empty()) log_->error("{}: {}", why, reopened.error);
+    }
   }
 
   Actions reload(Clock::time_point now, bool chain, std::string_view why) {
@@ -239,13 +243,15 @@ class Master {
     for (const auto& w : supervisor_.workers()) {
       h.workers.push_back({w.pid, w.slot, w.generation, outputs_.pipe_fd(w.pid), counters_->slot_of(w.pid).value_or(0),
                            w.retiring,
-                           std::chrono::duration_cast<std::chrono::nanoseconds>(w.started.time_since_epoch()).count()});
+                           std::chrono::duration_cast<std::chrono::nanoseconds>(w.started.time_since_epoch()).count(),
+                           request_lines_.pipe_fd(w.pid)});
     }
     notifier_.restore_environment();
     const std::string path = executable_path();
     log_->info("re-executing {} (pid {}) to import the app afresh; the {} current worker{} keep serving meanwhile",
                path, h.pid, h.workers.size(), h.workers.size() == 1 ? "" : "s");
     outputs_.end_lines();  // an unfinished line in this process's memory would be lost
+    request_lines_.end_lines();
     const int error = exec_with_handover(h, path, config_->arguments);
     log_->error("reload failed: cannot execute {}: {}; the current workers keep serving", path, std::strerror(error));
   }
@@ -290,6 +296,7 @@ class Master {
         exit.serving = std::move(left->serving);
       }
       // Everything the worker wrote before it died goes to the log before its obituary.
+      request_lines_.remove(pid);
       const std::string before_ready = outputs_.remove(pid);
       const bool boot_failed = exit.signal == 0 && (exit.code == kExitAppLoad || exit.code == kExitWorkerBoot);
       if (boot_failed) exit.boot_error = quote_boot_failure(before_ready, exit.code);
@@ -304,21 +311,17 @@ class Master {
   }
 
   void spawn(int slot, int generation) {
-    int pipe_fds[2];
-    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    auto output = make_worker_pipe(config_->processes);
+    auto requests = request_lines_.own_pipe() ? make_worker_pipe(config_->processes) : WorkerPipe{};
+    if (!output || !requests) {
       execute(supervisor_.on_spawn_failed(slot, generation, std::strerror(errno), Clock::now()));
       return;
     }
-    UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
-    // Room for a few seconds of request lines: while a re-executed master imports the app
-    // for a preload reload, nobody reads the pipes, and a worker whose pipe is full stops
-    // answering at its next log line. (Best effort: an unprivileged user past the kernel's
-    // pipe-user-pages-soft keeps the default 64 KiB. Pages are only used as filled.)
-    ::fcntl(write_end.get(), F_SETPIPE_SZ, output_pipe_bytes(config_->processes));
     worker::WorkerSetup setup;
     setup.config = config_.get();
     for (const auto& l : listeners_) (l.http ? setup.http_listen_fds : setup.listen_fds).push_back(l.fd.get());
     setup.events_fd = events_write_.get();
+    setup.request_log_fd = requests->write_end ? requests->write_end.get() : -1;
     setup.slot = slot;
     setup.counters = counters_->shared();
     const auto counter_slot = counters_->next_free();
@@ -330,6 +333,7 @@ class Master {
     std::vector<int> keep = setup.listen_fds;
     keep.insert(keep.end(), setup.http_listen_fds.begin(), setup.http_listen_fds.end());
     keep.push_back(setup.events_fd);
+    if (setup.request_log_fd >= 0) keep.push_back(setup.request_log_fd);
     keep.insert(keep.end(), python_fds_.begin(), python_fds_.end());
     setup.preloaded = app_.get();
     setup.others_serving = supervisor_.serving();
@@ -337,13 +341,14 @@ class Master {
                           [this, slot] { app_->after_fork_child(wsgi::WorkerInfo::for_worker(*config_, slot)); }};
 
     const pid_t pid = fork_child(
-        keep, write_end.get(), [&setup] { return worker::run_worker(setup); }, app_ ? &python_fork : nullptr);
+        keep, output->write_end.get(), [&setup] { return worker::run_worker(setup); }, app_ ? &python_fork : nullptr);
     if (pid < 0) {
       execute(supervisor_.on_spawn_failed(slot, generation, std::strerror(errno), Clock::now()));
       return;
     }
     counters_->assign(pid, setup.counter_slot);
-    outputs_.add(pid, std::move(read_end));
+    outputs_.add(pid, std::move(output->read_end));
+    if (requests->read_end) request_lines_.add(pid, std::move(requests->read_end));
     log_->info("started worker {} (pid {}, generation {})", slot, pid, generation);
     execute(supervisor_.on_spawned(slot, generation, pid, Clock::now()));
   }
@@ -419,7 +424,9 @@ class Master {
   UniqueFd log_fd_;
   LogFile log_file_;  // every write to log_fd_ from here on: survives a full disk
   asio::io_context io_;
-  LogCollector outputs_{io_, log_file_};  // before log_, whose every line flushes it
+  LogCollector outputs_{io_, log_file_};                                 // before log_, whose every line flushes it
+  // req-logger rotates at log-maxsize too, each rotated file named after itself
+  RequestLogPipes request_lines_{io_, config_->request_log, log_file_, {config_->log_maxsize, ""}};
   std::shared_ptr<spdlog::logger> log_;
   std::vector<Listener> listeners_;
   std::unique_ptr<wsgi::App> app_;    // preload: the app imported here; else nullptr

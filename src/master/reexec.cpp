@@ -30,6 +30,7 @@ int exec_with_handover(const Handover& h, const std::string& path, const std::ve
   for (const auto& s : h.sockets) passed.push_back(s.fd);
   for (const auto& w : h.workers) {
     if (w.output_fd >= 0) passed.push_back(w.output_fd);
+    if (w.request_fd >= 0) passed.push_back(w.request_fd);
   }
   for (int fd : passed) ::fcntl(fd, F_SETFD, 0);
   ::setenv(kHandoverVariable, h.encode().c_str(), 1);
@@ -58,6 +59,7 @@ std::optional<Handover> take_handover() {
   if (!handover || handover->pid != ::getpid()) return std::nullopt;
   for (const auto& w : handover->workers) {
     if (w.output_fd >= 0) ::fcntl(w.output_fd, F_SETFD, FD_CLOEXEC);
+    if (w.request_fd >= 0) ::fcntl(w.request_fd, F_SETFD, FD_CLOEXEC);
   }
   for (const auto& s : handover->sockets) ::fcntl(s.fd, F_SETFD, FD_CLOEXEC);
   for (int fd : {handover->events_read, handover->events_write, handover->counters_fd})

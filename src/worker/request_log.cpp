@@ -43,7 +43,7 @@ void format_request_line(std::string& out, const RequestLogEntry& e) {
   out += '/';
   append_number(out, e.total_requests);
   out += "] ";
-  append_log_safe(out, e.facts->remote_addr);
+  append_log_safe(out, e.client());
   out += " (";
   append_log_safe(out, e.facts->remote_user);
   out += ") {";

@@ -8,9 +8,12 @@
 
 #include <cstdint>
 #include <ctime>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "protocol/cgi.hpp"
+#include "protocol/uwsgi.hpp"
 
 namespace ferry::worker {
 
@@ -29,6 +32,15 @@ struct RequestLogEntry {
   std::uint32_t header_count;
   std::uint64_t header_bytes;
   int core;
+  // For log-format and the JSON line (the default line needs none of them).
+  std::uint64_t micros = 0;
+  std::uint64_t content_length = 0;
+  int worker_id = 0;
+  std::string_view remote_addr{};  // the client as logged (log-x-forwarded-for); empty: facts'
+  std::span<const protocol::Var> vars{};
+  std::time_t now = 0;
+
+  std::string_view client() const { return remote_addr.empty() ? facts->remote_addr : remote_addr; }
 };
 
 // Appends the line (with its newline) to `out`.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <ctime>
 #include <fmt/format.h>
 
@@ -50,16 +51,56 @@ void RequestRun::run(Exchange& exchange, std::uint64_t content_length, std::chro
 
   const auto served = served_here().fetch_add(1, std::memory_order_relaxed) + 1;
   const auto total = state_.setup.counters->requests.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (!state_.log_requests) return;
+  if (!state_.log_requests && !state_.log_shape) return;
   const auto elapsed = std::chrono::steady_clock::now() - started;
+  const auto micros =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+  RequestLogEntry entry{state_.pid,
+                        exchange.app_id,
+                        served,
+                        total,
+                        &facts,
+                        exchange.packet.vars.size(),
+                        exchange.packet.vars_bytes,
+                        wall_start,
+                        micros / 1000,
+                        exchange.body_bytes,
+                        exchange.status,
+                        exchange.header_count,
+                        exchange.header_bytes,
+                        core_};
   line_.clear();
-  format_request_line(
-      line_, RequestLogEntry{
-                 state_.pid, exchange.app_id, served, total, &facts, exchange.packet.vars.size(),
-                 exchange.packet.vars_bytes, wall_start,
-                 static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()),
-                 exchange.body_bytes, exchange.status, exchange.header_count, exchange.header_bytes, core_});
-  write_fully(2, line_);
+  if (!state_.log_shape) {
+    format_request_line(line_, entry);
+  } else {
+    const auto& shape = state_.setup.config->request_log;
+    if (!state_.log_requests && !kept_by_filters(shape, entry.msecs, entry.status, entry.body_bytes)) return;
+    entry.micros = micros;
+    entry.content_length = content_length;
+    entry.worker_id = state_.setup.slot;
+    entry.vars = exchange.packet.vars;
+    entry.now = std::time(nullptr);
+    if (shape.x_forwarded_for) {
+      for (const auto& var : exchange.packet.vars) {
+        if (var.key == "HTTP_X_FORWARDED_FOR") entry.remote_addr = forwarded_client(var.value);
+      }
+    }
+    state_.log_shape->append(line_, entry, state_.log_shape->needs_memory() ? memory_figures() : MemoryFigures{});
+  }
+  write_fully(state_.setup.request_log_fd >= 0 ? state_.setup.request_log_fd : 2, line_);
+}
+
+// /proc/self/statm's first two numbers (pages), for %(vsz) and %(rss).
+MemoryFigures RequestRun::memory_figures() const {
+  char text[128];
+  const ssize_t n = state_.statm ? ::pread(state_.statm.get(), text, sizeof text, 0) : -1;
+  if (n <= 0) return {};
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  std::uint64_t size = 0, resident = 0;
+  const char* end = text + n;
+  auto [after_size, ec] = std::from_chars(text, end, size);
+  if (ec == std::errc() && after_size < end) std::from_chars(after_size + 1, end, resident);
+  return {resident * page, size * page};
 }
 
 // static-map: a file under a mapped prefix is answered here, before the app.

@@ -31,6 +31,7 @@ class RequestRun {
  private:
   // static-map: a file under a mapped prefix is answered here, before the app.
   bool serve_static(Exchange& exchange);
+  MemoryFigures memory_figures() const;
 
   WorkerState& state_;
   wsgi::RequestHandler& handler_;

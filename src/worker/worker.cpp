@@ -111,7 +111,11 @@ int run_worker(const WorkerSetup& setup) {
   };
   // The first handler adopts the loading thread's Python state, so make it here.
   auto main_handler = app->make_handler();
-  if (state.recycle.watches_memory()) {
+  if (const auto& shape = config.request_log;
+      shape.format || shape.date || shape.json || shape.filtered() || shape.x_forwarded_for) {
+    state.log_shape = std::make_unique<RequestLogFormatter>(shape);
+  }
+  if (state.recycle.watches_memory() || (state.log_shape && state.log_shape->needs_memory())) {
     state.statm.reset(::open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
   }
   // The front runs even without HTTP listeners: it waits for the uwsgi packets that did

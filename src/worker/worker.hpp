@@ -42,6 +42,7 @@ struct WorkerSetup {
   std::vector<int> listen_fds;       // uwsgi: accepted by the serving threads
   std::vector<int> http_listen_fds;  // HTTP: accepted by the worker's HTTP front thread
   int events_fd = -1;                // write end of the master's event pipe
+  int request_log_fd = -1;           // request lines go here when they have a pipe of their own; else 2
   int slot = 0;
   SharedCounters* counters = nullptr;
   int counter_slot = 0;  // this worker's index in counters->served

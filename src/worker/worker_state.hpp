@@ -13,6 +13,7 @@
 #include "worker/http_front.hpp"
 #include "worker/recycling.hpp"
 #include "worker/request_clock.hpp"
+#include "worker/request_log_format.hpp"
 #include "worker/static_files.hpp"
 #include "worker/uwsgi_listeners.hpp"
 #include "worker/worker.hpp"
@@ -35,6 +36,7 @@ struct WorkerState {
   std::unique_ptr<ReadyQueue> ready{};     // requests the front has read
   std::unique_ptr<HttpFront> front{};
   AcceptRefusals refusals{};
+  std::unique_ptr<RequestLogFormatter> log_shape{};  // only when the request log is shaped
 };
 
 }  // namespace ferry::worker

@@ -64,3 +64,15 @@ TEST_CASE("anything but a complete handover of this version is refused") {
   CHECK_FALSE(Handover::decode("ferry-handover-1 pid=x events=1,2 counters=3 socket=3,0,0,0,2f"));
   CHECK(Handover::decode("ferry-handover-1 pid=1 events=1,2 counters=3 socket=3,0,0,0,2f"));
 }
+
+TEST_CASE("a worker's request-line pipe (req-logger) is handed over; without one the text is as before") {
+  Handover h = sample();
+  const std::string without = h.encode();
+  CHECK(without.find("request_pipe") == std::string::npos);
+  h.workers[1].request_fd = 12;
+  const auto back = Handover::decode(h.encode());
+  REQUIRE(back);
+  CHECK(back->workers[0].request_fd == -1);
+  CHECK(back->workers[1].request_fd == 12);
+  CHECK_FALSE(Handover::decode(without + " request_pipe=999,12"));  // no such worker
+}

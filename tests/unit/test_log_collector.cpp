@@ -92,6 +92,25 @@ TEST_CASE("an unfinished line waits for its end; end_lines() ends it before a re
   CHECK(log.text() == "whole\nhalf a line\nand the st\nart of another\n");
 }
 
+TEST_CASE("encode_as_json(): each whole line an object, a line cut by a read still one") {
+  asio::io_context io;
+  Log log;
+  LogCollector collector(io, log.file);
+  collector.encode_as_json();
+  Pipe pipe;
+  collector.add(42, std::move(pipe.read));
+  pipe.put("print \"x\"\nhalf ");
+  collector.flush();
+  pipe.put("a line\nlast");
+  collector.remove(42);  // the last line, unfinished, ends with the pipe
+  const std::string text = log.text();
+  CHECK(std::count(text.begin(), text.end(), '\n') == 3);
+  CHECK(text.find("\"level\":\"output\",\"source\":\"worker\",\"pid\":42,\"msg\":\"print \\\"x\\\"\"}\n") !=
+        std::string::npos);
+  CHECK(text.find("\"msg\":\"half a line\"}\n") != std::string::npos);
+  CHECK(text.ends_with("\"msg\":\"last\"}\n"));
+}
+
 TEST_CASE("remove() reads what is there and returns, even while someone still writes") {
   asio::io_context io;
   Log log;
