@@ -418,3 +418,22 @@ def test_ready_is_503_while_draining_after_sigterm_and_the_stats_stay_up(ferry, 
 def _status(addr, path, status):
     r = http_get(addr, path)
     return r if r.status == status else None
+
+
+def test_stats_survive_a_preload_reload(ferry, tmp):
+    """preload re-executes the master: the stats socket is bound again by the new image,
+    and no worker holds the old one (which would make the bind fail)."""
+    f = ferry(stats_ini(tmp, "preload = true", "vacuum = true"))
+    [old] = f.wait_workers(1)
+    assert read_stats(tmp / "stats.sock")["workers"][0]["pid"] == old
+    os.kill(f.pid, signal.SIGHUP)
+    [new] = f.wait_workers(1, exclude=[old], timeout=30)
+    doc = wait_until(lambda: _try(lambda: _worker_is(tmp, new)), 15, message="stats after the re-exec")
+    assert doc["pid"] == f.pid
+    assert f.stop() == 0, f.diagnostics()
+    assert not (tmp / "stats.sock").exists()
+
+
+def _worker_is(tmp, pid):
+    doc = read_stats(tmp / "stats.sock")
+    return doc if [w["pid"] for w in doc["workers"]] == [pid] else None
