@@ -437,3 +437,16 @@ def test_stats_survive_a_preload_reload(ferry, tmp):
 def _worker_is(tmp, pid):
     doc = read_stats(tmp / "stats.sock")
     return doc if [w["pid"] for w in doc["workers"]] == [pid] else None
+
+
+def test_harakiri_is_counted_under_the_worker_id(ferry, tmp):
+    f = ferry(stats_ini(tmp, "harakiri = 1", "worker-reload-mercy = 1"))
+    [pid] = f.wait_workers(1)
+    mark, started = tmp / "never", tmp / "started"
+    blocked = connect(tmp / "s.sock")
+    blocked.sendall(uwsgi_packet(nginx_vars("/block", query=f"mark={mark}&started={started}")))
+    [new] = f.wait_workers(1, exclude=[pid], timeout=20)
+    blocked.close()
+    doc = wait_until(lambda: _try(lambda: _worker_is(tmp, new)), 15, message="the new worker in the stats")
+    [w] = doc["workers"]
+    assert (w["id"], w["harakiri_count"], w["respawn_count"]) == (1, 1, 2)
