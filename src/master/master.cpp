@@ -90,6 +90,7 @@ class Master {
       }
       counters_.emplace(CounterSlots::create());
     }
+    stats_history_.attach(counters_->shared()->ids);  // a re-exec keeps the totals per worker id
     events_read_ = std::make_unique<asio::posix::stream_descriptor>(io_, pipe_fds[0]);
     events_write_.reset(pipe_fds[1]);
 

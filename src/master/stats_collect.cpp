@@ -151,7 +151,7 @@ StatsSnapshot collect_stats(const StatsInputs& in) {
       // The exited processes' counts go with the first live process of the id only, so
       // that summing over the entries of one id counts each request once.
       const bool first_of_id = i == 0 || workers[i - 1].slot != w.slot;
-      worker.lifetime = first_of_id ? in.history->lifetime(w.slot, live) : StatsHistory().lifetime(w.slot, live);
+      worker.lifetime = first_of_id ? in.history->lifetime(w.slot, live) : lifetime_counts(nullptr, live, 0);
     }
     s.load += worker.in_flight;
     s.workers.push_back(std::move(worker));

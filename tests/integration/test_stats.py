@@ -430,6 +430,7 @@ def test_stats_survive_a_preload_reload(ferry, tmp):
     [new] = f.wait_workers(1, exclude=[old], timeout=30)
     doc = wait_until(lambda: _try(lambda: _worker_is(tmp, new)), 15, message="stats after the re-exec")
     assert doc["pid"] == f.pid
+    assert doc["workers"][0]["respawn_count"] == 2, "the per-id history survives the re-exec"
     assert f.stop() == 0, f.diagnostics()
     assert not (tmp / "stats.sock").exists()
 
