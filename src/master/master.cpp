@@ -16,6 +16,7 @@
 #include "common/logging.hpp"
 #include "common/process_title.hpp"
 #include "ferry_build_config.hpp"
+#include "master/banner.hpp"
 #include "master/boot_error.hpp"
 #include "master/counter_slots.hpp"
 #include "master/daemon.hpp"
@@ -30,6 +31,8 @@
 #include "master/reexec.hpp"
 #include "master/request_log_pipes.hpp"
 #include "master/startup_error.hpp"
+#include "master/stats_collect.hpp"
+#include "master/stats_server.hpp"
 #include "master/supervisor.hpp"
 #include "master/systemd_notify.hpp"
 #include "master/touch_files.hpp"
@@ -93,10 +96,12 @@ class Master {
       }
       counters_.emplace(CounterSlots::create());
     }
+    stats_history_.attach(counters_->shared()->ids);  // a re-exec keeps the totals per worker id
     events_read_ = std::make_unique<asio::posix::stream_descriptor>(io_, pipe_fds[0]);
     events_write_.reset(pipe_fds[1]);
 
-    log_banner();
+    log_banner(*log_, *config_, listeners_, handover_ ? &*handover_ : nullptr);
+    start_stats();
     if (config_->auto_procname) set_process_title(config_->procname_prefix + "ferry master");
     wait_signal();
     wait_child();
@@ -115,6 +120,10 @@ class Master {
   }
 
   void set_pidfile(Pidfile pidfile) { pidfile_ = std::move(pidfile); }
+  void set_stats_listener(std::optional<Listener> listener) {
+    stats_listener_ = std::move(listener);
+    if (stats_listener_) std::erase(python_fds_, stats_listener_->fd.get());  // preload took it for the app's
+  }
 
  private:
   void flush_outputs() { outputs_.flush(), request_lines_.flush(); }
@@ -124,6 +133,15 @@ class Master {
 
   static Supervisor::Settings settings_for(const config::Config& config) {
     return {config.processes, std::chrono::seconds(config.worker_reload_mercy)};
+  }
+
+  // Stays up until the master exits, draining included: /ready says 503 while it stops.
+  void start_stats() {
+    if (!stats_listener_) return;
+    auto collect = [this] {
+      return collect_stats({*config_, listeners_, supervisor_, started_at_, &*counters_, &stats_history_});
+    };
+    stats_.emplace(io_, *stats_listener_, config_->stats_http, StatsRouting{collect, config_->stats_minified}, log_);
   }
 
   // The workers the previous master handed over keep serving (and logging through their
@@ -140,31 +158,12 @@ class Master {
     reap();
   }
 
-  void log_banner() {
-    std::string sockets;
-    for (const auto& l : listeners_) sockets += (sockets.empty() ? "" : ", ") + l.address;
-    if (handover_) {
-      log_->info(
-          "ferry {} re-executed for a reload (preload): {} worker{} of generation {} keep serving until the "
-          "new ones are ready",
-          FERRY_VERSION, handover_->workers.size(), handover_->workers.size() == 1 ? "" : "s", handover_->generation);
-    }
-    log_->info("ferry {} starting: Python {} ({}), app {}{}, socket{} {}, {} worker{} x {} thread{}, master pid {}",
-               FERRY_VERSION, FERRY_PYTHON_VERSION, config_->home.empty() ? FERRY_PYTHON_EXECUTABLE : config_->home,
-               config_->app_description(), config_->preload ? " (preloaded in the master)" : "",
-               listeners_.size() == 1 ? "" : "s", sockets, config_->processes, config_->processes == 1 ? "" : "s",
-               config_->threads, config_->threads == 1 ? "" : "s", ::getpid());
-    if (!config_->uid.empty() || !config_->gid.empty()) {
-      log_->info("running as uid {}, gid {} (uid = {}, gid = {})", ::getuid(), ::getgid(), config_->uid, config_->gid);
-    }
-  }
-
   void wait_signal() {
     signals_.async_wait([this](const asio::error_code& error, int sig) {
       if (error) return;
       const auto now = Clock::now();
       if (sig == SIGHUP || sig == SIGUSR2) {
-        send_reloading();
+        notifier_.send_reloading();
         execute(reload(now, sig == SIGUSR2, fmt::format("got SIG{}", sigabbrev_np(sig))));
       } else if (sig == SIGUSR1) {
         reopen_log("got SIGUSR1");
@@ -263,19 +262,12 @@ class Master {
     touch_timer_.async_wait([this](const asio::error_code& error) {
       if (error || done_) return;
       if (const auto touched = touched_.changed()) {
-        send_reloading();
+        notifier_.send_reloading();
         execute(reload(Clock::now(), touched->chain, fmt::format("{} was touched", touched->path)));
       }
       if (const auto touched = log_touched_.changed()) reopen_log(fmt::format("{} was touched", touched->path));
       watch_touch_files();
     });
-  }
-
-  void send_reloading() {
-    notifier_.send(fmt::format(
-        "RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading",
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-            .count()));
   }
 
   void wait_child() {
@@ -294,6 +286,8 @@ class Master {
       if (auto left = counters_->release(pid)) {
         exit.requests = left->served;
         exit.serving = std::move(left->serving);
+        const bool harakiri = exit.signal == 0 && exit.code == kExitHarakiri;
+        stats_history_.on_exit(supervisor_.slot_of(pid).value_or(0), pid, left->totals, harakiri);
       }
       // Everything the worker wrote before it died goes to the log before its obituary.
       request_lines_.remove(pid);
@@ -330,6 +324,9 @@ class Master {
       return;
     }
     setup.counter_slot = *counter_slot;
+    if (!counters_->reserve_cores(*counter_slot, config_->threads)) {
+      log_->warn("stats: no room left to count worker {}'s threads; its cores[] stay empty", slot);
+    }
     std::vector<int> keep = setup.listen_fds;
     keep.insert(keep.end(), setup.http_listen_fds.begin(), setup.http_listen_fds.end());
     keep.push_back(setup.events_fd);
@@ -347,6 +344,7 @@ class Master {
       return;
     }
     counters_->assign(pid, setup.counter_slot);
+    stats_history_.on_spawn(slot);
     outputs_.add(pid, std::move(output->read_end));
     if (requests->read_end) request_lines_.add(pid, std::move(requests->read_end));
     log_->info("started worker {} (pid {}, generation {})", slot, pid, generation);
@@ -411,6 +409,7 @@ class Master {
     exit_code_ = code;
     if (config_->vacuum) {
       vacuum_listeners(listeners_);
+      if (stats_listener_) vacuum_listener(*stats_listener_);
       pidfile_.remove_if_ours();
     }
     log_->info("ferry stopped{}", code == 0 ? "" : fmt::format(" with exit code {}", code));
@@ -448,6 +447,10 @@ class Master {
   UniqueFd events_write_;
   std::array<char, 64 * sizeof(worker::Event)> event_buffer_{};
   std::optional<CounterSlots> counters_;  // set by run()
+  std::optional<Listener> stats_listener_;
+  StatsHistory stats_history_;
+  std::optional<StatsServer> stats_;  // set by run() with stats_listener_
+  std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
   bool load_error_shown_ = false;
   bool done_ = false;
   int exit_code_ = 0;
@@ -465,6 +468,11 @@ int run_master(config::Loaded loaded) {
   UniqueFd log_fd = open_log(config.logfile);
   if (!handover && !config.pidfile.empty()) Pidfile::check_free(config.pidfile);
   if (!handover) listeners = open_listeners(config, loaded.warnings);
+  std::optional<Listener> stats_listener;
+  const auto leave_nothing = [&] {
+    vacuum_listeners(listeners);
+    if (stats_listener) vacuum_listener(*stats_listener);
+  };
   if (!config.logfile.empty() && !handover) {
     const std::string note = fmt::format("ferry: logging to {}\n", config.logfile);
     write_fully(STDERR_FILENO, note);
@@ -473,6 +481,7 @@ int run_master(config::Loaded loaded) {
   Pidfile pidfile;
   Preloaded preloaded;
   try {
+    stats_listener = open_stats_listener(config);  // a re-executed master binds it afresh
     const Identity identity = resolve_identity(config.uid, config.gid, "uid/gid");
     if (!config.pidfile.empty()) {
       if (handover) {
@@ -486,17 +495,18 @@ int run_master(config::Loaded loaded) {
     if (config.preload) {
       preloaded = preload_in_master(config, log_fd.get(), listeners, handover.has_value());
       if (!preloaded.app && !handover) {
-        vacuum_listeners(listeners);
+        leave_nothing();
         pidfile.remove_if_ours();
         return kExitAppLoad;
       }
     }
   } catch (const StartupError&) {
-    if (!handover) vacuum_listeners(listeners);  // a failed start leaves nothing behind
+    if (!handover) leave_nothing();  // a failed start leaves nothing behind
     throw;
   }
   Master master(std::move(loaded), std::move(log_fd), std::move(listeners), std::move(preloaded), std::move(handover));
   master.set_pidfile(std::move(pidfile));
+  master.set_stats_listener(std::move(stats_listener));
   return master.run();
 }
 

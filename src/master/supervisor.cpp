@@ -101,8 +101,15 @@ Actions Supervisor::start_adopting(const std::vector<Adopted>& adopted, int gene
 
 std::vector<Supervisor::Adopted> Supervisor::workers() const {
   std::vector<Adopted> out;
-  for (const auto& w : workers_) out.push_back({w.slot, w.generation, w.pid, w.retiring, w.started});
+  for (const auto& w : workers_) out.push_back({w.slot, w.generation, w.pid, w.retiring, w.started, w.ready});
   return out;
+}
+
+std::optional<int> Supervisor::slot_of(pid_t pid) const {
+  for (const auto& w : workers_) {
+    if (w.pid == pid) return w.slot;
+  }
+  return std::nullopt;
 }
 
 bool Supervisor::serving() const {
