@@ -106,7 +106,7 @@ struct Config {
   std::string log_backupname;                // where a rotated log goes; empty: LOGFILE.<UTC timestamp>
   bool log_reopen = false;                   // reopen the log after a reload
   std::vector<std::string> touch_logreopen;  // reopen the log when one of these files' mtime changes
-  RequestLogShape request_log;  // log-format, log-req-encoder, log-slow...
+  RequestLogShape request_log;               // log-format, log-req-encoder, log-slow...
 
   // Process titles
   bool auto_procname = false;

@@ -16,6 +16,11 @@ std::uint64_t amount(std::string_view key, std::string_view value, const Locatio
   return result;
 }
 
+std::string path_value(std::string_view key, std::string_view value, const Location& where) {
+  if (value.empty()) throw ConfigError(where, fmt::format("{} needs a value", key));
+  return std::string(value);
+}
+
 // log-encoder / log-req-encoder: ferry has the json encoder (typed fields, no template)
 // and accepts uWSGI's nl, since every line ends in a newline anyway.
 bool encoder(std::string_view key, std::string_view value, const Location& where) {
@@ -92,6 +97,26 @@ constexpr std::array kLogOptions{
     Option{"log-5xx", "", OptionKind::flag, "", "with disable-logging, still log 5xx responses",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.request_log.log_5xx = parse_bool("log-5xx", v, w);
+           }},
+    Option{"log-maxsize", "", OptionKind::number, "BYTES", "rotate the log file when it would pass BYTES",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.log_maxsize = static_cast<std::uint64_t>(parse_number("log-maxsize", v, w, 0, 1L << 50));
+             if (c.log_maxsize > 0 && c.log_maxsize < 1024) {
+               throw ConfigError(w, fmt::format("log-maxsize = {} is too small; use at least 1024 bytes", v));
+             }
+           }},
+    Option{"log-backupname", "", OptionKind::text, "PATH",
+           "with log-maxsize: the rotated log's name (replaced each time)",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.log_backupname = path_value("log-backupname", v, w);
+           }},
+    Option{"log-reopen", "", OptionKind::flag, "", "reopen the log file after each reload",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.log_reopen = parse_bool("log-reopen", v, w);
+           }},
+    Option{"touch-logreopen", "", OptionKind::list, "FILE", "reopen the log file when FILE's mtime changes",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.touch_logreopen.push_back(path_value("touch-logreopen", v, w));
            }},
 };
 

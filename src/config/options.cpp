@@ -12,18 +12,6 @@
 namespace ferry::config {
 namespace {
 
-long parse_number(std::string_view key, std::string_view value, const Location& where, long min, long max) {
-  long result = 0;
-  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), result);
-  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
-    throw ConfigError(where, fmt::format("{} expects a whole number, got '{}'", key, value));
-  }
-  if (result < min || result > max) {
-    throw ConfigError(where, fmt::format("{} = {} is out of range; use {} to {}", key, value, min, max));
-  }
-  return result;
-}
-
 int number(std::string_view key, std::string_view value, const Location& where, long min, long max) {
   return static_cast<int>(parse_number(key, value, where, min, max));
 }
@@ -334,26 +322,6 @@ constexpr std::array kOptions{
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
              c.disable_logging = parse_bool("disable-logging", v, w);
            }},
-    Option{"log-maxsize", "", OptionKind::number, "BYTES", "rotate the log file when it would pass BYTES",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             c.log_maxsize = static_cast<std::uint64_t>(parse_number("log-maxsize", v, w, 0, 1L << 50));
-             if (c.log_maxsize > 0 && c.log_maxsize < 1024) {
-               throw ConfigError(w, fmt::format("log-maxsize = {} is too small; use at least 1024 bytes", v));
-             }
-           }},
-    Option{"log-backupname", "", OptionKind::text, "PATH",
-           "with log-maxsize: the rotated log's name (replaced each time)",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             c.log_backupname = text("log-backupname", v, w);
-           }},
-    Option{"log-reopen", "", OptionKind::flag, "", "reopen the log file after each reload",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             c.log_reopen = parse_bool("log-reopen", v, w);
-           }},
-    Option{"touch-logreopen", "", OptionKind::list, "FILE", "reopen the log file when FILE's mtime changes",
-           [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             c.touch_logreopen.push_back(text("touch-logreopen", v, w));
-           }},
 };
 
 struct Explained {
@@ -489,6 +457,18 @@ std::string options_help() {
     out += fmt::format("  {:<34} {}{}\n", flag, option.help, aliases);
   }
   return out;
+}
+
+long parse_number(std::string_view key, std::string_view value, const Location& where, long min, long max) {
+  long result = 0;
+  const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), result);
+  if (value.empty() || ec != std::errc() || ptr != value.data() + value.size()) {
+    throw ConfigError(where, fmt::format("{} expects a whole number, got '{}'", key, value));
+  }
+  if (result < min || result > max) {
+    throw ConfigError(where, fmt::format("{} = {} is out of range; use {} to {}", key, value, min, max));
+  }
+  return result;
 }
 
 bool parse_bool(std::string_view key, std::string_view value, const Location& where) {

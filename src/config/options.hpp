@@ -40,5 +40,7 @@ std::string options_help();
 
 // "true"/"1"/"on"/"yes" and their opposites; anything else is an error naming `key`.
 bool parse_bool(std::string_view key, std::string_view value, const Location& where);
+// A whole number in [min, max]; a ConfigError naming the key, the value and the range.
+long parse_number(std::string_view key, std::string_view value, const Location& where, long min, long max);
 
 }  // namespace ferry::config

@@ -1,4 +1,5 @@
 #include "master/master.hpp"
+#include "master/serve.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -19,14 +20,12 @@
 #include "master/banner.hpp"
 #include "master/boot_error.hpp"
 #include "master/counter_slots.hpp"
-#include "master/daemon.hpp"
 #include "master/handover.hpp"
 #include "master/json_log_line.hpp"
 #include "master/listeners.hpp"
 #include "master/log_collector.hpp"
 #include "master/pidfile.hpp"
 #include "master/preload.hpp"
-#include "master/privileges.hpp"
 #include "master/process.hpp"
 #include "master/reexec.hpp"
 #include "master/request_log_pipes.hpp"
@@ -423,7 +422,7 @@ class Master {
   UniqueFd log_fd_;
   LogFile log_file_;  // every write to log_fd_ from here on: survives a full disk
   asio::io_context io_;
-  LogCollector outputs_{io_, log_file_};                                 // before log_, whose every line flushes it
+  LogCollector outputs_{io_, log_file_};  // before log_, whose every line flushes it
   // req-logger rotates at log-maxsize too, each rotated file named after itself
   RequestLogPipes request_lines_{io_, config_->request_log, log_file_, {config_->log_maxsize, ""}};
   std::shared_ptr<spdlog::logger> log_;
@@ -458,55 +457,11 @@ class Master {
 
 }  // namespace
 
-int run_master(config::Loaded loaded) {
-  auto handover = take_handover();
-  config::Config& config = loaded.config;
-  std::vector<Listener> listeners;
-  // The sockets stay the ones handed over, as on any reload.
-  if (handover) listeners = adopt_listeners(*handover, config, loaded.warnings);
-  if (config.umask) ::umask(*config.umask);  // before the log, sockets and pidfile exist
-  UniqueFd log_fd = open_log(config.logfile);
-  if (!handover && !config.pidfile.empty()) Pidfile::check_free(config.pidfile);
-  if (!handover) listeners = open_listeners(config, loaded.warnings);
-  std::optional<Listener> stats_listener;
-  const auto leave_nothing = [&] {
-    vacuum_listeners(listeners);
-    if (stats_listener) vacuum_listener(*stats_listener);
-  };
-  if (!config.logfile.empty() && !handover) {
-    const std::string note = fmt::format("ferry: logging to {}\n", config.logfile);
-    write_fully(STDERR_FILENO, note);
-  }
-  if (config.daemonize && !handover) daemonize(log_fd.get());
-  Pidfile pidfile;
-  Preloaded preloaded;
-  try {
-    stats_listener = open_stats_listener(config);  // a re-executed master binds it afresh
-    const Identity identity = resolve_identity(config.uid, config.gid, "uid/gid");
-    if (!config.pidfile.empty()) {
-      if (handover) {
-        pidfile.adopt(config.pidfile, ::getpid());
-      } else {
-        pidfile.write(config.pidfile, ::getpid());
-      }
-    }
-    // Last step as root: the sockets are bound, the log and the pidfile written.
-    drop_privileges(identity);
-    if (config.preload) {
-      preloaded = preload_in_master(config, log_fd.get(), listeners, handover.has_value());
-      if (!preloaded.app && !handover) {
-        leave_nothing();
-        pidfile.remove_if_ours();
-        return kExitAppLoad;
-      }
-    }
-  } catch (const StartupError&) {
-    if (!handover) leave_nothing();  // a failed start leaves nothing behind
-    throw;
-  }
-  Master master(std::move(loaded), std::move(log_fd), std::move(listeners), std::move(preloaded), std::move(handover));
-  master.set_pidfile(std::move(pidfile));
-  master.set_stats_listener(std::move(stats_listener));
+int serve(MasterStart start) {
+  Master master(std::move(start.loaded), std::move(start.log_fd), std::move(start.listeners),
+                std::move(start.preloaded), std::move(start.handover));
+  master.set_pidfile(std::move(start.pidfile));
+  master.set_stats_listener(std::move(start.stats_listener));
   return master.run();
 }
 

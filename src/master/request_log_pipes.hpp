@@ -23,8 +23,7 @@ class RequestLogPipes {
  public:
   // Opens req-logger's file (throws StartupError naming it).
   // req-logger's file rotates at `rotation`'s size as the main log does.
-  RequestLogPipes(asio::io_context& io, const config::RequestLogShape& shape, LogFile& main_log,
-                  LogRotation rotation);
+  RequestLogPipes(asio::io_context& io, const config::RequestLogShape& shape, LogFile& main_log, LogRotation rotation);
 
   // The read end of worker `pid`'s request pipe: its lines are collected from now on.
   // (Marked ready at once: request lines need not be kept to explain a failed start.)

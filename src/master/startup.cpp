@@ -1,0 +1,69 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "common/exit_codes.hpp"
+#include "common/logging.hpp"
+#include "master/daemon.hpp"
+#include "master/master.hpp"
+#include "master/privileges.hpp"
+#include "master/serve.hpp"
+#include "master/startup_error.hpp"
+#include "master/reexec.hpp"
+
+namespace ferry::master {
+
+// What happens before the master's loop, in order: take a handover, bind (or adopt) the
+// sockets, open the log, check and write the pidfile, daemonize, drop privileges, preload.
+int run_master(config::Loaded loaded) {
+  auto handover = take_handover();
+  config::Config& config = loaded.config;
+  std::vector<Listener> listeners;
+  // The sockets stay the ones handed over, as on any reload.
+  if (handover) listeners = adopt_listeners(*handover, config, loaded.warnings);
+  if (config.umask) ::umask(*config.umask);  // before the log, sockets and pidfile exist
+  UniqueFd log_fd = open_log(config.logfile);
+  if (!handover && !config.pidfile.empty()) Pidfile::check_free(config.pidfile);
+  if (!handover) listeners = open_listeners(config, loaded.warnings);
+  std::optional<Listener> stats_listener;
+  const auto leave_nothing = [&] {
+    vacuum_listeners(listeners);
+    if (stats_listener) vacuum_listener(*stats_listener);
+  };
+  if (!config.logfile.empty() && !handover) {
+    const std::string note = fmt::format("ferry: logging to {}\n", config.logfile);
+    write_fully(STDERR_FILENO, note);
+  }
+  if (config.daemonize && !handover) daemonize(log_fd.get());
+  Pidfile pidfile;
+  Preloaded preloaded;
+  try {
+    stats_listener = open_stats_listener(config);  // a re-executed master binds it afresh
+    const Identity identity = resolve_identity(config.uid, config.gid, "uid/gid");
+    if (!config.pidfile.empty()) {
+      if (handover) {
+        pidfile.adopt(config.pidfile, ::getpid());
+      } else {
+        pidfile.write(config.pidfile, ::getpid());
+      }
+    }
+    // Last step as root: the sockets are bound, the log and the pidfile written.
+    drop_privileges(identity);
+    if (config.preload) {
+      preloaded = preload_in_master(config, log_fd.get(), listeners, handover.has_value());
+      if (!preloaded.app && !handover) {
+        leave_nothing();
+        pidfile.remove_if_ours();
+        return kExitAppLoad;
+      }
+    }
+  } catch (const StartupError&) {
+    if (!handover) leave_nothing();  // a failed start leaves nothing behind
+    throw;
+  }
+  return serve({std::move(loaded), std::move(log_fd), std::move(listeners), std::move(preloaded), std::move(handover),
+                std::move(pidfile), std::move(stats_listener)});
+}
+
+}  // namespace ferry::master
