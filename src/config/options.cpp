@@ -364,6 +364,8 @@ constexpr std::array kUnsupported{
     Explained{"offload-threads", "ferry has no offload threads; remove it"},
     Explained{"log-maxsize", "ferry does not rotate logs itself; use logrotate"},
     Explained{"reload-mercy", "use worker-reload-mercy"},
+    Explained{"ping", "a client command, not a server setting: run 'ferry --ping ADDR' from the health check"},
+    Explained{"ping-timeout", "goes with the client command 'ferry --ping ADDR --ping-timeout SECONDS'"},
 };
 
 template <typename Table>
