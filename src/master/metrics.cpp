@@ -44,18 +44,50 @@ std::string label(std::string_view name, std::string_view value) {
   return fmt::format("{{{}=\"{}\"}}", name, escape_label_value(value));
 }
 
-std::string worker_label(const WorkerSnapshot& worker) { return label("worker", std::to_string(worker.id)); }
+// One worker id (slot) as the per-worker series show it. While a worker is replaced (a
+// recycle, a chain reload) its successor runs beside it under the same id, so the
+// snapshot can list an id twice; a series must appear once. The counters come from the
+// process of that id with the most lifetime requests (the lifetime counts of one id's
+// processes each include the ones before, so that is the fullest), and memory is what
+// the id's processes hold together.
+struct WorkerId {
+  int id = 0;
+  const LifetimeCounts* lifetime = nullptr;
+  std::uint64_t rss = 0;
+  std::uint64_t vsz = 0;
+};
 
-// What ferry_workers counts a worker as. A worker that is not accepting is on its way in
-// (spawned, loading the app) unless the master is stopping or reloading, when the ones
-// not accepting are on their way out.
+std::vector<WorkerId> worker_ids(const StatsSnapshot& s) {
+  std::vector<WorkerId> ids;
+  for (const auto& worker : s.workers) {
+    auto it = std::find_if(ids.begin(), ids.end(), [&](const WorkerId& w) { return w.id == worker.id; });
+    if (it == ids.end()) {
+      ids.push_back({worker.id, &worker.lifetime, 0, 0});
+      it = ids.end() - 1;
+    } else if (worker.lifetime.requests > it->lifetime->requests) {
+      it->lifetime = &worker.lifetime;
+    }
+    it->rss += worker.rss;
+    it->vsz += worker.vsz;
+  }
+  std::sort(ids.begin(), ids.end(), [](const WorkerId& a, const WorkerId& b) { return a.id < b.id; });
+  return ids;
+}
+
+std::string worker_label(const WorkerId& worker) { return label("worker", std::to_string(worker.id)); }
+
+// What ferry_workers counts a process as. One that is not accepting is on its way out
+// when the master is stopping or when a newer process has its id (the snapshot lists an
+// id's processes oldest first), and on its way in (spawned, loading the app) otherwise.
 enum class WorkerState { idle, busy, starting, stopping };
 constexpr std::array<std::string_view, 4> kWorkerStateNames = {"idle", "busy", "starting", "stopping"};
 
-WorkerState state_of(const WorkerSnapshot& worker, StatsSnapshot::Phase phase) {
+WorkerState state_of(const StatsSnapshot& s, std::size_t index) {
+  const WorkerSnapshot& worker = s.workers[index];
   if (!worker.accepting) {
-    const bool leaving = phase == StatsSnapshot::Phase::stopping || phase == StatsSnapshot::Phase::reloading;
-    return leaving ? WorkerState::stopping : WorkerState::starting;
+    const bool replaced = std::any_of(s.workers.begin() + static_cast<std::ptrdiff_t>(index) + 1, s.workers.end(),
+                                      [&](const WorkerSnapshot& later) { return later.id == worker.id; });
+    return s.phase == StatsSnapshot::Phase::stopping || replaced ? WorkerState::stopping : WorkerState::starting;
   }
   return worker.status == "busy" || worker.in_flight > 0 ? WorkerState::busy : WorkerState::idle;
 }
@@ -81,7 +113,7 @@ void write_workers(Writer& w, const StatsSnapshot& s) {
   w.sample("ferry_workers_configured", "", static_cast<std::uint64_t>(std::max(s.configured_workers, 0)));
 
   std::array<std::uint64_t, kWorkerStateNames.size()> by_state{};
-  for (const auto& worker : s.workers) ++by_state[static_cast<std::size_t>(state_of(worker, s.phase))];
+  for (std::size_t i = 0; i < s.workers.size(); ++i) ++by_state[static_cast<std::size_t>(state_of(s, i))];
   w.family("ferry_workers", "gauge", "Worker processes by state: idle, busy, starting or stopping.");
   for (std::size_t i = 0; i < by_state.size(); ++i) {
     w.sample("ferry_workers", label("state", kWorkerStateNames[i]), by_state[i]);
@@ -94,35 +126,36 @@ void write_workers(Writer& w, const StatsSnapshot& s) {
   w.family("ferry_inflight_requests", "gauge", "Requests being served right now, over every worker.");
   w.sample("ferry_inflight_requests", "", s.load);
 
-  w.family("ferry_worker_rss_bytes", "gauge", "Resident memory of each worker process, in bytes.");
-  for (const auto& worker : s.workers) w.sample("ferry_worker_rss_bytes", worker_label(worker), worker.rss);
-  w.family("ferry_worker_vsz_bytes", "gauge", "Address space of each worker process, in bytes.");
-  for (const auto& worker : s.workers) w.sample("ferry_worker_vsz_bytes", worker_label(worker), worker.vsz);
+  const auto ids = worker_ids(s);
+  w.family("ferry_worker_rss_bytes", "gauge", "Resident memory of each worker id's processes, in bytes.");
+  for (const auto& worker : ids) w.sample("ferry_worker_rss_bytes", worker_label(worker), worker.rss);
+  w.family("ferry_worker_vsz_bytes", "gauge", "Address space of each worker id's processes, in bytes.");
+  for (const auto& worker : ids) w.sample("ferry_worker_vsz_bytes", worker_label(worker), worker.vsz);
 }
 
 // One counter family labelled by worker, read from each worker's LifetimeCounts.
 template <typename Field>
-void write_per_worker_counter(Writer& w, const StatsSnapshot& s, std::string_view name, std::string_view help,
+void write_per_worker_counter(Writer& w, const std::vector<WorkerId>& ids, std::string_view name, std::string_view help,
                               Field field) {
   w.family(name, "counter", help);
-  for (const auto& worker : s.workers) w.sample(name, worker_label(worker), field(worker.lifetime));
+  for (const auto& worker : ids) w.sample(name, worker_label(worker), field(*worker.lifetime));
 }
 
-void write_requests(Writer& w, const StatsSnapshot& s) {
-  write_per_worker_counter(w, s, "ferry_requests_total", "Requests served by each worker id, over its respawns.",
+void write_requests(Writer& w, const std::vector<WorkerId>& ids) {
+  write_per_worker_counter(w, ids, "ferry_requests_total", "Requests served by each worker id, over its respawns.",
                            [](const LifetimeCounts& c) { return c.requests; });
-  write_per_worker_counter(w, s, "ferry_exceptions_total",
+  write_per_worker_counter(w, ids, "ferry_exceptions_total",
                            "Requests whose app raised an exception, by worker id, over its respawns.",
                            [](const LifetimeCounts& c) { return c.exceptions; });
-  write_per_worker_counter(w, s, "ferry_harakiri_total",
+  write_per_worker_counter(w, ids, "ferry_harakiri_total",
                            "Requests that overran harakiri (and cost their worker), by worker id.",
                            [](const LifetimeCounts& c) { return c.harakiri; });
-  write_per_worker_counter(w, s, "ferry_tx_bytes_total", "Response bytes sent, by worker id, over its respawns.",
+  write_per_worker_counter(w, ids, "ferry_tx_bytes_total", "Response bytes sent, by worker id, over its respawns.",
                            [](const LifetimeCounts& c) { return c.tx_bytes; });
 
   std::array<std::uint64_t, kStatusClasses.size()> by_class{};
-  for (const auto& worker : s.workers) {
-    for (std::size_t i = 0; i < by_class.size(); ++i) by_class[i] += worker.lifetime.responses_by_class[i];
+  for (const auto& worker : ids) {
+    for (std::size_t i = 0; i < by_class.size(); ++i) by_class[i] += worker.lifetime->responses_by_class[i];
   }
   w.family("ferry_responses_total", "counter", "Responses by HTTP status class (1xx..5xx, other), over every worker.");
   for (std::size_t i = 0; i < by_class.size(); ++i) {
@@ -130,16 +163,15 @@ void write_requests(Writer& w, const StatsSnapshot& s) {
   }
 }
 
-void write_duration_histogram(Writer& w, const StatsSnapshot& s) {
-  const auto& bounds = s.duration_bounds;
+void write_duration_histogram(Writer& w, const std::vector<double>& bounds, const std::vector<WorkerId>& ids) {
   // Each worker's buckets are cumulative, so their sum is too; a worker whose vector is
   // short (no requests counted yet) adds nothing to the buckets it lacks.
   std::vector<std::uint64_t> buckets(bounds.size() + 1, 0);
   double sum = 0;
-  for (const auto& worker : s.workers) {
-    const auto& counts = worker.lifetime.bucket_counts;
+  for (const auto& worker : ids) {
+    const auto& counts = worker.lifetime->bucket_counts;
     for (std::size_t i = 0; i < std::min(counts.size(), buckets.size()); ++i) buckets[i] += counts[i];
-    sum += worker.lifetime.duration_seconds_sum;
+    sum += worker.lifetime->duration_seconds_sum;
   }
   constexpr std::string_view name = "ferry_request_duration_seconds";
   w.family(name, "histogram", "Time from reading a request to sending its last byte, in seconds, over every worker.");
@@ -188,8 +220,9 @@ std::string prometheus_text(const StatsSnapshot& snapshot) {
   Writer w(out);
   write_process(w, snapshot);
   write_workers(w, snapshot);
-  write_requests(w, snapshot);
-  write_duration_histogram(w, snapshot);
+  const auto ids = worker_ids(snapshot);
+  write_requests(w, ids);
+  write_duration_histogram(w, snapshot.duration_bounds, ids);
   write_sockets(w, snapshot);
   return out;
 }

@@ -186,3 +186,32 @@ TEST_CASE("promtool check metrics reports nothing, and would report a problem") 
   CHECK(promtool_check("# TYPE ferry_bad counter\nferry_bad 1\n", said) != 0);
   CHECK(said.find("ferry_bad") != std::string::npos);
 }
+
+TEST_CASE("an id listed twice (a worker and its successor) is one series per family") {
+  auto s = sample_snapshot();
+  auto successor = s.workers[1];  // worker 2's replacement, still loading the app
+  successor.pid = 103;
+  successor.accepting = false;
+  successor.rss = 1000;
+  successor.vsz = 2000;
+  successor.lifetime.requests = 2;
+  s.workers[1].accepting = false;  // the old one, retiring
+  s.workers.push_back(successor);
+  const auto text = prometheus_text(s);
+  std::string said;
+  CHECK(promtool_check(text, said) == 0);
+  CHECK(said.empty());
+  std::size_t count = 0;
+  for (auto at = text.find("\nferry_requests_total{worker=\"2\"}"); at != std::string::npos;
+       at = text.find("\nferry_requests_total{worker=\"2\"}", at + 1)) {
+    ++count;
+  }
+  CHECK(count == 1);
+  CHECK(has_line(text, "ferry_requests_total{worker=\"2\"} 2"));
+  CHECK(has_line(text, "ferry_worker_rss_bytes{worker=\"2\"} 20972520"));
+  CHECK(has_line(text, "ferry_request_duration_seconds_count 42"));  // worker 2's counts once, not twice
+  // The older of the two is leaving, the newer arriving.
+  CHECK(has_line(text, "ferry_workers{state=\"stopping\"} 1"));
+  CHECK(has_line(text, "ferry_workers{state=\"starting\"} 1"));
+  CHECK(has_line(text, "ferry_workers{state=\"busy\"} 1"));
+}
