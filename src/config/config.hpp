@@ -76,6 +76,11 @@ struct Config {
   int http_timeout = 10;             // seconds an HTTP client has to send a request's head (and a buffered body)
   std::vector<StaticMap> static_maps;
 
+  // The stats server: stats = ADDR (a Unix socket path or host:port); HTTP with stats-http
+  std::optional<SocketOption> stats;
+  bool stats_http = false;
+  bool stats_minified = false;
+
   // Processes
   int processes = 1;
   int threads = 1;

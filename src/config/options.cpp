@@ -1,5 +1,7 @@
 #include "config/options.hpp"
 
+#include "config/socket_address.hpp"
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -40,19 +42,6 @@ std::pair<std::string, std::string_view> prefix_and_value(std::string_view v, co
     throw ConfigError(where, fmt::format("{}, got '{}'", expected, v));
   }
   return {std::move(prefix), v.substr(eq + 1)};
-}
-
-// http = [ADDR]:PORT: TCP only (":8000" is every interface, as in uWSGI).
-SocketOption http_socket(std::string_view key, std::string_view value, const Location& where) {
-  std::string address = text(key, value, where);
-  const auto colon = address.rfind(':');
-  const bool port_ok = colon != std::string::npos && colon + 1 < address.size() &&
-                       address.find_first_not_of("0123456789", colon + 1) == std::string::npos;
-  if (!port_ok || address.find('/') != std::string::npos) {
-    throw ConfigError(where,
-                      fmt::format("{} expects [ADDRESS]:PORT, e.g. :8000 or 127.0.0.1:8000, got '{}'", key, value));
-  }
-  return {std::move(address), where, /*http=*/true};
 }
 
 // `logger = file:PATH` and `logger = file:logfile=PATH` as uWSGI's logfile plugin reads them;
@@ -192,6 +181,17 @@ constexpr std::array kOptions{
               prefix_and_value(v, w, "static-map expects /PREFIX=DIRECTORY, e.g. /static=/srv/app/static");
           c.static_maps.push_back({std::move(prefix), std::string(directory)});
         }},
+    Option{"stats", "stats-server", OptionKind::text, "ADDR",
+           "serve uWSGI's stats JSON (uwsgitop reads it) on a Unix socket path or host:port",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) { c.stats = stats_address(v, w); }},
+    Option{"stats-http", "", OptionKind::flag, "", "the stats address speaks HTTP: the JSON at GET /",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.stats_http = parse_bool("stats-http", v, w);
+           }},
+    Option{"stats-minified", "", OptionKind::flag, "", "write the stats JSON without whitespace",
+           [](Config& c, std::string_view v, const Location& w, Warnings&) {
+             c.stats_minified = parse_bool("stats-minified", v, w);
+           }},
     Option{"chmod-socket", "", OptionKind::text, "MODE", "permissions of Unix sockets (octal, bare = 666)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) { c.chmod_socket = socket_mode(v, w); }},
     Option{"umask", "", OptionKind::text, "MODE",
@@ -358,7 +358,6 @@ constexpr std::array kMeaningless{
 // Known uWSGI options ferry does not do (yet): refused, so nothing is silently ignored.
 constexpr std::array kUnsupported{
     Explained{"https", "terminate TLS in nginx and use 'socket'"},
-    Explained{"stats", "the stats server is not implemented yet"},
     Explained{"py-autoreload", "not implemented yet; send SIGHUP to the master to reload"},
     Explained{"cheaper", "ferry runs a fixed number of workers; remove cheaper"},
     Explained{"offload-threads", "ferry has no offload threads; remove it"},

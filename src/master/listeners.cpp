@@ -269,14 +269,26 @@ std::vector<Listener> open_listeners(const config::Config& config, config::Warni
   return listeners;
 }
 
-void vacuum_listeners(const std::vector<Listener>& listeners) {
-  for (const auto& listener : listeners) {
-    if (!listener.is_unix) continue;
-    struct stat st {};
-    if (::lstat(listener.address.c_str(), &st) == 0 && st.st_dev == listener.device && st.st_ino == listener.inode) {
-      ::unlink(listener.address.c_str());
-    }
+std::optional<Listener> open_stats_listener(const config::Config& config) {
+  if (!config.stats) return std::nullopt;
+  // A handful of monitoring clients at a time: uWSGI's default backlog is plenty.
+  constexpr int kStatsBacklog = 100;
+  const auto& option = *config.stats;
+  if (!is_unix_address(option.address)) return open_tcp(option, kStatsBacklog);
+  const Identity owner = config.chown_socket.empty() ? Identity{} : resolve_owner(config.chown_socket);
+  return open_unix(option, config, owner, kStatsBacklog);
+}
+
+void vacuum_listener(const Listener& listener) {
+  if (!listener.is_unix) return;
+  struct stat st {};
+  if (::lstat(listener.address.c_str(), &st) == 0 && st.st_dev == listener.device && st.st_ino == listener.inode) {
+    ::unlink(listener.address.c_str());
   }
+}
+
+void vacuum_listeners(const std::vector<Listener>& listeners) {
+  for (const auto& listener : listeners) vacuum_listener(listener);
 }
 
 }  // namespace ferry::master

@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,12 @@ bool is_unix_address(const std::string& address);
 // Throws StartupError.
 std::vector<Listener> open_listeners(const config::Config& config, config::Warnings& warnings);
 
+// The stats server's socket (stats = ADDR), made as the others are (chmod-socket,
+// chown-socket, a stale file replaced); nullopt without `stats`. Throws StartupError.
+std::optional<Listener> open_stats_listener(const config::Config& config);
+
 // Removes Unix socket files that still are the ones we created.
 void vacuum_listeners(const std::vector<Listener>& listeners);
+void vacuum_listener(const Listener& listener);
 
 }  // namespace ferry::master

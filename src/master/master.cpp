@@ -17,6 +17,7 @@
 #include "common/logging.hpp"
 #include "common/process_title.hpp"
 #include "ferry_build_config.hpp"
+#include "master/banner.hpp"
 #include "master/boot_error.hpp"
 #include "master/counter_slots.hpp"
 #include "master/daemon.hpp"
@@ -29,6 +30,8 @@
 #include "master/process.hpp"
 #include "master/reexec.hpp"
 #include "master/startup_error.hpp"
+#include "master/stats_collect.hpp"
+#include "master/stats_server.hpp"
 #include "master/supervisor.hpp"
 #include "master/systemd_notify.hpp"
 #include "master/touch_files.hpp"
@@ -38,16 +41,6 @@
 
 namespace ferry::master {
 namespace {
-
-// The capacity asked for a worker's output pipe: 1 MiB, the kernel's default
-// /proc/sys/fs/pipe-max-size and the most an unprivileged process may ask for, shared out
-// so that all the pipes (two generations during a reload) ask for at most 16 MiB. The
-// kernel counts what is asked for against the user's pipe-user-pages-soft (64 MiB), past
-// which every new pipe of that user, the app's included, gets a single page.
-int output_pipe_bytes(int processes) {
-  constexpr int kMost = 1024 * 1024, kLeast = 64 * 1024, kAll = 16 * 1024 * 1024;
-  return std::clamp(kAll / (2 * std::max(processes, 1)), kLeast, kMost);
-}
 
 class Master {
  public:
@@ -100,7 +93,8 @@ class Master {
     events_read_ = std::make_unique<asio::posix::stream_descriptor>(io_, pipe_fds[0]);
     events_write_.reset(pipe_fds[1]);
 
-    log_banner();
+    log_banner(*log_, *config_, listeners_, handover_ ? &*handover_ : nullptr);
+    start_stats();
     if (config_->auto_procname) set_process_title(config_->procname_prefix + "ferry master");
     wait_signal();
     wait_child();
@@ -119,10 +113,18 @@ class Master {
   }
 
   void set_pidfile(Pidfile pidfile) { pidfile_ = std::move(pidfile); }
+  void set_stats_listener(std::optional<Listener> listener) { stats_listener_ = std::move(listener); }
 
  private:
   static Supervisor::Settings settings_for(const config::Config& config) {
     return {config.processes, std::chrono::seconds(config.worker_reload_mercy)};
+  }
+
+  // Stays up until the master exits, draining included: /ready says 503 while it stops.
+  void start_stats() {
+    if (!stats_listener_) return;
+    auto collect = [this] { return collect_stats({*config_, listeners_, supervisor_, started_at_}); };
+    stats_.emplace(io_, *stats_listener_, config_->stats_http, StatsRouting{collect, config_->stats_minified}, log_);
   }
 
   // The workers the previous master handed over keep serving (and logging through their
@@ -137,25 +139,6 @@ class Master {
     if (app_ == nullptr && config_->preload) import_error = preload_error_;
     execute(supervisor_.start_adopting(adopted, handover_->generation, handover_->chain, import_error, Clock::now()));
     reap();
-  }
-
-  void log_banner() {
-    std::string sockets;
-    for (const auto& l : listeners_) sockets += (sockets.empty() ? "" : ", ") + l.address;
-    if (handover_) {
-      log_->info(
-          "ferry {} re-executed for a reload (preload): {} worker{} of generation {} keep serving until the "
-          "new ones are ready",
-          FERRY_VERSION, handover_->workers.size(), handover_->workers.size() == 1 ? "" : "s", handover_->generation);
-    }
-    log_->info("ferry {} starting: Python {} ({}), app {}{}, socket{} {}, {} worker{} x {} thread{}, master pid {}",
-               FERRY_VERSION, FERRY_PYTHON_VERSION, config_->home.empty() ? FERRY_PYTHON_EXECUTABLE : config_->home,
-               config_->app_description(), config_->preload ? " (preloaded in the master)" : "",
-               listeners_.size() == 1 ? "" : "s", sockets, config_->processes, config_->processes == 1 ? "" : "s",
-               config_->threads, config_->threads == 1 ? "" : "s", ::getpid());
-    if (!config_->uid.empty() || !config_->gid.empty()) {
-      log_->info("running as uid {}, gid {} (uid = {}, gid = {})", ::getuid(), ::getgid(), config_->uid, config_->gid);
-    }
   }
 
   void wait_signal() {
@@ -409,6 +392,7 @@ class Master {
     exit_code_ = code;
     if (config_->vacuum) {
       vacuum_listeners(listeners_);
+      if (stats_listener_) vacuum_listener(*stats_listener_);
       pidfile_.remove_if_ours();
     }
     log_->info("ferry stopped{}", code == 0 ? "" : fmt::format(" with exit code {}", code));
@@ -443,6 +427,9 @@ class Master {
   UniqueFd events_write_;
   std::array<char, 64 * sizeof(worker::Event)> event_buffer_{};
   std::optional<CounterSlots> counters_;  // set by run()
+  std::optional<Listener> stats_listener_;
+  std::optional<StatsServer> stats_;  // set by run() with stats_listener_
+  std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
   bool load_error_shown_ = false;
   bool done_ = false;
   int exit_code_ = 0;
@@ -460,6 +447,18 @@ int run_master(config::Loaded loaded) {
   UniqueFd log_fd = open_log(config.logfile);
   if (!handover && !config.pidfile.empty()) Pidfile::check_free(config.pidfile);
   if (!handover) listeners = open_listeners(config, loaded.warnings);
+  std::optional<Listener> stats_listener;
+  const auto leave_nothing = [&] {
+    vacuum_listeners(listeners);
+    if (stats_listener) vacuum_listener(*stats_listener);
+  };
+  try {
+    // Re-executed: the previous stats socket closed with the exec, so it is bound afresh.
+    stats_listener = open_stats_listener(config);
+  } catch (const StartupError&) {
+    if (!handover) leave_nothing();
+    throw;
+  }
   if (!config.logfile.empty() && !handover) {
     const std::string note = fmt::format("ferry: logging to {}\n", config.logfile);
     write_fully(STDERR_FILENO, note);
@@ -481,17 +480,18 @@ int run_master(config::Loaded loaded) {
     if (config.preload) {
       preloaded = preload_in_master(config, log_fd.get(), listeners, handover.has_value());
       if (!preloaded.app && !handover) {
-        vacuum_listeners(listeners);
+        leave_nothing();
         pidfile.remove_if_ours();
         return kExitAppLoad;
       }
     }
   } catch (const StartupError&) {
-    if (!handover) vacuum_listeners(listeners);  // a failed start leaves nothing behind
+    if (!handover) leave_nothing();  // a failed start leaves nothing behind
     throw;
   }
   Master master(std::move(loaded), std::move(log_fd), std::move(listeners), std::move(preloaded), std::move(handover));
   master.set_pidfile(std::move(pidfile));
+  master.set_stats_listener(std::move(stats_listener));
   return master.run();
 }
 

@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -20,5 +21,15 @@ struct ForkHooks {
 };
 pid_t fork_child(const std::vector<int>& keep, int output_fd, const std::function<int()>& child_main,
                  const ForkHooks* hooks = nullptr);
+
+// The capacity asked for a worker's output pipe: 1 MiB, the kernel's default
+// /proc/sys/fs/pipe-max-size and the most an unprivileged process may ask for, shared out
+// so that all the pipes (two generations during a reload) ask for at most 16 MiB. The
+// kernel counts what is asked for against the user's pipe-user-pages-soft (64 MiB), past
+// which every new pipe of that user, the app's included, gets a single page.
+inline int output_pipe_bytes(int processes) {
+  constexpr int kMost = 1024 * 1024, kLeast = 64 * 1024, kAll = 16 * 1024 * 1024;
+  return std::clamp(kAll / (2 * std::max(processes, 1)), kLeast, kMost);
+}
 
 }  // namespace ferry::master

@@ -20,7 +20,8 @@ struct CurrentRequest {
   std::string method;
   std::string uri;
   std::string remote_addr;
-  double seconds = 0;  // since it began
+  double seconds = 0;           // since it began
+  std::int64_t started_at = 0;  // epoch seconds (uWSGI's req_info.request_start)
 };
 
 struct CoreSnapshot {
@@ -38,7 +39,7 @@ struct CoreSnapshot {
 struct AppSnapshot {
   int id = 0;
   int modifier1 = 0;
-  std::string mountpoint;  // "" for the main app
+  std::string mountpoint;         // "" for the main app
   std::int64_t startup_time = 0;  // seconds the import took, as uWSGI reports it
   std::uint64_t requests = 0;
   std::uint64_t exceptions = 0;
@@ -64,21 +65,21 @@ struct LifetimeCounts {
 struct WorkerSnapshot {
   int id = 0;  // 1..processes, as uWSGI numbers them
   pid_t pid = 0;
-  bool accepting = false;  // ready and serving
+  bool accepting = false;            // ready and serving
   std::uint64_t requests = 0;        // this process's
   std::uint64_t delta_requests = 0;  // since the previous stats reading
   std::uint64_t exceptions = 0;
   std::uint64_t harakiri_count = 0;
   std::uint64_t signals = 0;  // always 0: ferry has no uWSGI signal framework
   std::uint64_t signal_queue = 0;
-  std::string status;        // "idle", "busy", "cheap", "pause" or "sig"
-  std::uint64_t rss = 0;     // bytes
-  std::uint64_t vsz = 0;     // bytes
+  std::string status;              // "idle", "busy", "cheap", "pause" or "sig"
+  std::uint64_t rss = 0;           // bytes
+  std::uint64_t vsz = 0;           // bytes
   std::uint64_t running_time = 0;  // microseconds spent serving requests
   std::int64_t last_spawn = 0;     // epoch seconds
   std::uint64_t respawn_count = 0;
-  std::uint64_t tx = 0;      // bytes sent
-  std::uint64_t avg_rt = 0;  // microseconds
+  std::uint64_t tx = 0;         // bytes sent
+  std::uint64_t avg_rt = 0;     // microseconds
   std::uint64_t in_flight = 0;  // requests running now (one per busy core)
   std::vector<AppSnapshot> apps;
   std::vector<CoreSnapshot> cores;  // one per thread
@@ -86,8 +87,8 @@ struct WorkerSnapshot {
 };
 
 struct SocketSnapshot {
-  std::string name;  // as configured: a path or host:port
-  std::string proto;  // "uwsgi" or "http"
+  std::string name;             // as configured: a path or host:port
+  std::string proto;            // "uwsgi" or "http"
   std::uint64_t queue = 0;      // connections waiting in the kernel's accept queue now
   std::uint64_t max_queue = 0;  // the backlog it was listened with
   bool shared = false;
@@ -98,7 +99,7 @@ struct StatsSnapshot {
   // What ferry's master is doing, for /ready and ferry_workers.
   enum class Phase { starting, serving, reloading, stopping };
 
-  std::string version;  // ferry's
+  std::string version;                    // ferry's
   std::uint64_t listen_queue = 0;         // sum over sockets
   std::uint64_t listen_queue_errors = 0;  // connections the kernel dropped (full queue)
   std::uint64_t signal_queue = 0;
@@ -111,9 +112,9 @@ struct StatsSnapshot {
   std::vector<WorkerSnapshot> workers;
 
   Phase phase = Phase::starting;
-  int configured_workers = 0;  // processes
-  std::uint64_t respawns_total = 0;  // workers started again after one exited or was recycled
-  std::int64_t started_at = 0;       // the master's start, epoch seconds
+  int configured_workers = 0;           // processes
+  std::uint64_t respawns_total = 0;     // workers started again after one exited or was recycled
+  std::int64_t started_at = 0;          // the master's start, epoch seconds
   std::vector<double> duration_bounds;  // seconds, ascending; LifetimeCounts::bucket_counts has one more
 };
 

@@ -101,7 +101,7 @@ Actions Supervisor::start_adopting(const std::vector<Adopted>& adopted, int gene
 
 std::vector<Supervisor::Adopted> Supervisor::workers() const {
   std::vector<Adopted> out;
-  for (const auto& w : workers_) out.push_back({w.slot, w.generation, w.pid, w.retiring, w.started});
+  for (const auto& w : workers_) out.push_back({w.slot, w.generation, w.pid, w.retiring, w.started, w.ready});
   return out;
 }
 

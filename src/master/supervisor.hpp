@@ -71,6 +71,7 @@ class Supervisor {
     pid_t pid = 0;
     bool retiring = false;
     Clock::time_point started{};
+    bool ready = false;  // workers(): it said it is ready (not read by start_adopting)
   };
 
   Actions start(Clock::time_point now);
@@ -96,6 +97,8 @@ class Supervisor {
 
   bool stopping() const { return phase_ == Phase::stopping; }
   bool busy() const { return phase_ != Phase::running; }  // reloading or stopping
+  bool reloading() const { return phase_ == Phase::reloading; }
+  bool started() const { return started_; }  // the first generation has been fully ready once
   std::vector<Adopted> workers() const;
   // Some worker is ready and not being stopped: requests are being answered.
   bool serving() const;

@@ -206,10 +206,34 @@ TEST_CASE("a meaningless uWSGI option is a warning, not an error") {
 
 TEST_CASE("an unsupported uWSGI option is an error") {
   TempDir dir;
-  const auto ini = dir.write("app.ini", kMinimal + "stats = 127.0.0.1:9191\n");
+  const auto ini = dir.write("app.ini", kMinimal + "cheaper = 1\n");
   const auto error = error_of({ini});
   CHECK(error.where().line == 4);
-  CHECK(contains(error.what(), "'stats' is not supported by ferry"));
+  CHECK(contains(error.what(), "'cheaper' is not supported by ferry"));
+}
+
+TEST_CASE("stats: a Unix path or host:port, also as stats-server; stats-http and stats-minified") {
+  TempDir dir;
+  auto loaded = load_args({dir.write("app.ini", kMinimal + "stats = 127.0.0.1:9191\nstats-http = true\n")});
+  REQUIRE(loaded.config.stats);
+  CHECK(loaded.config.stats->address == "127.0.0.1:9191");
+  CHECK(loaded.config.stats_http);
+  CHECK_FALSE(loaded.config.stats_minified);
+  loaded = load_args({dir.write("b.ini", kMinimal + "stats-server = /run/app/stats.sock\nstats-minified\n")});
+  REQUIRE(loaded.config.stats);
+  CHECK(loaded.config.stats->address == "/run/app/stats.sock");
+  CHECK(loaded.config.stats_minified);
+  CHECK_FALSE(load_args({dir.write("c.ini", kMinimal)}).config.stats);
+}
+
+TEST_CASE("stats: a bad address names the line and what is expected") {
+  TempDir dir;
+  const auto ini = dir.write("app.ini", kMinimal + "stats = 127.0.0.1:http\n");
+  const auto error = error_of({ini});
+  CHECK(error.where().line == 4);
+  CHECK(contains(error.what(), "stats expects a Unix socket path or [ADDRESS]:PORT"));
+  CHECK(contains(error.what(), "'127.0.0.1:http'"));
+  CHECK(error_of({dir.write("b.ini", kMinimal + "stats-http = maybe\n")}).where().line == 4);
 }
 
 TEST_CASE("later settings override earlier ones, flags and ini alike") {
