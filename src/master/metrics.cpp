@@ -174,7 +174,7 @@ void write_duration_histogram(Writer& w, const std::vector<double>& bounds, cons
     sum += worker.lifetime->duration_seconds_sum;
   }
   constexpr std::string_view name = "ferry_request_duration_seconds";
-  w.family(name, "histogram", "Time from reading a request to sending its last byte, in seconds, over every worker.");
+  w.family(name, "histogram", "How long requests took, in seconds, over every worker.");
   for (std::size_t i = 0; i < bounds.size(); ++i) {
     w.sample("ferry_request_duration_seconds_bucket", label("le", Writer::number(bounds[i])), buckets[i]);
   }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "master/metrics.hpp"
 #include "master/stats_json.hpp"
 #include "protocol/http_response.hpp"
 
@@ -16,7 +17,11 @@ StatsReply plain(int status, std::string_view text) {
 
 StatsReply route_stats_request(const protocol::http::Head& head, const StatsRouting& routing) {
   const std::string& path = head.path_info;
-  if (path != "/") return plain(404, fmt::format("no such page: the stats server serves /"));
+  if (path == "/metrics") {  // Prometheus text (master/metrics)
+    if (head.method != "GET" && head.method != "HEAD") return plain(405, "use GET");
+    return {200, std::string(kPrometheusContentType), prometheus_text(routing.collect())};
+  }
+  if (path != "/") return plain(404, fmt::format("no such page: the stats server serves / and /metrics"));
   if (head.method != "GET" && head.method != "HEAD") return plain(405, "use GET");
   return {200, "application/json", stats_json(routing.collect(), routing.minified)};
 }
