@@ -21,7 +21,8 @@ SharedCounters* map_counters(int fd, bool fresh) {
   }
   void* memory = ::mmap(nullptr, sizeof(SharedCounters), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (memory == MAP_FAILED) throw StartupError(fmt::format("mmap: {}", std::strerror(errno)));
-  return fresh ? new (memory) SharedCounters() : static_cast<SharedCounters*>(memory);
+  // Not constructed: a fresh memfd is all zeros, every member's initial value (worker.hpp).
+  return static_cast<SharedCounters*>(memory);
 }
 
 }  // namespace
@@ -41,6 +42,11 @@ CounterSlots CounterSlots::adopt(int fd, const std::map<pid_t, int>& taken) {
 
 CounterSlots::CounterSlots(UniqueFd fd, SharedCounters* counters, const std::map<pid_t, int>& taken)
     : fd_(std::move(fd)), counters_(counters), owners_(taken) {
+  for (const auto& [pid, slot] : taken) {
+    const auto& w = counters_->workers[slot];
+    const int count = w.cores.load(std::memory_order_relaxed);
+    if (count > 0) core_ranges_[slot] = {w.first_core.load(std::memory_order_relaxed), count};
+  }
   for (int i = SharedCounters::kWorkerSlots; i-- > 0;) {
     if (std::none_of(taken.begin(), taken.end(), [i](const auto& owner) { return owner.second == i; })) {
       free_.push_back(i);
@@ -53,7 +59,29 @@ std::optional<int> CounterSlots::next_free() {
   const int slot = free_.back();
   counters_->served[slot].store(0, std::memory_order_relaxed);
   counters_->in_flight[slot].length.store(0, std::memory_order_relaxed);
+  worker::clear(counters_->workers[slot]);
   return slot;
+}
+
+bool CounterSlots::reserve_cores(int slot, int threads) {
+  core_ranges_.erase(slot);
+  auto& w = counters_->workers[slot];
+  w.first_core.store(0, std::memory_order_relaxed);
+  w.cores.store(0, std::memory_order_relaxed);
+  std::vector<std::pair<int, int>> used;
+  for (const auto& [owner, range] : core_ranges_) used.push_back(range);
+  std::sort(used.begin(), used.end());
+  int first = 0;  // first fit
+  for (const auto& [start, count] : used) {
+    if (start - first >= threads) break;
+    first = std::max(first, start + count);
+  }
+  if (first + threads > SharedCounters::kCoreSlots) return false;
+  core_ranges_[slot] = {first, threads};
+  for (int i = first; i < first + threads; ++i) worker::clear(counters_->cores[i]);
+  w.first_core.store(first, std::memory_order_relaxed);
+  w.cores.store(threads, std::memory_order_relaxed);
+  return true;
 }
 
 void CounterSlots::assign(pid_t pid, int slot) {
@@ -73,6 +101,8 @@ std::optional<CounterSlots::Left> CounterSlots::release(pid_t pid) {
   const int slot = it->second;
   Left left;
   left.served = counters_->served[slot].load(std::memory_order_relaxed);
+  left.totals = worker::read_totals(counters_->workers[slot], left.served);
+  core_ranges_.erase(slot);
   // The worker is gone, so nobody writes this any more; a fresh worker in the slot
   // starts with it clear.
   auto& in_flight = counters_->in_flight[slot];

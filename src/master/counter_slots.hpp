@@ -38,10 +38,16 @@ class CounterSlots {
   // The worker's slot, or nullopt for a pid that holds none.
   std::optional<int> slot_of(pid_t pid) const;
 
+  // Gives the worker about to start in `slot` `threads` records of the core pool (freeing
+  // what the slot held before), cleared; their place is in shared()->workers[slot]. False
+  // when the pool has no room left: the worker then counts no cores (cores: [] in stats).
+  bool reserve_cores(int slot, int threads);
+
   // What a worker that has exited left in its slot, which is cleared and freed.
   struct Left {
     std::uint64_t served = 0;
     std::string serving;  // the request it was in ("GET /crash"), or ""
+    worker::WorkerTotals totals;
   };
   std::optional<Left> release(pid_t pid);
 
@@ -49,9 +55,10 @@ class CounterSlots {
   CounterSlots(UniqueFd fd, worker::SharedCounters* counters, const std::map<pid_t, int>& taken);
 
   UniqueFd fd_;
-  worker::SharedCounters* counters_ = nullptr;  // mapped from fd_ for the process's life
-  std::map<pid_t, int> owners_;                 // live worker -> its slot
-  std::vector<int> free_;                       // lowest slot last: handed out first
+  worker::SharedCounters* counters_ = nullptr;      // mapped from fd_ for the process's life
+  std::map<pid_t, int> owners_;                     // live worker -> its slot
+  std::vector<int> free_;                           // lowest slot last: handed out first
+  std::map<int, std::pair<int, int>> core_ranges_;  // slot -> (first core, count)
 };
 
 }  // namespace ferry::master

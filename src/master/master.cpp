@@ -123,7 +123,9 @@ class Master {
   // Stays up until the master exits, draining included: /ready says 503 while it stops.
   void start_stats() {
     if (!stats_listener_) return;
-    auto collect = [this] { return collect_stats({*config_, listeners_, supervisor_, started_at_}); };
+    auto collect = [this] {
+      return collect_stats({*config_, listeners_, supervisor_, started_at_, &*counters_, &stats_history_});
+    };
     stats_.emplace(io_, *stats_listener_, config_->stats_http, StatsRouting{collect, config_->stats_minified}, log_);
   }
 
@@ -146,7 +148,7 @@ class Master {
       if (error) return;
       const auto now = Clock::now();
       if (sig == SIGHUP || sig == SIGUSR2) {
-        send_reloading();
+        notifier_.send_reloading();
         execute(reload(now, sig == SIGUSR2, fmt::format("got SIG{}", sigabbrev_np(sig))));
       } else if (sig == SIGUSR1) {
         reopen_log();
@@ -244,18 +246,11 @@ class Master {
     touch_timer_.async_wait([this](const asio::error_code& error) {
       if (error || done_) return;
       if (const auto touched = touched_.changed()) {
-        send_reloading();
+        notifier_.send_reloading();
         execute(reload(Clock::now(), touched->chain, fmt::format("{} was touched", touched->path)));
       }
       watch_touch_files();
     });
-  }
-
-  void send_reloading() {
-    notifier_.send(fmt::format(
-        "RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading",
-        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
-            .count()));
   }
 
   void wait_child() {
@@ -274,6 +269,8 @@ class Master {
       if (auto left = counters_->release(pid)) {
         exit.requests = left->served;
         exit.serving = std::move(left->serving);
+        const bool harakiri = exit.signal == 0 && exit.code == kExitHarakiri;
+        stats_history_.on_exit(supervisor_.slot_of(pid).value_or(0), pid, left->totals, harakiri);
       }
       // Everything the worker wrote before it died goes to the log before its obituary.
       const std::string before_ready = outputs_.remove(pid);
@@ -313,6 +310,9 @@ class Master {
       return;
     }
     setup.counter_slot = *counter_slot;
+    if (!counters_->reserve_cores(*counter_slot, config_->threads)) {
+      log_->warn("stats: no room left to count worker {}'s threads; its cores[] stay empty", slot);
+    }
     std::vector<int> keep = setup.listen_fds;
     keep.insert(keep.end(), setup.http_listen_fds.begin(), setup.http_listen_fds.end());
     keep.push_back(setup.events_fd);
@@ -329,6 +329,7 @@ class Master {
       return;
     }
     counters_->assign(pid, setup.counter_slot);
+    stats_history_.on_spawn(slot);
     outputs_.add(pid, std::move(read_end));
     log_->info("started worker {} (pid {}, generation {})", slot, pid, generation);
     execute(supervisor_.on_spawned(slot, generation, pid, Clock::now()));
@@ -428,6 +429,7 @@ class Master {
   std::array<char, 64 * sizeof(worker::Event)> event_buffer_{};
   std::optional<CounterSlots> counters_;  // set by run()
   std::optional<Listener> stats_listener_;
+  StatsHistory stats_history_;
   std::optional<StatsServer> stats_;  // set by run() with stats_listener_
   std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
   bool load_error_shown_ = false;

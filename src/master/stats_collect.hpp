@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "master/counter_slots.hpp"
 #include "master/listeners.hpp"
+#include "master/stats_history.hpp"
 #include "master/stats_snapshot.hpp"
 #include "master/supervisor.hpp"
 
@@ -20,6 +22,8 @@ struct StatsInputs {
   const std::vector<Listener>& listeners;
   const Supervisor& supervisor;
   std::chrono::system_clock::time_point started_at;  // the master's start
+  const CounterSlots* counters = nullptr;            // nullptr: no counts (unit tests)
+  StatsHistory* history = nullptr;
 };
 
 StatsSnapshot collect_stats(const StatsInputs& in);

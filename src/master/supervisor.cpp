@@ -105,6 +105,13 @@ std::vector<Supervisor::Adopted> Supervisor::workers() const {
   return out;
 }
 
+std::optional<int> Supervisor::slot_of(pid_t pid) const {
+  for (const auto& w : workers_) {
+    if (w.pid == pid) return w.slot;
+  }
+  return std::nullopt;
+}
+
 bool Supervisor::serving() const {
   return std::any_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.ready && !w.retiring; });
 }

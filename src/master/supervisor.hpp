@@ -100,6 +100,7 @@ class Supervisor {
   bool reloading() const { return phase_ == Phase::reloading; }
   bool started() const { return started_; }  // the first generation has been fully ready once
   std::vector<Adopted> workers() const;
+  std::optional<int> slot_of(pid_t pid) const;  // the live worker's id
   // Some worker is ready and not being stopped: requests are being answered.
   bool serving() const;
   std::size_t live_workers() const { return workers_.size(); }

@@ -3,9 +3,11 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <fmt/format.h>
 
 namespace ferry::master {
 
@@ -28,6 +30,12 @@ void SystemdNotifier::send(std::string_view state) const {
   std::memcpy(addr.sun_path, address_.data(), address_.size());
   const auto length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size());
   ::sendto(fd_.get(), state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr), length);
+}
+
+void SystemdNotifier::send_reloading() const {
+  const auto now = std::chrono::steady_clock::now().time_since_epoch();
+  send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS=reloading",
+                   std::chrono::duration_cast<std::chrono::microseconds>(now).count()));
 }
 
 void SystemdNotifier::restore_environment() const {

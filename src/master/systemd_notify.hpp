@@ -18,6 +18,8 @@ class SystemdNotifier {
   bool enabled() const { return static_cast<bool>(fd_); }
   // One datagram of newline-separated assignments, e.g. "READY=1\nSTATUS=serving".
   void send(std::string_view state) const;
+  // RELOADING=1 with the MONOTONIC_USEC systemd wants with it (Type=notify-reload).
+  void send_reloading() const;
   // Puts $NOTIFY_SOCKET back, for the master ferry re-executes as (preload reload); the
   // variable was taken out so workers do not inherit it.
   void restore_environment() const;

@@ -39,7 +39,7 @@ long Exchange::read_body(char* dst, std::size_t n) {
   if (body_file_ >= 0) {
     const ssize_t got = ::pread(body_file_, dst, n, static_cast<off_t>(body_file_offset_));
     if (got <= 0) {
-      client_gone = true;
+      client_gone = read_failed = true;
       return -1;
     }
     body_file_offset_ += static_cast<std::uint64_t>(got);
@@ -61,7 +61,7 @@ long Exchange::read_body(char* dst, std::size_t n) {
     }
     if (got < 0 && errno == EINTR) continue;
     if (got < 0 && errno == EAGAIN && wait(POLLIN)) continue;
-    client_gone = true;  // EOF before CONTENT_LENGTH, an error, or a timeout
+    client_gone = read_failed = true;  // EOF before CONTENT_LENGTH, an error, or a timeout
     return -1;
   }
 }
@@ -115,7 +115,7 @@ bool Exchange::write_raw(const iovec* parts, int count) {
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN && wait(POLLOUT)) continue;
-        client_gone = true;
+        client_gone = write_failed = true;
         return false;
       }
       std::size_t written = static_cast<std::size_t>(n);
@@ -177,7 +177,7 @@ bool Exchange::send_file(int file, std::uint64_t offset, std::uint64_t count, st
     if (n == 0) break;  // the file is shorter than it was: the caller logs the shortfall
     if (errno == EINTR) continue;
     if (errno == EAGAIN && wait(POLLOUT)) continue;
-    client_gone = true;
+    client_gone = write_failed = true;
     return false;
   }
   return true;

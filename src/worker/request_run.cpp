@@ -25,16 +25,25 @@ void RequestRun::run(Exchange& exchange, std::uint64_t content_length, std::chro
   in_flight.length.store(static_cast<std::uint32_t>(std::min(text.size, sizeof in_flight.text)),
                          std::memory_order_release);
   note_client_fd(core_, exchange.fd());
-  struct RequestEnd {  // every return below ends the request's harakiri clock and in-flight record
+  const auto wall_now = std::chrono::system_clock::now();
+  auto& counters = state_.setup.counters->workers[state_.setup.counter_slot];
+  CoreCounters* const core = core_counters();
+  counters.in_flight.fetch_add(1, std::memory_order_relaxed);
+  if (core) begin_core_request(*core, facts.method, facts.uri, facts.remote_addr, wall_now);
+  struct RequestEnd {  // every return below ends the request's harakiri clock and in-flight records
     RequestClock* clock;
     SharedCounters::InFlight& in_flight;
+    WorkerCounters& counters;
+    CoreCounters* core_counters;
     int core;
     ~RequestEnd() {
       if (clock) clock->end(core);
       note_client_fd(core, -1);
       if (in_flight.core.load(std::memory_order_relaxed) == core) in_flight.length.store(0, std::memory_order_relaxed);
+      if (core_counters) end_core_request(*core_counters);
+      counters.in_flight.fetch_sub(1, std::memory_order_relaxed);
     }
-  } request_end{state_.clock.get(), in_flight, core_};
+  } request_end{state_.clock.get(), in_flight, counters, core, core_};
   const auto limit = state_.setup.config->limit_post;
   if (limit > 0 && content_length > limit) {
     state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", LogSafe{facts.method},
@@ -43,15 +52,17 @@ void RequestRun::run(Exchange& exchange, std::uint64_t content_length, std::chro
     exchange.discard_body();  // so nginx reads the 413 instead of a connection reset
     return;
   }
-  const std::time_t wall_start = std::time(nullptr);
-  if (!(state_.statics && serve_static(exchange))) handler_.handle(exchange);
+  const std::time_t wall_start = std::chrono::system_clock::to_time_t(wall_now);
+  const bool static_file = state_.statics && serve_static(exchange);
+  if (!static_file) handler_.handle(exchange);
   if (is_forked_child()) ::_exit(0);  // the app forked and this is the child: see worker_signals.hpp
   exchange.discard_body();
 
   const auto served = served_here().fetch_add(1, std::memory_order_relaxed) + 1;
   const auto total = state_.setup.counters->requests.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (!state_.log_requests) return;
   const auto elapsed = std::chrono::steady_clock::now() - started;
+  count(exchange, std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count(), static_file, counters, core);
+  if (!state_.log_requests) return;
   line_.clear();
   format_request_line(
       line_, RequestLogEntry{
@@ -60,6 +71,29 @@ void RequestRun::run(Exchange& exchange, std::uint64_t content_length, std::chro
                  static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()),
                  exchange.body_bytes, exchange.status, exchange.header_count, exchange.header_bytes, core_});
   write_fully(2, line_);
+}
+
+CoreCounters* RequestRun::core_counters() const {
+  const auto& w = state_.setup.counters->workers[state_.setup.counter_slot];
+  if (core_ >= w.cores.load(std::memory_order_relaxed)) return nullptr;  // the pool was full
+  return &state_.setup.counters->cores[w.first_core.load(std::memory_order_relaxed) + core_];
+}
+
+// The stats server's counts: relaxed atomic adds into memory the master reads.
+void RequestRun::count(const Exchange& exchange, std::int64_t micros, bool static_file, WorkerCounters& counters,
+                       CoreCounters* core) {
+  constexpr auto relaxed = std::memory_order_relaxed;
+  const auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(micros, 0));
+  counters.tx_bytes.fetch_add(exchange.header_bytes + exchange.body_bytes, relaxed);
+  counters.running_us.fetch_add(us, relaxed);
+  counters.responses[status_class(exchange.status)].fetch_add(1, relaxed);
+  counters.durations[duration_bucket(us)].fetch_add(1, relaxed);
+  if (exchange.app_failed) counters.exceptions.fetch_add(1, relaxed);
+  if (!core) return;
+  core->requests.fetch_add(1, relaxed);
+  if (static_file) core->static_requests.fetch_add(1, relaxed);
+  if (exchange.write_failed) core->write_errors.fetch_add(1, relaxed);
+  if (exchange.read_failed) core->read_errors.fetch_add(1, relaxed);
 }
 
 // static-map: a file under a mapped prefix is answered here, before the app.

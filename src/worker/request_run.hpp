@@ -31,6 +31,10 @@ class RequestRun {
  private:
   // static-map: a file under a mapped prefix is answered here, before the app.
   bool serve_static(Exchange& exchange);
+  // This thread's record in the core pool; nullptr when the pool had no room for it.
+  CoreCounters* core_counters() const;
+  static void count(const Exchange& exchange, std::int64_t micros, bool static_file, WorkerCounters& counters,
+                    CoreCounters* core);
 
   WorkerState& state_;
   wsgi::RequestHandler& handler_;

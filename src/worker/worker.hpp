@@ -5,9 +5,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "config/config.hpp"
+#include "worker/stats_counters.hpp"
 
 namespace ferry::wsgi {
 class App;
@@ -32,10 +34,21 @@ struct SharedCounters {
     char text[kText];
   };
 
+  // The core pool: each worker gets `threads` consecutive records (CounterSlots hands them
+  // out), so a thousand workers of a thousand threads need not reserve 4096 x 1024.
+  static constexpr int kCoreSlots = 65536;
+
   std::atomic<std::uint64_t> requests{0};  // every worker, for the request log's "req: N/TOTAL"
-  std::atomic<std::uint64_t> served[kWorkerSlots] = {};
-  InFlight in_flight[kWorkerSlots] = {};
+  std::atomic<std::uint64_t> served[kWorkerSlots];
+  InFlight in_flight[kWorkerSlots];
+  WorkerCounters workers[kWorkerSlots];  // the stats server's, by slot
+  CoreCounters cores[kCoreSlots];
 };
+// The memfd starts as zeros, which is every member's initial value: the master maps it
+// without constructing it, so pages no worker uses are never touched (about 23 MB of
+// address space, a few KB of memory per live worker).
+static_assert(std::is_trivially_destructible_v<SharedCounters>);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
 struct WorkerSetup {
   const config::Config* config = nullptr;

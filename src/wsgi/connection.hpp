@@ -72,6 +72,11 @@ class Connection {
   std::uint32_t header_count = 0;
   std::uint64_t header_bytes = 0;
   bool client_gone = false;
+  // For the stats: the app raised or its response failed and the server made it a 500 or
+  // cut it (wsgi's handler sets it); reading the body or writing the response failed.
+  bool app_failed = false;
+  bool read_failed = false;
+  bool write_failed = false;
 };
 
 }  // namespace ferry::wsgi

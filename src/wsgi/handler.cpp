@@ -121,6 +121,7 @@ class Handler final : public RequestHandler {
 
   // Logs the error with the request it belongs to; answers 500 if nothing was sent yet.
   void fail(Connection& connection, const RequestFacts& facts, const char* what) {
+    connection.app_failed = true;
     write_line(2, fmt::format("error in {} {}: {}{}", LogSafe{facts.method}, LogSafe{facts.uri}, what,
                               PyErr_Occurred() ? "; traceback:" : ""));
     if (PyErr_Occurred()) PyErr_PrintEx(0);

@@ -103,3 +103,32 @@ TEST_CASE("adopt() maps the same counters and keeps the handed-over workers' slo
   REQUIRE(left);
   CHECK(left->served == 9);
 }
+
+TEST_CASE("core ranges come from a pool: first fit, freed on release, and a full pool is refused") {
+  CounterSlots slots = CounterSlots::create();
+  const int a = *slots.next_free();
+  REQUIRE(slots.reserve_cores(a, 1000));
+  slots.assign(1, a);
+  const int b = *slots.next_free();
+  REQUIRE(slots.reserve_cores(b, 1000));
+  slots.assign(2, b);
+  auto& shared = *slots.shared();
+  CHECK(shared.workers[a].first_core.load() == 0);
+  CHECK(shared.workers[b].first_core.load() == 1000);
+  CHECK(shared.workers[b].cores.load() == 1000);
+  shared.cores[1000].requests.store(5);
+  slots.release(1);
+  const int c = *slots.next_free();
+  REQUIRE(slots.reserve_cores(c, 500));  // fits in the gap the first left
+  CHECK(shared.workers[c].first_core.load() == 0);
+  slots.assign(3, c);
+  const int d = *slots.next_free();
+  CHECK_FALSE(slots.reserve_cores(d, SharedCounters::kCoreSlots));
+  CHECK(shared.workers[d].cores.load() == 0);
+  CHECK(shared.cores[1000].requests.load() == 5);  // b's are untouched
+  // A re-executed master sees the ranges the live workers hold.
+  CounterSlots adopted = CounterSlots::adopt(::dup(slots.fd()), {{2, b}, {3, c}});
+  const int e = *adopted.next_free();
+  REQUIRE(adopted.reserve_cores(e, 600));
+  CHECK(adopted.shared()->workers[e].first_core.load() == 2000);
+}
