@@ -46,27 +46,39 @@ std::string label(std::string_view name, std::string_view value) {
 
 // One worker id (slot) as the per-worker series show it. While a worker is replaced (a
 // recycle, a chain reload) its successor runs beside it under the same id, so the
-// snapshot can list an id twice; a series must appear once. The counters come from the
-// process of that id with the most lifetime requests (the lifetime counts of one id's
-// processes each include the ones before, so that is the fullest), and memory is what
-// the id's processes hold together.
+// snapshot can list an id twice; a series must appear once. The snapshot gives the id's
+// exited processes' counts to its first entry only (stats_collect), so the id's counters
+// are the sum over its entries, each request once; memory is what its processes hold.
 struct WorkerId {
   int id = 0;
-  const LifetimeCounts* lifetime = nullptr;
+  LifetimeCounts lifetime;
   std::uint64_t rss = 0;
   std::uint64_t vsz = 0;
 };
+
+void add(LifetimeCounts& into, const LifetimeCounts& more) {
+  into.requests += more.requests;
+  into.exceptions += more.exceptions;
+  into.harakiri += more.harakiri;
+  into.tx_bytes += more.tx_bytes;
+  for (std::size_t i = 0; i < into.responses_by_class.size(); ++i) {
+    into.responses_by_class[i] += more.responses_by_class[i];
+  }
+  // Both cumulative over the same bounds; one may be empty (nothing counted yet).
+  if (into.bucket_counts.size() < more.bucket_counts.size()) into.bucket_counts.resize(more.bucket_counts.size());
+  for (std::size_t i = 0; i < more.bucket_counts.size(); ++i) into.bucket_counts[i] += more.bucket_counts[i];
+  into.duration_seconds_sum += more.duration_seconds_sum;
+}
 
 std::vector<WorkerId> worker_ids(const StatsSnapshot& s) {
   std::vector<WorkerId> ids;
   for (const auto& worker : s.workers) {
     auto it = std::find_if(ids.begin(), ids.end(), [&](const WorkerId& w) { return w.id == worker.id; });
     if (it == ids.end()) {
-      ids.push_back({worker.id, &worker.lifetime, 0, 0});
+      ids.push_back({worker.id, {}, 0, 0});
       it = ids.end() - 1;
-    } else if (worker.lifetime.requests > it->lifetime->requests) {
-      it->lifetime = &worker.lifetime;
     }
+    add(it->lifetime, worker.lifetime);
     it->rss += worker.rss;
     it->vsz += worker.vsz;
   }
@@ -138,7 +150,7 @@ template <typename Field>
 void write_per_worker_counter(Writer& w, const std::vector<WorkerId>& ids, std::string_view name, std::string_view help,
                               Field field) {
   w.family(name, "counter", help);
-  for (const auto& worker : ids) w.sample(name, worker_label(worker), field(*worker.lifetime));
+  for (const auto& worker : ids) w.sample(name, worker_label(worker), field(worker.lifetime));
 }
 
 void write_requests(Writer& w, const std::vector<WorkerId>& ids) {
@@ -155,7 +167,7 @@ void write_requests(Writer& w, const std::vector<WorkerId>& ids) {
 
   std::array<std::uint64_t, kStatusClasses.size()> by_class{};
   for (const auto& worker : ids) {
-    for (std::size_t i = 0; i < by_class.size(); ++i) by_class[i] += worker.lifetime->responses_by_class[i];
+    for (std::size_t i = 0; i < by_class.size(); ++i) by_class[i] += worker.lifetime.responses_by_class[i];
   }
   w.family("ferry_responses_total", "counter", "Responses by HTTP status class (1xx..5xx, other), over every worker.");
   for (std::size_t i = 0; i < by_class.size(); ++i) {
@@ -169,9 +181,9 @@ void write_duration_histogram(Writer& w, const std::vector<double>& bounds, cons
   std::vector<std::uint64_t> buckets(bounds.size() + 1, 0);
   double sum = 0;
   for (const auto& worker : ids) {
-    const auto& counts = worker.lifetime->bucket_counts;
+    const auto& counts = worker.lifetime.bucket_counts;
     for (std::size_t i = 0; i < std::min(counts.size(), buckets.size()); ++i) buckets[i] += counts[i];
-    sum += worker.lifetime->duration_seconds_sum;
+    sum += worker.lifetime.duration_seconds_sum;
   }
   constexpr std::string_view name = "ferry_request_duration_seconds";
   w.family(name, "histogram", "How long requests took, in seconds, over every worker.");

@@ -187,14 +187,19 @@ TEST_CASE("promtool check metrics reports nothing, and would report a problem") 
   CHECK(said.find("ferry_bad") != std::string::npos);
 }
 
-TEST_CASE("an id listed twice (a worker and its successor) is one series per family") {
+TEST_CASE("an id listed twice (a worker and its successor) is one series per family, summed") {
   auto s = sample_snapshot();
-  auto successor = s.workers[1];  // worker 2's replacement, still loading the app
+  // Worker 2's replacement, still loading the app, with 1 request of its own counted; the
+  // id's earlier processes' counts stay with the first entry (as stats_collect gives them).
+  ferry::master::WorkerSnapshot successor;
+  successor.id = 2;
   successor.pid = 103;
-  successor.accepting = false;
   successor.rss = 1000;
   successor.vsz = 2000;
-  successor.lifetime.requests = 2;
+  successor.lifetime.requests = 1;
+  successor.lifetime.responses_by_class = {0, 1, 0, 0, 0, 0};
+  successor.lifetime.bucket_counts = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  successor.lifetime.duration_seconds_sum = 0.001;
   s.workers[1].accepting = false;  // the old one, retiring
   s.workers.push_back(successor);
   const auto text = prometheus_text(s);
@@ -207,9 +212,11 @@ TEST_CASE("an id listed twice (a worker and its successor) is one series per fam
     ++count;
   }
   CHECK(count == 1);
-  CHECK(has_line(text, "ferry_requests_total{worker=\"2\"} 2"));
+  CHECK(has_line(text, "ferry_requests_total{worker=\"2\"} 3"));
   CHECK(has_line(text, "ferry_worker_rss_bytes{worker=\"2\"} 20972520"));
-  CHECK(has_line(text, "ferry_request_duration_seconds_count 42"));  // worker 2's counts once, not twice
+  CHECK(has_line(text, "ferry_request_duration_seconds_count 43"));
+  CHECK(has_line(text, "ferry_request_duration_seconds_bucket{le=\"0.005\"} 12"));
+  CHECK(has_line(text, "ferry_responses_total{status=\"2xx\"} 32"));
   // The older of the two is leaving, the newer arriving.
   CHECK(has_line(text, "ferry_workers{state=\"stopping\"} 1"));
   CHECK(has_line(text, "ferry_workers{state=\"starting\"} 1"));
