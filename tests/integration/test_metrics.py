@@ -220,6 +220,19 @@ def test_every_dashboard_expression_evaluates_over_ferrys_series(stack, promethe
             wait_until(lambda: prometheus.query(promql), 30, message=f"{panel['title']}: {promql} to return series")
 
 
+def test_counters_by_worker_never_go_down_across_a_respawn(stack):
+    before = samples(stack.counted())
+    victim = stack.ferry.workers()[0]
+    os.kill(victim, signal.SIGKILL)
+    stack.ferry.wait_workers(2, exclude=[victim])
+    after = samples(stack.counted())
+    for key, value in before.items():
+        if key.startswith(("ferry_requests_total{", "ferry_tx_bytes_total{", "ferry_responses_total{")):
+            assert after[key] >= value, (key, value, after[key])
+    assert total(after, "ferry_requests_total") == stack.sent
+    assert after["ferry_worker_respawns_total"] == before["ferry_worker_respawns_total"] + 1
+
+
 def test_screenshot_of_prometheus_graphing_ferrys_request_rate(stack, prometheus, module_tmp):
     from test_browser import chromium, png_size
     from selenium.webdriver.common.by import By
