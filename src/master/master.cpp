@@ -90,6 +90,7 @@ class Master {
       }
       counters_.emplace(CounterSlots::create());
     }
+    stats_history_.attach(counters_->shared()->ids);  // a re-exec keeps the totals per worker id
     events_read_ = std::make_unique<asio::posix::stream_descriptor>(io_, pipe_fds[0]);
     events_write_.reset(pipe_fds[1]);
 
@@ -113,7 +114,10 @@ class Master {
   }
 
   void set_pidfile(Pidfile pidfile) { pidfile_ = std::move(pidfile); }
-  void set_stats_listener(std::optional<Listener> listener) { stats_listener_ = std::move(listener); }
+  void set_stats_listener(std::optional<Listener> listener) {
+    stats_listener_ = std::move(listener);
+    if (stats_listener_) std::erase(python_fds_, stats_listener_->fd.get());  // preload took it for the app's
+  }
 
  private:
   static Supervisor::Settings settings_for(const config::Config& config) {
@@ -454,13 +458,6 @@ int run_master(config::Loaded loaded) {
     vacuum_listeners(listeners);
     if (stats_listener) vacuum_listener(*stats_listener);
   };
-  try {
-    // Re-executed: the previous stats socket closed with the exec, so it is bound afresh.
-    stats_listener = open_stats_listener(config);
-  } catch (const StartupError&) {
-    if (!handover) leave_nothing();
-    throw;
-  }
   if (!config.logfile.empty() && !handover) {
     const std::string note = fmt::format("ferry: logging to {}\n", config.logfile);
     write_fully(STDERR_FILENO, note);
@@ -469,6 +466,7 @@ int run_master(config::Loaded loaded) {
   Pidfile pidfile;
   Preloaded preloaded;
   try {
+    stats_listener = open_stats_listener(config);  // a re-executed master binds it afresh
     const Identity identity = resolve_identity(config.uid, config.gid, "uid/gid");
     if (!config.pidfile.empty()) {
       if (handover) {

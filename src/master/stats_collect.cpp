@@ -59,8 +59,8 @@ CoreSnapshot core_snapshot(int id, const worker::CoreCounters& record, std::chro
   return core;
 }
 
-// The counts of the live worker `pid` from the shared memory.
-void fill_counts(WorkerSnapshot& worker, const CounterSlots& counters, int slot, int threads) {
+// The counts of the live worker in `slot` from the shared memory; returns them as read.
+worker::WorkerTotals fill_counts(WorkerSnapshot& worker, const CounterSlots& counters, int slot) {
   const auto* shared = counters.shared();
   const auto& record = shared->workers[slot];
   const auto totals = worker::read_totals(record, shared->served[slot].load(std::memory_order_relaxed));
@@ -72,9 +72,10 @@ void fill_counts(WorkerSnapshot& worker, const CounterSlots& counters, int slot,
   worker.in_flight = record.in_flight.load(std::memory_order_relaxed);
   worker.status = worker.in_flight > 0 ? "busy" : "idle";
   const int first = record.first_core.load(std::memory_order_relaxed);
-  const int cores = std::min(record.cores.load(std::memory_order_relaxed), threads);
+  const int cores = record.cores.load(std::memory_order_relaxed);  // its own threads, whatever a reload set since
   const auto now = std::chrono::system_clock::now();
   for (int i = 0; i < cores; ++i) worker.cores.push_back(core_snapshot(i, shared->cores[first + i], now));
+  return totals;
 }
 
 }  // namespace
@@ -133,8 +134,7 @@ StatsSnapshot collect_stats(const StatsInputs& in) {
     worker::WorkerTotals current;
     const worker::WorkerTotals* live = nullptr;
     if (slot) {
-      fill_counts(worker, *in.counters, *slot, in.config.threads);
-      current = worker::read_totals(in.counters->shared()->workers[*slot], worker.requests);
+      current = fill_counts(worker, *in.counters, *slot);
       live = &current;
     } else {
       for (int core = 0; core < in.config.threads; ++core) worker.cores.push_back(plain_core(core));
@@ -151,7 +151,7 @@ StatsSnapshot collect_stats(const StatsInputs& in) {
       // The exited processes' counts go with the first live process of the id only, so
       // that summing over the entries of one id counts each request once.
       const bool first_of_id = i == 0 || workers[i - 1].slot != w.slot;
-      worker.lifetime = first_of_id ? in.history->lifetime(w.slot, live) : StatsHistory().lifetime(w.slot, live);
+      worker.lifetime = first_of_id ? in.history->lifetime(w.slot, live) : lifetime_counts(nullptr, live, 0);
     }
     s.load += worker.in_flight;
     s.workers.push_back(std::move(worker));

@@ -21,44 +21,53 @@ std::vector<std::uint64_t> cumulative(const worker::WorkerTotals& totals) {
   return out;
 }
 
-void StatsHistory::on_spawn(int id) { ++ids_[id].spawns; }
+void StatsHistory::on_spawn(int id) {
+  if (find(id)) ++records_[id].spawns;
+}
 
 void StatsHistory::on_exit(int id, pid_t pid, const worker::WorkerTotals& totals, bool harakiri) {
-  auto& record = ids_[id];
+  last_requests_.erase(pid);
+  if (!find(id)) return;
+  auto& record = records_[id];
   add(record.exited, totals);
   if (harakiri) ++record.harakiri;
-  last_requests_.erase(pid);
 }
 
 std::uint64_t StatsHistory::spawns(int id) const {
-  const auto it = ids_.find(id);
-  return it == ids_.end() ? 0 : it->second.spawns;
+  const auto* record = find(id);
+  return record ? record->spawns : 0;
 }
 
 std::uint64_t StatsHistory::harakiri(int id) const {
-  const auto it = ids_.find(id);
-  return it == ids_.end() ? 0 : it->second.harakiri;
+  const auto* record = find(id);
+  return record ? record->harakiri : 0;
 }
 
 std::uint64_t StatsHistory::respawns_total() const {
   std::uint64_t total = 0;
-  for (const auto& [id, record] : ids_) total += record.spawns > 1 ? record.spawns - 1 : 0;
+  for (int id = 0; id < kIds; ++id) total += records_[id].spawns > 1 ? records_[id].spawns - 1 : 0;
   return total;
 }
 
-LifetimeCounts StatsHistory::lifetime(int id, const worker::WorkerTotals* current) const {
+LifetimeCounts lifetime_counts(const worker::WorkerTotals* exited, const worker::WorkerTotals* current,
+                               std::uint64_t harakiri) {
   worker::WorkerTotals sum;
-  if (const auto it = ids_.find(id); it != ids_.end()) sum = it->second.exited;
+  if (exited) sum = *exited;
   if (current) add(sum, *current);
   LifetimeCounts out;
   out.requests = sum.requests;
   out.exceptions = sum.exceptions;
-  out.harakiri = harakiri(id);
+  out.harakiri = harakiri;
   out.tx_bytes = sum.tx_bytes;
   out.responses_by_class = sum.responses;
   out.bucket_counts = cumulative(sum);
   out.duration_seconds_sum = static_cast<double>(sum.running_us) / 1e6;
   return out;
+}
+
+LifetimeCounts StatsHistory::lifetime(int id, const worker::WorkerTotals* current) const {
+  const auto* record = find(id);
+  return lifetime_counts(record ? &record->exited : nullptr, current, harakiri(id));
 }
 
 std::uint64_t StatsHistory::delta_requests(pid_t pid, std::uint64_t requests) {

@@ -10,14 +10,20 @@
 
 #include <cstdint>
 #include <map>
+#include <vector>
 
 #include "master/stats_snapshot.hpp"
-#include "worker/stats_counters.hpp"
+#include "worker/worker.hpp"
 
 namespace ferry::master {
 
 class StatsHistory {
  public:
+  // Records in memory of its own until attach() gives it the shared ones.
+  StatsHistory() : own_(kIds), records_(own_.data()) {}
+  // `records`: kIds of them, indexed by worker id, kept across a re-exec (SharedCounters::ids).
+  void attach(worker::IdRecord* records) { records_ = records; }
+
   void on_spawn(int id);
   // A process of worker `id` exited with these counts; `harakiri`: it was killed by it.
   void on_exit(int id, pid_t pid, const worker::WorkerTotals& totals, bool harakiri);
@@ -35,15 +41,18 @@ class StatsHistory {
   std::uint64_t full_queues() const { return full_queues_; }
 
  private:
-  struct Record {
-    std::uint64_t spawns = 0;
-    std::uint64_t harakiri = 0;
-    worker::WorkerTotals exited;
-  };
-  std::map<int, Record> ids_;
+  static constexpr int kIds = worker::SharedCounters::kWorkerIds + 1;
+  const worker::IdRecord* find(int id) const { return id >= 0 && id < kIds ? &records_[id] : nullptr; }
+
+  std::vector<worker::IdRecord> own_;
+  worker::IdRecord* records_;
   std::map<pid_t, std::uint64_t> last_requests_;
   std::uint64_t full_queues_ = 0;
 };
+
+// `exited` (may be null) plus `current` (may be null), as cumulative lifetime counts.
+LifetimeCounts lifetime_counts(const worker::WorkerTotals* exited, const worker::WorkerTotals* current,
+                               std::uint64_t harakiri);
 
 // Duration buckets per bucket -> Prometheus' cumulative counts, +Inf last.
 std::vector<std::uint64_t> cumulative(const worker::WorkerTotals& totals);

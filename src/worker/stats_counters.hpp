@@ -54,6 +54,16 @@ struct WorkerTotals {
   std::array<std::uint64_t, kDurationBounds.size() + 1> durations{};  // per bucket, not cumulative
 };
 WorkerTotals read_totals(const WorkerCounters& counters, std::uint64_t requests);
+
+// The master's own record per worker id: how often it was started, how many of its
+// processes harakiri killed, and what the exited ones counted. In the shared memory only so
+// that a re-executed master (a preload reload) keeps folding onto the same totals; no
+// worker touches it.
+struct IdRecord {
+  std::uint64_t spawns = 0;
+  std::uint64_t harakiri = 0;
+  WorkerTotals exited;
+};
 // Back to zero, for a new worker in the slot; the core range is left as it is.
 void clear(WorkerCounters& counters);
 struct CoreCounters;

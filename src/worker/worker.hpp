@@ -37,12 +37,14 @@ struct SharedCounters {
   // The core pool: each worker gets `threads` consecutive records (CounterSlots hands them
   // out), so a thousand workers of a thousand threads need not reserve 4096 x 1024.
   static constexpr int kCoreSlots = 65536;
+  static constexpr int kWorkerIds = 1024;  // processes' most; ids are 1..kWorkerIds
 
   std::atomic<std::uint64_t> requests{0};  // every worker, for the request log's "req: N/TOTAL"
   std::atomic<std::uint64_t> served[kWorkerSlots];
   InFlight in_flight[kWorkerSlots];
   WorkerCounters workers[kWorkerSlots];  // the stats server's, by slot
   CoreCounters cores[kCoreSlots];
+  IdRecord ids[kWorkerIds + 1];  // the master's, by worker id (StatsHistory)
 };
 // The memfd starts as zeros, which is every member's initial value: the master maps it
 // without constructing it, so pages no worker uses are never touched (about 23 MB of

@@ -362,3 +362,92 @@ def test_the_document_has_every_key_of_uwsgi_with_the_same_types(ferry, procs, t
     # Both counted the same requests (uWSGI one more: the probe that saw it serving).
     assert worker_totals(ours)["requests"] == worker_totals(theirs)["requests"] - 1 == 3
     assert worker_totals(ours)["exceptions"] == 1
+
+
+# --- /ready and /live ----------------------------------------------------------------------
+
+def _health_ini(tmp, addr, module):
+    return basic_ini(tmp, f"stats = {addr}", "stats-http = true", "threads = 2", processes=1, module=module)
+
+
+def test_ready_is_503_while_starting_and_while_no_worker_accepts_live_is_200(ferry, tmp):
+    addr = f"127.0.0.1:{free_port()}"
+    hold = tmp / "hold"
+    hold.touch()  # holdapp's import waits while this exists
+    f = ferry(_health_ini(tmp, addr, "holdapp"), env={"HOLD_FILE": str(hold)}, start=False)
+    f.start(wait=False)
+    r = wait_until(lambda: _try(lambda: http_get(addr, "/ready")), 15, message="the stats server")
+    assert (r.status, r.body) == (503, b"starting: 0 of 1 workers accepting\n")
+    assert http_get(addr, "/live").status == 200
+    hold.unlink()
+    r = wait_until(lambda: _try(lambda: _status(addr, "/ready", 200)), 15, message="/ready to say 200")
+    assert r.body == b"ready: 1 of 1 workers accepting\n"
+    # The worker dies and its successor cannot import: nobody accepts.
+    [pid] = f.wait_workers(1)
+    hold.touch()
+    os.kill(pid, signal.SIGKILL)
+    r = wait_until(lambda: _try(lambda: _status(addr, "/ready", 503)), 15, message="/ready to say 503")
+    assert r.body == b"no worker is accepting requests\n"
+    hold.unlink()
+    wait_until(lambda: _try(lambda: _status(addr, "/ready", 200)), 15, message="/ready to recover")
+
+
+def test_ready_is_503_while_draining_after_sigterm_and_the_stats_stay_up(ferry, tmp):
+    addr = f"127.0.0.1:{free_port()}"
+    f = ferry(_health_ini(tmp, addr, "statsapp"))
+    f.wait_workers(1)
+    assert http_get(addr, "/ready").status == 200
+    mark, started = tmp / "go", tmp / "started"
+    blocked = connect(tmp / "s.sock")
+    blocked.sendall(uwsgi_packet(nginx_vars("/block", query=f"mark={mark}&started={started}")))
+    wait_until(started.exists, 10, message="the app to block")
+    os.kill(f.pid, signal.SIGTERM)
+    f.wait_log(r"got SIGTERM: stopping gracefully")
+    r = http_get(addr, "/ready")
+    assert (r.status, r.body) == (503, b"stopping: finishing in-flight requests\n")
+    assert http_get(addr, "/live").status == 200
+    doc = json.loads(http_get(addr, "/").body)
+    assert doc["ferry"]["phase"] == "stopping"
+    assert any(c["in_request"] for c in doc["workers"][0]["cores"])
+    mark.touch()
+    assert read_until_close(blocked).startswith(b"HTTP/1.1 200")
+    blocked.close()
+    assert f.wait() == 0, f.diagnostics()
+
+
+def _status(addr, path, status):
+    r = http_get(addr, path)
+    return r if r.status == status else None
+
+
+def test_stats_survive_a_preload_reload(ferry, tmp):
+    """preload re-executes the master: the stats socket is bound again by the new image,
+    and no worker holds the old one (which would make the bind fail)."""
+    f = ferry(stats_ini(tmp, "preload = true", "vacuum = true"))
+    [old] = f.wait_workers(1)
+    assert read_stats(tmp / "stats.sock")["workers"][0]["pid"] == old
+    os.kill(f.pid, signal.SIGHUP)
+    [new] = f.wait_workers(1, exclude=[old], timeout=30)
+    doc = wait_until(lambda: _try(lambda: _worker_is(tmp, new)), 15, message="stats after the re-exec")
+    assert doc["pid"] == f.pid
+    assert doc["workers"][0]["respawn_count"] == 2, "the per-id history survives the re-exec"
+    assert f.stop() == 0, f.diagnostics()
+    assert not (tmp / "stats.sock").exists()
+
+
+def _worker_is(tmp, pid):
+    doc = read_stats(tmp / "stats.sock")
+    return doc if [w["pid"] for w in doc["workers"]] == [pid] else None
+
+
+def test_harakiri_is_counted_under_the_worker_id(ferry, tmp):
+    f = ferry(stats_ini(tmp, "harakiri = 1", "worker-reload-mercy = 1"))
+    [pid] = f.wait_workers(1)
+    mark, started = tmp / "never", tmp / "started"
+    blocked = connect(tmp / "s.sock")
+    blocked.sendall(uwsgi_packet(nginx_vars("/block", query=f"mark={mark}&started={started}")))
+    [new] = f.wait_workers(1, exclude=[pid], timeout=20)
+    blocked.close()
+    doc = wait_until(lambda: _try(lambda: _worker_is(tmp, new)), 15, message="the new worker in the stats")
+    [w] = doc["workers"]
+    assert (w["id"], w["harakiri_count"], w["respawn_count"]) == (1, 1, 2)

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <vector>
+
 using namespace ferry::master;
 using ferry::worker::WorkerTotals;
 
@@ -51,4 +53,19 @@ TEST_CASE("delta_requests: since the previous reading of that process") {
   CHECK(h.delta_requests(10, 9) == 5);
   h.on_exit(1, 10, {}, false);
   CHECK(h.delta_requests(10, 3) == 3);  // a new process with a reused pid
+}
+
+TEST_CASE("attached to shared records, a new history (a re-executed master) goes on from the old one's") {
+  std::vector<ferry::worker::IdRecord> shared(ferry::worker::SharedCounters::kWorkerIds + 1);
+  StatsHistory before;
+  before.attach(shared.data());
+  before.on_spawn(3);
+  before.on_exit(3, 50, totals(4, 100), false);
+  StatsHistory after;
+  after.attach(shared.data());
+  after.on_spawn(3);
+  CHECK(after.spawns(3) == 2);
+  CHECK(after.lifetime(3, nullptr).requests == 4);
+  after.on_spawn(5000);  // past the ids there are: ignored, not written out of bounds
+  CHECK(after.spawns(5000) == 0);
 }

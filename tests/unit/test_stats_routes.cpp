@@ -54,6 +54,17 @@ TEST_CASE("GET /metrics is the Prometheus text, collected once; POST is 405") {
   CHECK(c.collected == 1);
 }
 
+TEST_CASE("/live is 200 without collecting; /ready says 503 while starting") {
+  Counting c;
+  const auto live = route_stats_request(request("GET", "/live"), c.routing());
+  CHECK(live.status == 200);
+  CHECK(c.collected == 0);
+  const auto ready = route_stats_request(request("GET", "/ready"), c.routing());
+  CHECK(ready.status == 503);
+  CHECK(ready.body.starts_with("starting: "));
+  CHECK(c.collected == 1);
+}
+
 TEST_CASE("an unknown path is 404 and another method 405, without collecting") {
   Counting c;
   CHECK(route_stats_request(request("GET", "/nope"), c.routing()).status == 404);
