@@ -1,4 +1,4 @@
-// ferry: argv -> Config -> the master, or a client sub-command (--stop, --reload).
+// ferry: argv -> Config -> the master, or a client sub-command (--stop, --reload, --ping).
 
 #include <signal.h>
 #include <unistd.h>
@@ -14,6 +14,7 @@
 #include "ferry_build_config.hpp"
 #include "master/master.hpp"
 #include "master/pidfile.hpp"
+#include "master/ping.hpp"
 #include "master/startup_error.hpp"
 
 namespace {
@@ -22,6 +23,7 @@ constexpr const char* kUsage =
     "usage: ferry FILE.ini [--option value ...]\n"
     "       ferry --socket /run/app.sock --module project.wsgi:application [--option value ...]\n"
     "       ferry --stop PIDFILE | --reload PIDFILE | --chain-reload PIDFILE\n"
+    "       ferry --ping SOCKET [--ping-timeout SECONDS]\n"
     "\n"
     "Runs a WSGI app behind nginx (uwsgi_pass), reading uWSGI-style ini files.\n"
     "Every option works in the [uwsgi] section of an ini file as 'name = value' and on the\n"
@@ -42,6 +44,22 @@ int signal_pidfile(const std::string& path, int sig, const char* what) {
   return ferry::kExitOk;
 }
 
+int ping(const std::vector<std::string>& args) {
+  std::string error;
+  const auto request = ferry::master::parse_ping_args(args, error);
+  if (!request) {
+    std::fprintf(stderr, "ferry: %s\n", error.c_str());
+    return ferry::kExitConfig;
+  }
+  const auto outcome = ferry::master::ping(*request);
+  if (!outcome.ok) {
+    std::fprintf(stderr, "ferry: ping %s: %s\n", request->address.c_str(), outcome.reason.c_str());
+    return ferry::kExitPingFailed;
+  }
+  std::printf("ferry: ping %s: pong\n", request->address.c_str());
+  return ferry::kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -54,9 +72,11 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "--help" || args[0] == "-h") {
     std::printf("%s%s", kUsage, ferry::config::options_help().c_str());
-    std::printf("  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n", "--stop PIDFILE",
+    std::printf("  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n", "--stop PIDFILE",
                 "stop the ferry whose pidfile this is", "--reload PIDFILE", "reload it gracefully (SIGHUP)",
-                "--chain-reload PIDFILE", "replace its workers one at a time (SIGUSR2)", "--version",
+                "--chain-reload PIDFILE", "replace its workers one at a time (SIGUSR2)",
+                "--ping SOCKET [--ping-timeout S]",
+                "exit 0 if a worker answers a uwsgi ping within S (default 3) seconds", "--version",
                 "print the version", "--help", "print this help");
     return ferry::kExitOk;
   }
@@ -64,6 +84,7 @@ int main(int argc, char** argv) {
     std::printf("ferry %s (Python %s)\n", FERRY_VERSION, FERRY_PYTHON_VERSION);
     return ferry::kExitOk;
   }
+  if (ferry::master::wants_ping(args)) return ping(args);
   if (args.size() == 2) {
     if (args[0] == "--stop") return signal_pidfile(args[1], SIGTERM, "stop");
     if (args[0] == "--reload") return signal_pidfile(args[1], SIGHUP, "reload");

@@ -5,6 +5,10 @@
 namespace ferry {
 
 inline constexpr int kExitOk = 0;
+// The client `ferry --ping`: no pong (nothing listening, no answer in time, a wrong answer).
+// 1, as uWSGI's --ping exits and as Docker's HEALTHCHECK means "unhealthy"; the server
+// itself never exits with it.
+inline constexpr int kExitPingFailed = 1;
 inline constexpr int kExitConfig = 2;   // bad ini line, unknown option, bad value, bad flag
 inline constexpr int kExitStartup = 3;  // cannot bind, pidfile held by a live ferry, no log file
 inline constexpr int kExitAppLoad = 4;  // the WSGI app failed to import or is not callable

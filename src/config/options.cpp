@@ -351,6 +351,8 @@ constexpr std::array kUnsupported{
     Explained{"cheaper", "ferry runs a fixed number of workers; remove cheaper"},
     Explained{"offload-threads", "ferry has no offload threads; remove it"},
     Explained{"reload-mercy", "use worker-reload-mercy"},
+    Explained{"ping", "a client command, not a server setting: run 'ferry --ping ADDR' from the health check"},
+    Explained{"ping-timeout", "goes with the client command 'ferry --ping ADDR --ping-timeout SECONDS'"},
 };
 
 template <typename Table>

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "master/metrics.hpp"
 #include "master/readiness.hpp"
 #include "master/stats_json.hpp"
 #include "protocol/http_response.hpp"
@@ -17,14 +18,15 @@ StatsReply plain(int status, std::string_view text) {
 
 StatsReply route_stats_request(const protocol::http::Head& head, const StatsRouting& routing) {
   const std::string& path = head.path_info;
-  const bool known = path == "/" || path == "/ready" || path == "/live";
-  if (!known) return plain(404, "no such page: the stats server serves /, /ready and /live");
+  const bool known = path == "/" || path == "/metrics" || path == "/ready" || path == "/live";
+  if (!known) return plain(404, "no such page: the stats server serves /, /metrics, /ready and /live");
   if (head.method != "GET" && head.method != "HEAD") return plain(405, "use GET");
   if (path == "/live") return plain(200, "alive");  // answered by the master's loop, so it runs
   if (path == "/ready") {
     const auto verdict = readiness(routing.collect());
     return plain(verdict.ready ? 200 : 503, verdict.reason);
   }
+  if (path == "/metrics") return {200, std::string(kPrometheusContentType), prometheus_text(routing.collect())};
   return {200, "application/json", stats_json(routing.collect(), routing.minified)};
 }
 

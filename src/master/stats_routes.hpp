@@ -24,8 +24,8 @@ struct StatsRouting {
   bool minified = false;
 };
 
-// GET (or HEAD) / -> the stats JSON; /ready -> 200 or 503 (readiness.hpp); /live -> 200;
-// another path -> 404; another method -> 405.
+// GET (or HEAD) / -> the stats JSON; /metrics -> Prometheus text (metrics.hpp); /ready ->
+// 200 or 503 (readiness.hpp); /live -> 200; another path -> 404; another method -> 405.
 StatsReply route_stats_request(const protocol::http::Head& head, const StatsRouting& routing);
 
 // A parse error's answer: `status` (400, 414, 431...) and a one-line plain-text body.

@@ -16,3 +16,7 @@ TEST_CASE("every exit code is distinct, and only kExitOk is zero") {
   CHECK(codes.count(1) == 0);
   for (int code : codes) CHECK(code < 126);  // 126+ mean "cannot execute" and "killed by a signal"
 }
+
+TEST_CASE("a failed --ping exits 1, as uWSGI's does and as Docker's HEALTHCHECK reads unhealthy") {
+  CHECK(kExitPingFailed == 1);
+}

@@ -43,6 +43,17 @@ TEST_CASE("GET / is the stats JSON, collected once") {
   CHECK(c.collected == 1);
 }
 
+TEST_CASE("GET /metrics is the Prometheus text, collected once; POST is 405") {
+  Counting c;
+  const auto reply = route_stats_request(request("GET", "/metrics"), c.routing());
+  CHECK(reply.status == 200);
+  CHECK(reply.content_type == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(reply.body.find("ferry_build_info{version=\"9\"} 1\n") != std::string::npos);
+  CHECK(c.collected == 1);
+  CHECK(route_stats_request(request("POST", "/metrics"), c.routing()).status == 405);
+  CHECK(c.collected == 1);
+}
+
 TEST_CASE("/live is 200 without collecting; /ready says 503 while starting") {
   Counting c;
   const auto live = route_stats_request(request("GET", "/live"), c.routing());
