@@ -3,8 +3,9 @@
 // A small streaming JSON writer: objects, arrays, strings, whole numbers, booleans. Output
 // is either minified or laid out as uWSGI lays out its stats document (one member per
 // line, tabs), so a diff against uWSGI's output reads line by line. Strings are escaped
-// per RFC 8259; bytes that are not valid UTF-8 become U+FFFD, so the document always
-// parses, whatever a client put in a request line. Pure: no I/O.
+// as in the JSON log lines (json_text.hpp): per RFC 8259, with bytes that are not valid
+// UTF-8 written as the text \\xHH, so the document always parses, whatever a client put in
+// a request line, and nothing it sent is lost. Pure: no I/O.
 
 #include <cstdint>
 #include <string>
@@ -12,9 +13,6 @@
 #include <vector>
 
 namespace ferry {
-
-// `text` as the inside of a JSON string (without the quotes), appended to `out`.
-void append_json_string(std::string& out, std::string_view text);
 
 class JsonWriter {
  public:

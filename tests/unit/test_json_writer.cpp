@@ -6,35 +6,14 @@
 
 #include <string>
 
-using ferry::append_json_string;
 using ferry::JsonWriter;
 
-namespace {
-
-std::string escaped(std::string_view text) {
-  std::string out;
-  append_json_string(out, text);
-  return out;
-}
-
-}  // namespace
-
-TEST_CASE("strings: quotes, backslashes and control bytes are escaped, UTF-8 kept") {
-  CHECK(escaped("plain /path?a=1") == "plain /path?a=1");
-  CHECK(escaped("say \"hi\"\\") == "say \\\"hi\\\"\\\\");
-  CHECK(escaped("a\nb\rc\td\be\ff") == "a\\nb\\rc\\td\\be\\ff");
-  CHECK(escaped(std::string_view("\x00\x01\x1f\x7f", 4)) == "\\u0000\\u0001\\u001f\\u007f");
-  CHECK(escaped("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80") == "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
-}
-
-TEST_CASE("strings: bytes that are not UTF-8 become U+FFFD, one per byte, and the rest survives") {
-  const std::string replacement = "\xef\xbf\xbd";
-  CHECK(escaped("a\xff"
-                "b") == "a" + replacement + "b");
-  CHECK(escaped("\xc3") == replacement);                                                        // cut short
-  CHECK(escaped("\xc0\xaf") == replacement + replacement);                                      // overlong '/'
-  CHECK(escaped("\xed\xa0\x80") == replacement + replacement + replacement);                    // a surrogate
-  CHECK(escaped("\xf4\x90\x80\x80") == replacement + replacement + replacement + replacement);  // past U+10FFFF
+TEST_CASE("keys and strings are escaped as the JSON log lines escape them (json_text.hpp)") {
+  JsonWriter out(/*minified=*/true);
+  out.begin_object();
+  out.string("a\"b", "say \"hi\"\\\n\xff");
+  out.end_object();
+  CHECK(out.take() == "{\"a\\\"b\":\"say \\\"hi\\\"\\\\\\n\\\\xff\"}");
 }
 
 TEST_CASE("minified: no whitespace, commas only between members") {
