@@ -19,6 +19,7 @@ Speed is never a pass/fail test: this script reports, it does not judge.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -79,7 +80,9 @@ SMOKE_SCENARIOS = ("hello", "upload-10mb", "reload")
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated (default: all three)")
+    p.add_argument("--servers", default=",".join(SERVERS),
+                   help="comma-separated (default: all three); ferry-stats is ferry with stats-http on, "
+                        "its /metrics read once a second during the measured run")
     p.add_argument("--scenarios", help=f"comma-separated, of: {', '.join(SCENARIOS)} (default: all)")
     p.add_argument("--rounds", type=int, default=3, help="runs of each server per scenario (default 3)")
     p.add_argument("--duration", type=float, default=10, help="measured seconds per run (default 10)")
@@ -108,8 +111,8 @@ def parse_args():
     args.servers = [s for s in args.servers.split(",") if s]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     for s in args.servers:
-        if s not in SERVERS:
-            p.error(f"unknown server {s}; choose from {', '.join(SERVERS)}")
+        if s not in SERVERS + ("ferry-stats",):
+            p.error(f"unknown server {s}; choose from {', '.join(SERVERS)}, ferry-stats")
     for s in args.scenarios:
         if s not in SCENARIOS:
             p.error(f"unknown scenario {s}; choose from {', '.join(SCENARIOS)}")
@@ -230,6 +233,41 @@ def wrk(args, scenario: Scenario, nginx: Nginx, duration: float) -> dict:
             "max_ms": _ms(*lat.groups()) if lat else None, "client": "wrk"}
 
 
+class StatsScraper:
+    """Reads ferry-stats' /metrics once a second, as a Prometheus scrape would, while the
+    load runs, so that the CPU measured includes what watching ferry costs."""
+
+    def __init__(self, path: Path):
+        self.path, self.scrapes, self.failures = path, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import socket
+        while not self._stop.wait(1.0):
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.settimeout(5)
+                    s.connect(str(self.path))
+                    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: stats\r\nConnection: close\r\n\r\n")
+                    answer = b""
+                    while chunk := s.recv(65536):
+                        answer += chunk
+                ok = answer.startswith(b"HTTP/1.1 200") and b"ferry_requests_total" in answer
+                self.scrapes += ok
+                self.failures += not ok
+            except OSError:
+                self.failures += 1
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def drive(args, scenario, server, nginx, duration, timeline: Path | None = None) -> dict:
     if nginx is None:
         return loadgen(args, scenario, server.protocol, server.address, duration, timeline=timeline)
@@ -294,9 +332,13 @@ def run_one(args, ctx, scenario: Scenario, server_name: str, mode: str, rnd: int
             result["reload_at_s"] = args.duration * 0.3
             timer = threading.Timer(result["reload_at_s"], server.reload)
             timer.start()
+        scraper = StatsScraper(server.stats_socket) if server.stats_socket else contextlib.nullcontext()
         try:
-            load = drive(args, scenario, server, nginx, args.duration,
-                         timeline=rundir / "timeline.csv" if scenario.reload else None)
+            with scraper:
+                load = drive(args, scenario, server, nginx, args.duration,
+                             timeline=rundir / "timeline.csv" if scenario.reload else None)
+            if server.stats_socket:
+                result["stats_scrapes"], result["stats_scrape_failures"] = scraper.scrapes, scraper.failures
         finally:
             if timer:
                 timer.cancel()

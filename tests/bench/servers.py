@@ -28,7 +28,9 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 
 SERVERS = ("ferry", "uwsgi", "gunicorn")
-PROTOCOL = {"ferry": "uwsgi", "uwsgi": "uwsgi", "gunicorn": "http"}
+# ferry-stats: ferry with `stats` + `stats-http` on, scraped once a second while measured
+# (compare.py), to show what watching ferry costs. Not in the default list.
+PROTOCOL = {"ferry": "uwsgi", "ferry-stats": "uwsgi", "uwsgi": "uwsgi", "gunicorn": "http"}
 
 
 class Refused(Exception):
@@ -55,7 +57,7 @@ class Launch:
 
 def available(server: str, ferry_bin: str) -> str | None:
     """None if the server can run here, else why not."""
-    if server == "ferry":
+    if server in ("ferry", "ferry-stats"):
         return None if os.access(ferry_bin, os.X_OK) else f"{ferry_bin} not built"
     if server == "uwsgi":
         if not os.access(UWSGI, os.X_OK):
@@ -88,7 +90,7 @@ def versions(ferry_bin: str) -> dict:
     }
 
 
-def _ferry_argv(launch: Launch, d: Path, sock: Path, ferry_bin: str) -> list[str]:
+def _ferry_argv(launch: Launch, d: Path, sock: Path, ferry_bin: str, stats: Path | None = None) -> list[str]:
     app = launch.app
     lines = ["[uwsgi]", f"socket = {sock}", f"processes = {launch.workers}",
              f"pidfile = {d / 'server.pid'}", f"logger = file:{d / 'server.log'}"]
@@ -103,6 +105,8 @@ def _ferry_argv(launch: Launch, d: Path, sock: Path, ferry_bin: str) -> list[str
         lines.append("lazy-apps = false")  # uWSGI's spelling: the same ini file works in both
     if not launch.request_log:
         lines.append("disable-logging = true")
+    if stats:
+        lines += [f"stats = {stats}", "stats-http = true"]
     ini = d / "ferry.ini"
     ini.write_text("\n".join(lines) + "\n")
     return [ferry_bin, str(ini)]
@@ -156,8 +160,9 @@ class Server:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.socket = self.dir / "app.sock"
         self.log = self.dir / "server.log"
-        if self.name == "ferry":
-            self.argv = _ferry_argv(launch, self.dir, self.socket, ferry_bin)
+        self.stats_socket = self.dir / "stats.sock" if self.name == "ferry-stats" else None
+        if self.name in ("ferry", "ferry-stats"):
+            self.argv = _ferry_argv(launch, self.dir, self.socket, ferry_bin, self.stats_socket)
         elif self.name == "uwsgi":
             self.argv = _uwsgi_argv(launch, self.dir, self.socket)
         else:
@@ -234,6 +239,7 @@ class Server:
         """Log lines that report a problem (warnings, errors), and whole tracebacks."""
         pattern = {
             "ferry": r"\] (warning|error|critical):",
+            "ferry-stats": r"\] (warning|error|critical):",
             "uwsgi": r"(?i)error|broken pipe|timeout",
             "gunicorn": r"\[(WARNING|ERROR|CRITICAL)\]",
         }[self.name]
