@@ -45,19 +45,19 @@ void RequestRun::run(Exchange& exchange, std::uint64_t content_length, std::chro
       counters.in_flight.fetch_sub(1, std::memory_order_relaxed);
     }
   } request_end{state_.clock.get(), in_flight, counters, core, core_};
+  const std::time_t wall_start = std::chrono::system_clock::to_time_t(wall_now);
   const auto limit = state_.setup.config->limit_post;
-  if (limit > 0 && content_length > limit) {
+  bool static_file = false;
+  if (limit > 0 && content_length > limit) {  // counted and logged below like any response
     state_.log->warn("refused {} {} with 413: its body of {} bytes is above limit-post = {}", LogSafe{facts.method},
                      LogSafe{facts.uri}, content_length, limit);
     exchange.send_plain(413);
-    exchange.discard_body();  // so nginx reads the 413 instead of a connection reset
-    return;
+  } else {
+    static_file = state_.statics && serve_static(exchange);
+    if (!static_file) handler_.handle(exchange);
+    if (is_forked_child()) ::_exit(0);  // the app forked and this is the child: see worker_signals.hpp
   }
-  const std::time_t wall_start = std::chrono::system_clock::to_time_t(wall_now);
-  const bool static_file = state_.statics && serve_static(exchange);
-  if (!static_file) handler_.handle(exchange);
-  if (is_forked_child()) ::_exit(0);  // the app forked and this is the child: see worker_signals.hpp
-  exchange.discard_body();
+  exchange.discard_body();  // after a 413 too, so nginx reads it instead of a connection reset
 
   const auto served = served_here().fetch_add(1, std::memory_order_relaxed) + 1;
   const auto total = state_.setup.counters->requests.fetch_add(1, std::memory_order_relaxed) + 1;

@@ -267,3 +267,30 @@ def test_screenshot_of_prometheus_graphing_ferrys_request_rate(stack, prometheus
     width, height = png_size(shot)
     assert width >= 800 and height >= 500, (width, height)
     assert shot.stat().st_size > 10_000, shot.stat()
+
+
+def test_a_refused_body_counts_as_a_4xx_request(procs, tmp):
+    """limit-post's 413 is a response like any other: in the request count, the 4xx
+    responses and the request log, not only in the warning line."""
+    stats = f"127.0.0.1:{free_port()}"
+    sock = f"{tmp}/s.sock"
+    f = Ferry(procs, tmp, basic_ini(tmp, f"stats = {stats}", "stats-http = true", "limit-post = 10", processes=1),
+              sockets=[sock, stats])
+    f.start()
+    f.wait_workers(1)
+    from fixtures.uwsgi_client import nginx_vars, uwsgi_request
+    body = b"x" * 100
+    raw = uwsgi_request(sock, nginx_vars("/echo", method="POST", body=body), body)
+    assert raw.startswith(b"HTTP/1.1 413"), raw[:200]
+    assert uwsgi_get(sock, "/").status == 200
+
+    def counted():
+        values = samples(http_get(f"http://{stats}/metrics")[2])
+        return values if total(values, "ferry_requests_total") == 2 else None
+
+    values = wait_until(counted, 10, message="both requests in ferry_requests_total")
+    assert values['ferry_responses_total{status="4xx"}'] == 1, values
+    assert values['ferry_responses_total{status="2xx"}'] == 1, values
+    wait_until(lambda: "POST /echo => generated" in f.log_text() and "(HTTP/1.1 413)" in f.log_text(), 10,
+               message="the 413's request line")
+    f.stop()
