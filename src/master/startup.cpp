@@ -1,3 +1,4 @@
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +18,12 @@ namespace ferry::master {
 // What happens before the master's loop, in order: take a handover, bind (or adopt) the
 // sockets, open the log, check and write the pidfile, daemonize, drop privileges, preload.
 int run_master(config::Loaded loaded) {
+  // A stats client that hangs up before its answer is written is an EPIPE, not the master's
+  // death; a log past RLIMIT_FSIZE is an EFBIG that LogFile reports, not a SIGXFSZ core.
+  // (Workers set their own; a forked child inherits these, and Python's subprocess restores
+  // the defaults for the programs it runs.)
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGXFSZ, SIG_IGN);
   auto handover = take_handover();
   config::Config& config = loaded.config;
   std::vector<Listener> listeners;

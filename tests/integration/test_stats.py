@@ -8,7 +8,10 @@ import signal
 import subprocess
 import os
 import socket
+import struct
 import time
+
+import pytest
 
 from fixtures.ferry import basic_ini
 from fixtures.http_client import RawHttp
@@ -451,3 +454,25 @@ def test_harakiri_is_counted_under_the_worker_id(ferry, tmp):
     doc = wait_until(lambda: _try(lambda: _worker_is(tmp, new)), 15, message="the new worker in the stats")
     [w] = doc["workers"]
     assert (w["id"], w["harakiri_count"], w["respawn_count"]) == (1, 1, 2)
+
+
+
+@pytest.mark.parametrize("http", [False, True])
+def test_clients_that_hang_up_before_the_answer_do_not_kill_the_master(ferry, tmp, http):
+    """The answer is written to a client that has already gone: an EPIPE for the master to
+    drop, not a SIGPIPE that kills it (and with it every worker)."""
+    stats = tmp / "stats.sock"
+    f = ferry(basic_ini(tmp, f"stats = {stats}", *(["stats-http = true"] if http else []), processes=1))
+    f.wait_workers(1)
+    reset_on_close = struct.pack("ii", 1, 0)  # SO_LINGER 0: the server's next write fails at once
+    for _ in range(200):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(stats))
+            if http:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: stats\r\n\r\n")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, reset_on_close)
+    doc = wait_until(lambda: _try(lambda: http_get(stats) if http else read_stats(stats)), 10,
+                     message="the stats after 200 hang-ups")
+    assert doc is not None
+    assert uwsgi_get(tmp / "s.sock", "/").status == 200
+    assert f.stop() == 0, f.diagnostics()
