@@ -16,11 +16,6 @@ std::uint64_t amount(std::string_view key, std::string_view value, const Locatio
   return result;
 }
 
-std::string path_value(std::string_view key, std::string_view value, const Location& where) {
-  if (value.empty()) throw ConfigError(where, fmt::format("{} needs a value", key));
-  return std::string(value);
-}
-
 // log-encoder / log-req-encoder: ferry has the json encoder (typed fields, no template)
 // and accepts uWSGI's nl, since every line ends in a newline anyway.
 bool encoder(std::string_view key, std::string_view value, const Location& where) {
@@ -108,7 +103,7 @@ constexpr std::array kLogOptions{
     Option{"log-backupname", "", OptionKind::text, "PATH",
            "with log-maxsize: the rotated log's name (replaced each time)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             c.log_backupname = path_value("log-backupname", v, w);
+             c.log_backupname = parse_text("log-backupname", v, w);
            }},
     Option{"log-reopen", "", OptionKind::flag, "", "reopen the log file after each reload",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
@@ -116,7 +111,7 @@ constexpr std::array kLogOptions{
            }},
     Option{"touch-logreopen", "", OptionKind::list, "FILE", "reopen the log file when FILE's mtime changes",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             c.touch_logreopen.push_back(path_value("touch-logreopen", v, w));
+             c.touch_logreopen.push_back(parse_text("touch-logreopen", v, w));
            }},
 };
 

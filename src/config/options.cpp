@@ -473,6 +473,10 @@ long parse_number(std::string_view key, std::string_view value, const Location& 
   return result;
 }
 
+std::string parse_text(std::string_view key, std::string_view value, const Location& where) {
+  return text(key, value, where);
+}
+
 bool parse_bool(std::string_view key, std::string_view value, const Location& where) {
   for (std::string_view yes : {"true", "1", "on", "yes", "True", "TRUE", "On", "Yes"}) {
     if (value == yes) return true;

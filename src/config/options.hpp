@@ -40,6 +40,8 @@ std::string options_help();
 
 // "true"/"1"/"on"/"yes" and their opposites; anything else is an error naming `key`.
 bool parse_bool(std::string_view key, std::string_view value, const Location& where);
+// A value that must not be empty; a ConfigError "KEY needs a value" otherwise.
+std::string parse_text(std::string_view key, std::string_view value, const Location& where);
 // A whole number in [min, max]; a ConfigError naming the key, the value and the range.
 long parse_number(std::string_view key, std::string_view value, const Location& where, long min, long max);
 
