@@ -1,0 +1,156 @@
+"""podman on these machines, for the deployment tests (container, compose, Kubernetes).
+
+What ../shared/CONTAINERS.md found to work, in one place: runc rather than crun, the
+cgroupfs manager, addresses only in 198.18.0.0/15, and a Debian 12 base image built
+locally from Debian's mirror (no registry is reachable). Every podman and podman-compose
+call goes through `run()` here, so each one sees the same settings.
+
+Cached on purpose between runs, under $FERRY_CI_CACHE (default /var/cache/ferry-ci):
+the debootstrap tarball (the same file .ci/fresh-machine makes) and the images
+localhost/debian:bookworm and localhost/ferry-build-deps:bookworm. Everything else a test
+makes (containers, pods, volumes, networks, its own image tags) it removes.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("FERRY_CI_CACHE", "/var/cache/ferry-ci"))
+BASE_TAR = CACHE / "bookworm-minbase.tar"
+BASE_IMAGE = "localhost/debian:bookworm"
+CONTAINERFILE = REPO / "packaging" / "container" / "Containerfile"
+
+DPKG_SLIM = """\
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+"""
+
+CONTAINERS_CONF = """\
+[containers]
+default_ulimits = []
+[engine]
+cgroup_manager = "cgroupfs"
+runtime = "runc"
+[network]
+default_subnet = "198.18.0.0/24"
+default_subnet_pools = [{"base" = "198.19.0.0/16", "size" = 24}]
+"""
+
+
+def env():
+    """The environment for every podman call: CONTAINERS_CONF points at the settings above."""
+    conf = CACHE / "containers.conf"
+    if not conf.exists() or conf.read_text() != CONTAINERS_CONF:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        conf.write_text(CONTAINERS_CONF)
+    return dict(os.environ, CONTAINERS_CONF=str(conf))
+
+
+def run(*args, check=True, timeout=900, capture=True, cwd=None):
+    """podman ARGS (or podman-compose when args[0] is "podman-compose"); text output."""
+    cmd = list(args) if args[0] == "podman-compose" else ["podman", *args]
+    result = subprocess.run(cmd, env=env(), cwd=cwd, timeout=timeout, text=True,
+                            stdout=subprocess.PIPE if capture else None,
+                            stderr=subprocess.STDOUT if capture else None)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}:\n{result.stdout}")
+    return result
+
+
+def mirror():
+    """apt's own mirror, as this machine reaches it (as .ci/fresh-machine reads it)."""
+    for path in Path("/etc/apt/sources.list.d").glob("*.sources"):
+        for line in path.read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1]
+    return "http://deb.debian.org/debian"
+
+
+def ensure_base_tarball():
+    """A minbase bookworm root as a tarball, made once by debootstrap and then cached."""
+    if BASE_TAR.exists() and BASE_TAR.stat().st_size > 0:
+        return BASE_TAR
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="ferry-base.") as tmp:
+        root = Path(tmp) / "root"
+        subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(root), mirror()],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=900)
+        partial = BASE_TAR.with_suffix(".tar.partial")
+        subprocess.run(["tar", "-C", str(root), "-cf", str(partial), "."], check=True)
+        partial.rename(BASE_TAR)
+    return BASE_TAR
+
+
+def image_exists(name):
+    return run("image", "exists", name, check=False).returncode == 0
+
+
+def ensure_base_image():
+    """localhost/debian:bookworm: the debootstrap root, with this machine's apt sources (the
+    mirror and its settings) so that apt-get inside a build reaches the same mirror, and
+    Debian's policy-rc.d switch so that packages installed in a build start no service."""
+    if image_exists(BASE_IMAGE):
+        return BASE_IMAGE
+    tarball = ensure_base_tarball()
+    with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="ferry-image.") as tmp:
+        root = Path(tmp) / "root"
+        root.mkdir()
+        subprocess.run(["tar", "-C", str(root), "-xf", str(tarball)], check=True)
+        sources = list(Path("/etc/apt/sources.list.d").glob("*.sources"))
+        if sources:
+            (root / "etc/apt/sources.list").unlink(missing_ok=True)
+            for path in sources:
+                shutil.copy(path, root / "etc/apt/sources.list.d" / path.name)
+        for conf in Path("/etc/apt/apt.conf.d").glob("99artifact-registry"):
+            shutil.copy(conf, root / "etc/apt/apt.conf.d" / conf.name)
+        # As Debian's own slim images: no package lists or downloaded .debs (apt-get update
+        # fetches fresh ones), and dpkg leaves out documentation, manuals and translations
+        # (copyright files stay). That halves the base, and every image on it.
+        for cached in ("var/lib/apt/lists", "var/cache/apt/archives"):
+            for path in (root / cached).glob("*"):
+                if path.is_file():
+                    path.unlink()
+        (root / "etc/dpkg/dpkg.cfg.d/slim").write_text(DPKG_SLIM)
+        for bulky in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale"):
+            for path in (root / bulky).glob("*"):
+                if path.is_dir() and bulky == "usr/share/doc":
+                    for extra in path.iterdir():
+                        if extra.name != "copyright":
+                            shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
+                elif path.is_dir():
+                    shutil.rmtree(path)
+                elif path.name != "locale.alias":
+                    path.unlink()
+        policy = root / "usr/sbin/policy-rc.d"
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        # Without ENV PATH, `podman kube play` finds no command at all (CONTAINERS.md).
+        result = subprocess.run(
+            ["podman", "import", "--change",
+             "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+             "-", BASE_IMAGE], stdin=tar.stdout, env=env(), capture_output=True, text=True)
+        tar.stdout.close()
+        tar.wait()
+        if result.returncode != 0:
+            raise AssertionError(f"podman import failed:\n{result.stdout}{result.stderr}")
+    return BASE_IMAGE
+
+
+def build_image(tag, containerfile=CONTAINERFILE, context=REPO, target=None, build_args=()):
+    """podman build of CONTAINERFILE with CONTEXT as its context; returns TAG."""
+    ensure_base_image()
+    args = ["build", "-t", tag, "-f", str(containerfile)]
+    if target:
+        args += ["--target", target]
+    for arg in build_args:
+        args += ["--build-arg", arg]
+    run(*args, str(context), timeout=1800)
+    return tag
