@@ -2,13 +2,17 @@
 consistently, and their pod runs under `podman kube play` (podman 4.3, no cluster here):
 it serves the demo through the nginx sidecar, passes its probes and stops cleanly.
 
-What podman 4.3 does with the pod, as these tests found it: it turns a livenessProbe into
-a container healthcheck (an httpGet becomes `curl -f http://localhost:PORT/PATH` run
-inside the container, so the image needs curl); it ignores readinessProbe and
-lifecycle.preStop; it takes terminationGracePeriodSeconds as the containers' stop
-timeout; it applies runAsUser/runAsGroup, readOnlyRootFilesystem, capabilities and
-allowPrivilegeEscalation. The readiness target is checked here the way a kubelet would
-probe it, over the pod's network.
+What podman 4.3 does with the pod, as these tests found it (docs/deploying/kubernetes.md
+has the whole list): a livenessProbe becomes the container's healthcheck (an httpGet
+turns into `curl -f http://localhost:PORT/PATH` inside the container, so the image needs
+curl); readinessProbe, lifecycle.preStop and terminationGracePeriodSeconds are ignored;
+the securityContext applies; `kube down` kills with a timeout of 0. So the readiness and
+liveness targets are checked here as a kubelet probes them, at the pod's address, and the
+pod is stopped with `podman pod stop` (the images' stop signals and timeouts) before
+`kube down` removes it.
+
+Time: about 3 s with the images built; building them (once per session, unless
+FERRY_IMAGE and FERRY_NGINX_IMAGE name images already built) takes minutes.
 """
 
 import http.client
@@ -24,8 +28,13 @@ import pytest
 import yaml
 
 import kube_manifests as km
+import podman
 
+# The integration tests' helpers (tests/integration/fixtures/).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from fixtures.nginx import http_request  # noqa: E402
+from fixtures.net import free_port  # noqa: E402
+from fixtures.waiting import wait_until  # noqa: E402
 
 
 # --- the manifests as text and as typed objects ------------------------------------------
@@ -176,12 +185,6 @@ def test_pod_runs_unprivileged(pod):
 
 # --- the pod under `podman kube play` -----------------------------------------------------
 
-from fixtures.nginx import http_request  # noqa: E402 - tests/integration is on sys.path now
-from fixtures.net import free_port  # noqa: E402
-from fixtures.waiting import wait_until  # noqa: E402
-
-import podman  # noqa: E402
-
 # Unique per run: podman 4.3 turns each emptyDir and ConfigMap volume into a named volume
 # of the whole host (two pods with an emptyDir "socket" share it) and keeps the
 # ConfigMap's after `kube down`, so the test's copy prefixes every volume and ConfigMap.
@@ -234,6 +237,13 @@ def playable(images, port):
     return [config_map, deployment]
 
 
+def volume_names(documents):
+    """The podman volumes the documents make: one per ConfigMap, one per emptyDir."""
+    config_map, deployment = documents
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    return [config_map["metadata"]["name"]] + [v["name"] for v in volumes if "emptyDir" in v]
+
+
 def inspect(name, template):
     return podman.run("inspect", name, "--format", template).stdout.strip()
 
@@ -249,7 +259,8 @@ def served(port):
 def played(images, tmp_path_factory):
     port = free_port()
     path = tmp_path_factory.mktemp("kube") / "pod.yaml"
-    path.write_text(yaml.safe_dump_all(playable(images, port)))
+    documents = playable(images, port)
+    path.write_text(yaml.safe_dump_all(documents))
     try:
         started = time.monotonic()
         podman.run("kube", "play", str(path))
@@ -262,8 +273,8 @@ def played(images, tmp_path_factory):
             print(podman.run("logs", FERRY_CTR, check=False).stdout[-3000:])
         podman.run("kube", "down", str(path), check=False)
         podman.run("pod", "rm", "-f", POD, check=False)
-        for volume in podman.run("volume", "ls", "-q", "--filter", f"name={RUN}",
-                                 check=False).stdout.split():
+        # The emptyDirs go with the pod, unless a failure left it behind.
+        for volume in volume_names(documents):
             podman.run("volume", "rm", "-f", volume, check=False)
 
 
@@ -274,8 +285,10 @@ def pod_address():
 
 
 def probe(address, path, timeout=3):
-    """GET http://ADDRESS:9191/PATH as a kubelet's httpGet probe sends it; the status."""
-    conn = http.client.HTTPConnection(address, 9191, timeout=timeout)
+    """GET http://ADDRESS:PORT/PATH as a kubelet's httpGet probe of ferry sends it; the
+    status."""
+    port = km.container(km.load()["Deployment"][0].spec.template.spec, "ferry").liveness_probe.http_get.port
+    conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
         conn.request("GET", path)
         return conn.getresponse().status
