@@ -51,6 +51,13 @@ def test_kustomization_lists_every_manifest():
     assert listed == present, f"kustomization.yaml resources {sorted(listed)} != files {sorted(present)}"
 
 
+def test_kustomization_renames_every_image(pod):
+    """The images in deployment.yaml are placeholders: kustomization.yaml must map each."""
+    kustomization = km.raw_documents(km.MANIFESTS / "kustomization.yaml")[0]
+    mapped = {entry["name"] for entry in kustomization["images"] if entry.get("newName")}
+    assert {c.image for c in pod.spec.containers} == mapped
+
+
 @pytest.mark.parametrize("path", km.resource_files(), ids=lambda p: p.name)
 def test_documents_deserialize_without_losing_a_field(path):
     for document in km.raw_documents(path):
