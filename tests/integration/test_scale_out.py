@@ -152,7 +152,12 @@ def diagnostics(error_log: str, upstream_log: Path, hosts: Hosts) -> str:
             if float(line.rsplit(" ", 1)[1]) > 1.0]
     logs = "".join(f"--- {d.name}:\n" + "\n".join(read_text(d / "ferry.log").splitlines()[-25:]) + "\n"
                    for d in sorted(hosts.tmp.glob("h*-*")) if d.is_dir())
-    return ("nginx upstream errors:\n" + "\n".join(upstream_errors[-40:]) +
+    # Who holds which connection on each host: a request stuck in ferry shows up here.
+    sockets = "".join(
+        f"--- ss -tnpa on {n}:\n" + subprocess.run(hosts.lab[n].argv(["ss", "-tnpa"]),
+                                                    capture_output=True, text=True).stdout
+        for n in ("h1", "h2", "h3"))
+    return (sockets + "nginx upstream errors:\n" + "\n".join(upstream_errors[-40:]) +
             "\nrequests over 1 s ($msec $status $upstream_addr $upstream_status $request_time):\n"
             + "\n".join(slow[-20:]) + "\n" + logs)
 
