@@ -56,8 +56,9 @@ std::string Handover::encode() const {
   std::string out = fmt::format("{} pid={} chain={} generation={} events={},{} counters={}", kVersion, pid,
                                 chain ? 1 : 0, generation, events_read, events_write, counters_fd);
   for (const auto& s : sockets) {
+    const int flags = (s.http ? 1 : 0) | (s.activated ? 2 : 0);
     out += fmt::format(" socket={},{},{},{},{}", s.fd, static_cast<unsigned long long>(s.device),
-                       static_cast<unsigned long long>(s.inode), s.http ? 1 : 0, hex(s.address));
+                       static_cast<unsigned long long>(s.inode), flags, hex(s.address));
   }
   for (const auto& w : workers) {
     out += fmt::format(" worker={},{},{},{},{},{},{}", w.pid, w.slot, w.generation, w.output_fd, w.counter_slot,
@@ -104,12 +105,13 @@ std::optional<Handover> Handover::decode(std::string_view text) {
       const auto f = fields(value, 5);
       Socket s;
       unsigned long long device = 0, inode = 0;
-      int http = 0;
+      int flags = 0;  // 1: http, 2: activated (a master of before the flag writes 0 or 1)
       if (!f || !number((*f)[0], s.fd) || !number((*f)[1], device) || !number((*f)[2], inode) ||
-          !number((*f)[3], http) || http > 1) {
+          !number((*f)[3], flags) || flags < 0 || flags > 3) {
         return std::nullopt;
       }
-      s.http = http == 1;
+      s.http = (flags & 1) != 0;
+      s.activated = (flags & 2) != 0;
       auto address = unhex((*f)[4]);
       if (!address || address->empty()) return std::nullopt;
       s.device = static_cast<dev_t>(device);

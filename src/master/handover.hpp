@@ -35,6 +35,7 @@ struct Handover {
     ino_t inode = 0;
     std::string address;
     bool http = false;
+    bool activated = false;  // systemd's: see Listener::activated
   };
   std::vector<Socket> sockets;
 

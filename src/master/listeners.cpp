@@ -252,6 +252,7 @@ std::vector<Listener> open_listeners(const config::Config& config, config::Warni
       ::fcntl(it->second, F_SETFL, ::fcntl(it->second, F_GETFL) | O_NONBLOCK);
       activated.erase(it);
       listener.http = option.http;
+      listener.activated = true;
       listeners.push_back(std::move(listener));
       continue;
     }
@@ -277,6 +278,16 @@ std::optional<Listener> open_stats_listener(const config::Config& config) {
   if (!is_unix_address(option.address)) return open_tcp(option, kStatsBacklog);
   const Identity owner = config.chown_socket.empty() ? Identity{} : resolve_owner(config.chown_socket);
   return open_unix(option, config, owner, kStatsBacklog);
+}
+
+void stop_listening(const std::vector<Listener>& listeners) {
+  // shutdown() acts on the socket, not on this descriptor: it leaves the listening state
+  // (TCP: new connections get a reset, i.e. "connection refused"; Unix: connect() fails
+  // with ECONNREFUSED), and the workers' copies wake up with nothing to accept. close()
+  // here would not do it, since every worker holds a copy.
+  for (const auto& listener : listeners) {
+    if (!listener.activated) ::shutdown(listener.fd.get(), SHUT_RD);
+  }
 }
 
 void vacuum_listener(const Listener& listener) {

@@ -20,6 +20,9 @@ struct Listener {
   std::string address;  // as configured
   bool is_unix = false;
   bool http = false;  // clients speak HTTP/1.1 here (http, http-socket); else uwsgi
+  // systemd's (socket activation): it keeps the socket listening while ferry is down, so
+  // that clients wait for the next ferry; a stop must leave it as it is.
+  bool activated = false;
   // The inode we created, so vacuum removes the path only while it is still ours.
   dev_t device = 0;
   ino_t inode = 0;
@@ -34,6 +37,13 @@ std::vector<Listener> open_listeners(const config::Config& config, config::Warni
 // The stats server's socket (stats = ADDR), made as the others are (chmod-socket,
 // chown-socket, a stale file replaced); nullopt without `stats`. Throws StartupError.
 std::optional<Listener> open_stats_listener(const config::Config& config);
+
+// At a stop (not a reload): the sockets stop listening at once, for every process that
+// holds them, so a new client is refused and a balancer such as nginx's upstream tries
+// the next host without waiting, while the workers finish the requests they accepted.
+// Left listening, the kernel would queue new clients until the last worker exits and then
+// reset them, after nginx had sent them their request.
+void stop_listening(const std::vector<Listener>& listeners);
 
 // Removes Unix socket files that still are the ones we created.
 void vacuum_listeners(const std::vector<Listener>& listeners);

@@ -171,11 +171,15 @@ class Master {
         notifier_.send("STOPPING=1\nSTATUS=fast stop");
         log_->info("got SIG{}: fast stop (in-flight requests are cut)", sigabbrev_np(sig));
         execute(supervisor_.on_stop(now, /*fast=*/true));
+        stop_listening(listeners_);
       } else {
         notifier_.send("STOPPING=1\nSTATUS=stopping: finishing in-flight requests");
         log_->info("got SIG{}: stopping gracefully (workers finish their requests, at most {} s)", sigabbrev_np(sig),
                    config_->worker_reload_mercy);
+        // The workers are told first, so that none takes the listener's wake-up for
+        // something to accept.
         execute(supervisor_.on_stop(now));
+        stop_listening(listeners_);
       }
       wait_signal();
     });
@@ -237,7 +241,8 @@ class Master {
     h.events_read = events_read_->native_handle();
     h.events_write = events_write_.get();
     h.counters_fd = counters_->fd();
-    for (const auto& l : listeners_) h.sockets.push_back({l.fd.get(), l.device, l.inode, l.address, l.http});
+    for (const auto& l : listeners_)
+      h.sockets.push_back({l.fd.get(), l.device, l.inode, l.address, l.http, l.activated});
     for (const auto& w : supervisor_.workers()) {
       h.workers.push_back({w.pid, w.slot, w.generation, outputs_.pipe_fd(w.pid), counters_->slot_of(w.pid).value_or(0),
                            w.retiring,

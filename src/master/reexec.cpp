@@ -85,6 +85,7 @@ std::vector<Listener> adopt_listeners(const Handover& handover, config::Config& 
     listener.address = s.address;
     listener.is_unix = is_unix_address(s.address);
     listener.http = s.http;
+    listener.activated = s.activated;
     listener.device = s.device;
     listener.inode = s.inode;
     listeners.push_back(std::move(listener));

@@ -8,9 +8,10 @@ found by a unique marker in their environment (inherited by workers and by a dae
 ferry), by process group and by parentage.
 
 The fixtures and helpers live in fixtures/, one module per concern: paths, waiting, logs,
-net, processes (tracking and temp dirs), ferry, nginx, uwsgi_client, http_client, traffic,
-django_project and mariadb. This file only loads them: pytest finds the fixtures below by
-their names here, and test files keep importing the helpers `from conftest import ...`.
+net, netns (extra hosts as network namespaces), processes (tracking and temp dirs), ferry,
+nginx, uwsgi_client, http_client, traffic, django_project and mariadb. This file only loads
+them: pytest finds the fixtures below by their names here, and test files keep importing the
+helpers `from conftest import ...`.
 """
 
 # ruff: noqa: F401 - everything here is re-exported for the test files and for pytest.
@@ -24,6 +25,7 @@ from fixtures.http_client import (HttpResponse, RawHttp, chunked_body, http_ini,
 from fixtures.logs import REQUEST_LINE_RE, WORKER_READY_RE, read_text, ready_worker_pids, request_lines
 from fixtures.mariadb import MARIADB_INSTALL_DB, MARIADBD, MariaDB, mariadb
 from fixtures.net import can_connect, connect, free_port, listen_backlog, listen_queue, parse_addr
+from fixtures.netns import Host, HostLab, call_in_netns, enter_netns, netns_lab
 from fixtures.nginx import Nginx, http_request, nginx
 from fixtures.paths import (APPS, FERRY_BIN, HERE, NGINX_BIN, REPO, START_TIMEOUT, SYSTEM_PYTHON,
                             TAG_VAR)

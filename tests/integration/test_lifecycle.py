@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from conftest import (FERRY_BIN, RequestLoop, basic_ini, http_request, nginx_vars, ok_via_nginx, process_age, uwsgi_get,
-                      uwsgi_request, wait_until)
+from conftest import (FERRY_BIN, RequestLoop, basic_ini, can_connect, connect, http_request, nginx_vars, ok_via_nginx,
+                      process_age, uwsgi_get, uwsgi_request, wait_until)
 
 
 class NotifyListener:
@@ -249,8 +249,32 @@ def test_socket_activation_uses_the_socket_systemd_passes(ferry, tmp):
         f.stop(signal.SIGTERM)
         assert os.path.exists(path), "vacuum must not remove a socket systemd owns"
         assert os.stat(path).st_ino == inode
+        # ...nor stop it listening: systemd queues clients there for the next ferry.
+        connect(path, timeout=2).close()
     finally:
         sock.close()
+
+
+def test_a_graceful_stop_refuses_new_clients_at_once_while_requests_finish(ferry, tmp):
+    """SIGTERM: the socket stops listening at once, so a new client is refused (nginx's
+    upstream then tries the next host without waiting) rather than queued for the whole
+    drain and reset when ferry exits; the request in flight still gets its answer."""
+    f = ferry(basic_ini(tmp, processes=2))
+    results = {}
+    mark = tmp / "started"
+    slow = threading.Thread(target=lambda: results.setdefault("r", uwsgi_get(
+        tmp / "s.sock", "/sleep", query=f"s=1.5&mark={mark}", timeout=30)))
+    slow.start()
+    wait_until(mark.exists, 10, message="the slow request to reach the app")
+    os.kill(f.pid, signal.SIGTERM)
+    wait_until(lambda: not can_connect(tmp / "s.sock"), 1.0,
+               message="the socket to refuse new clients while the slow request runs")
+    with pytest.raises(ConnectionRefusedError):
+        connect(tmp / "s.sock", timeout=2).close()
+    assert slow.is_alive(), "the slow request ended before the drain could be observed"
+    slow.join(10)
+    assert results["r"].status == 200
+    assert f.wait(10) == 0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGQUIT, signal.SIGINT])

@@ -76,3 +76,19 @@ TEST_CASE("a worker's request-line pipe (req-logger) is handed over; without one
   CHECK(back->workers[1].request_fd == 12);
   CHECK_FALSE(Handover::decode(without + " request_pipe=999,12"));  // no such worker
 }
+
+TEST_CASE("a socket systemd passed stays marked as systemd's across a re-exec") {
+  Handover h = sample();
+  h.sockets[1].activated = true;
+  const auto back = Handover::decode(h.encode());
+  REQUIRE(back);
+  CHECK_FALSE(back->sockets[0].activated);
+  CHECK(back->sockets[1].activated);
+  CHECK(back->sockets[1].http);
+  // A master from before the flag wrote only 0 or 1 there: still read as it meant.
+  const auto old = Handover::decode("ferry-handover-1 pid=1 events=1,2 counters=3 socket=3,0,0,1,2f");
+  REQUIRE(old);
+  CHECK(old->sockets[0].http);
+  CHECK_FALSE(old->sockets[0].activated);
+  CHECK_FALSE(Handover::decode("ferry-handover-1 pid=1 events=1,2 counters=3 socket=3,0,0,4,2f"));
+}
