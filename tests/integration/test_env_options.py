@@ -2,6 +2,8 @@
 adjust the ini named by FERRY_INI, yield to the command line, and a misspelt one stops
 ferry with the right spelling."""
 
+import signal
+
 from conftest import APPS, basic_ini, read_text, ready_worker_pids, uwsgi_get, wait_until
 
 EXIT_CONFIG = 2
@@ -78,3 +80,18 @@ def test_no_arguments_and_no_variables_prints_the_usage(ferry, tmp):
     f.run_to_exit()
     assert f.returncode == EXIT_CONFIG, f.diagnostics()
     assert "usage: ferry" in f.stderr and "FERRY_<OPTION>" in f.stderr, f.stderr
+
+
+def test_a_reload_reads_the_same_variables(ferry, tmp):
+    sock, log = tmp / "env.sock", tmp / "ferry.log"
+    env = {"FERRY_SOCKET": str(sock), "FERRY_PYTHONPATH": str(APPS), "FERRY_MODULE": "testapp",
+           "FERRY_PROCESSES": "2", "FERRY_LOGGER": f"file:{log}"}
+    f = ferry(None, args=[], env=env, sockets=[sock], log=log)
+    first = ready_workers(f, log, 2)
+    f.proc.send_signal(signal.SIGHUP)
+    # Without the variables the reload would find no app and keep the old workers.
+    ready_workers(f, log, 4)
+    assert "reload aborted" not in read_text(log), read_text(log)
+    assert len(ready_worker_pids(read_text(log)) - first) == 2, read_text(log)
+    assert uwsgi_get(sock, "/").status == 200
+    assert f.stop() == 0, f.diagnostics()
