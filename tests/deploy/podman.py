@@ -7,8 +7,10 @@ call goes through `run()` here, so each one sees the same settings.
 
 Cached on purpose between runs, under $FERRY_CI_CACHE (default /var/cache/ferry-ci):
 the debootstrap tarball (the same file .ci/fresh-machine makes) and the images
-localhost/debian:bookworm and localhost/ferry-build-deps:bookworm. Everything else a test
-makes (containers, pods, volumes, networks, its own image tags) it removes.
+localhost/debian:bookworm and localhost/ferry-build-deps:bookworm, and the :test images of
+ferry, nginx and MariaDB that image() builds (with their build layers, so that the next
+session's build takes seconds). Everything else a test makes (containers, pods, volumes,
+networks, other image tags) it removes.
 """
 
 import os
