@@ -28,7 +28,7 @@ ADMIN = "admin"
 
 
 @pytest.fixture
-def stack(tmp):
+def stack(tmp):  # noqa: F811 (tmp is the imported fixture)
     for tag in (FERRY_IMAGE, NGINX_IMAGE, MARIADB_IMAGE):
         podman.image(tag)
     password = secrets.token_urlsafe(16)

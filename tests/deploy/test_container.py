@@ -7,7 +7,6 @@ The image is tagged localhost/ferry:test and kept on purpose (tests/deploy/podma
 every container is removed, even on failure. Prints the image's size and start time
 (docs/deploying/container.md has the numbers)."""
 
-import os
 import shutil
 import tempfile
 import threading
