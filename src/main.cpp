@@ -9,6 +9,7 @@
 
 #include "common/exit_codes.hpp"
 #include "common/process_title.hpp"
+#include "config/environment.hpp"
 #include "config/loader.hpp"
 #include "config/options.hpp"
 #include "ferry_build_config.hpp"
@@ -27,7 +28,8 @@ constexpr const char* kUsage =
     "\n"
     "Runs a WSGI app behind nginx (uwsgi_pass), reading uWSGI-style ini files.\n"
     "Every option works in the [uwsgi] section of an ini file as 'name = value' and on the\n"
-    "command line as '--name value'; later ones override earlier ones.\n"
+    "command line as '--name value'; later ones override earlier ones. FERRY_<OPTION>\n"
+    "environment variables (FERRY_PROCESSES=4) are read first, so both override them.\n"
     "\n"
     "options:\n";
 
@@ -64,13 +66,16 @@ int ping(const std::vector<std::string>& args) {
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 1, argv + argc);  // copied before titles overwrite argv
+  std::vector<std::string> environment;
+  for (char** entry = environ; *entry != nullptr; ++entry) environment.emplace_back(*entry);
   ferry::init_process_title(argc, argv);
-  if (args.empty()) {
+  if (args.empty() && !ferry::config::has_environment_options(environment)) {
     std::fputs(kUsage, stderr);
-    std::fputs("\nferry needs an ini file or options; see ferry --help\n", stderr);
+    std::fputs("\nferry needs an ini file, options or FERRY_<OPTION> variables; see ferry --help\n", stderr);
     return ferry::kExitConfig;
   }
-  if (args[0] == "--help" || args[0] == "-h") {
+  const std::string first = args.empty() ? std::string() : args[0];  // none: FERRY_ variables alone
+  if (first == "--help" || first == "-h") {
     std::printf("%s%s", kUsage, ferry::config::options_help().c_str());
     std::printf("  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n", "--stop PIDFILE",
                 "stop the ferry whose pidfile this is", "--reload PIDFILE", "reload it gracefully (SIGHUP)",
@@ -80,7 +85,7 @@ int main(int argc, char** argv) {
                 "print the version", "--help", "print this help");
     return ferry::kExitOk;
   }
-  if (args[0] == "--version") {
+  if (first == "--version") {
     std::printf("ferry %s (Python %s)\n", FERRY_VERSION, FERRY_PYTHON_VERSION);
     return ferry::kExitOk;
   }
@@ -93,7 +98,7 @@ int main(int argc, char** argv) {
 
   ferry::config::Loaded loaded;
   try {
-    loaded = ferry::config::load(args);
+    loaded = ferry::config::load(args, environment);
   } catch (const ferry::config::ConfigError& e) {
     std::fprintf(stderr, "ferry: configuration error: %s\n", e.what());
     return ferry::kExitConfig;

@@ -114,6 +114,9 @@ struct Config {
 
   // How to read everything again on reload, and what was read.
   std::vector<std::string> arguments;
+  // The FERRY_ variables it was started with: a reload reads the same ones, whatever the
+  // app has done to the master's environment since.
+  std::vector<std::string> environment;
   std::vector<std::string> ini_files;
 
   // Every app to load: the main one (if any) first, then the mounts.

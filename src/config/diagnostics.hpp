@@ -2,16 +2,26 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry::config {
 
-// Where a setting came from: an ini file and line, or the command line (line 0).
+// Where a setting came from: an ini file and line, the command line (line 0), or an
+// environment variable (FERRY_PROCESSES).
 struct Location {
-  std::string file;  // empty for the command line
+  std::string file;  // empty for the command line and the environment
   int line = 0;
+  std::string variable;  // the environment variable, when the setting came from one
+
+  static Location environment(std::string variable_name) {
+    Location where;
+    where.variable = std::move(variable_name);
+    return where;
+  }
 
   std::string describe() const {
+    if (!variable.empty()) return "environment variable " + variable;
     return file.empty() ? std::string("command line") : file + ", line " + std::to_string(line);
   }
 };

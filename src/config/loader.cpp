@@ -2,14 +2,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "config/environment.hpp"
 #include "config/ini.hpp"
 #include "config/log_options.hpp"
 #include "config/options.hpp"
@@ -30,10 +33,12 @@ class Loader {
  public:
   void set(const std::string& key, std::string_view raw_value, bool bare, const Location& where, const Origin& origin,
            int depth) {
-    // log-format and log-date are templates of their own: %(status), strftime's %d.
-    const std::string value = bare                   ? std::string("true")
-                              : is_log_template(key) ? log_template(raw_value)
-                                                     : expand(raw_value, where, origin);
+    // log-format and log-date are templates of their own: %(status), strftime's %d. A
+    // variable's value is taken as it is: the shell that set it has expanded it already.
+    const std::string value = bare                      ? std::string("true")
+                              : is_log_template(key)    ? log_template(raw_value)
+                              : !where.variable.empty() ? std::string(raw_value)
+                                                        : expand(raw_value, where, origin);
     if (key == "ini") {
       include(value, where, depth);
       return;
@@ -223,16 +228,21 @@ class Loader {
   std::vector<std::pair<std::string, Location>> custom_keys_;
 };
 
-}  // namespace
+// One setting from the command line: `--key value`, `--key=value`, a bare `--flag`, or an
+// ini file named alone (key "ini").
+struct Argument {
+  std::string key;
+  std::string value;
+  bool bare = false;
+};
 
-Loaded load(std::span<const std::string> arguments) {
-  Loader loader;
-  const Origin command_line{};
+std::vector<Argument> read_arguments(std::span<const std::string> arguments) {
+  std::vector<Argument> out;
   const Location cli;
   for (std::size_t i = 0; i < arguments.size(); ++i) {
     const std::string& arg = arguments[i];
     if (!arg.starts_with("-") || arg == "-") {
-      loader.include(arg, cli, 0);
+      out.push_back({"ini", arg});
       continue;
     }
     // uWSGI's one-letter forms: -s /tmp/app.sock, -M, -p 4.
@@ -240,36 +250,58 @@ Loaded load(std::span<const std::string> arguments) {
     if (!short_form && (!arg.starts_with("--") || arg.size() == 2)) {
       throw ConfigError(cli, fmt::format("'{}': options are spelled --name value (see ferry --help)", arg));
     }
-    std::string key = arg.substr(short_form ? 1 : 2);
-    std::string value;
-    bool bare = false;
+    Argument& setting = out.emplace_back();
+    std::string& key = setting.key = arg.substr(short_form ? 1 : 2);
     if (const auto eq = key.find('='); eq != std::string::npos) {
-      value = key.substr(eq + 1);
+      setting.value = key.substr(eq + 1);
       key.resize(eq);
-    } else {
-      const Option* option = find_option(key);
-      const bool is_flag = option != nullptr && option->kind == OptionKind::flag;
-      const bool next_is_value = i + 1 < arguments.size() && !arguments[i + 1].starts_with("-");
-      if (is_flag) {
-        // `--master` alone, or `--master false`.
-        static const std::set<std::string> literals{"true", "false", "1", "0", "on", "off", "yes", "no"};
-        if (next_is_value && literals.contains(arguments[i + 1])) {
-          value = arguments[++i];
-        } else {
-          bare = true;
-        }
-      } else if (next_is_value) {
-        value = arguments[++i];
-      } else if (option != nullptr) {
-        throw ConfigError(cli, fmt::format("--{} needs a value (see ferry --help)", key));
-      } else {
-        bare = true;  // reported as unknown by set()
-      }
+      continue;
     }
-    loader.set(key, value, bare, cli, command_line, 0);
+    const Option* option = find_option(key);
+    const bool is_flag = option != nullptr && option->kind == OptionKind::flag;
+    const bool next_is_value = i + 1 < arguments.size() && !arguments[i + 1].starts_with("-");
+    if (is_flag) {
+      // `--master` alone, or `--master false`.
+      static const std::set<std::string> literals{"true", "false", "1", "0", "on", "off", "yes", "no"};
+      if (next_is_value && literals.contains(arguments[i + 1])) {
+        setting.value = arguments[++i];
+      } else {
+        setting.bare = true;
+      }
+    } else if (next_is_value) {
+      setting.value = arguments[++i];
+    } else if (option != nullptr) {
+      throw ConfigError(cli, fmt::format("--{} needs a value (see ferry --help)", key));
+    } else {
+      setting.bare = true;  // reported as unknown by set()
+    }
   }
+  return out;
+}
+
+}  // namespace
+
+Loaded load(std::span<const std::string> arguments, std::span<const std::string> environment) {
+  Loader loader;
+  const Origin command_line{};
+  const Location cli;
+  const std::vector<Argument> settings = read_arguments(arguments);
+  EnvironmentOptions from_environment = environment_options(environment);
+  // The environment comes first, as uWSGI reads UWSGI_* before its command line: an ini or
+  // a flag given there overrides a variable. An ini named on the command line replaces
+  // FERRY_INI, as a container's command replaces its image's default.
+  const bool ini_on_command_line =
+      std::any_of(settings.begin(), settings.end(), [](const Argument& a) { return a.key == "ini"; });
+  for (const auto& option : from_environment.options) {
+    if (option.key == "ini" && ini_on_command_line) continue;
+    loader.set(option.key, option.value, false, Location::environment(option.variable), command_line, 0);
+  }
+  for (const auto& setting : settings) loader.set(setting.key, setting.value, setting.bare, cli, command_line, 0);
   Loaded loaded = loader.finish();
+  loaded.warnings.insert(loaded.warnings.begin(), from_environment.warnings.begin(), from_environment.warnings.end());
   loaded.config.arguments.assign(arguments.begin(), arguments.end());
+  std::copy_if(environment.begin(), environment.end(), std::back_inserter(loaded.config.environment),
+               [](const std::string& entry) { return entry.starts_with("FERRY_"); });
   if (loaded.config.log_maxsize > 0 && loaded.config.logfile.empty()) {
     loaded.warnings.push_back("log-maxsize has no effect: the log goes to stderr; set logger = file:PATH to rotate it");
   }

@@ -16,7 +16,9 @@ struct Loaded {
 };
 
 // `arguments` excludes argv[0]. A bare argument is an ini file (`ferry app.ini` is
-// `ferry --ini app.ini`). Throws ConfigError naming the file, line and fix.
-Loaded load(std::span<const std::string> arguments);
+// `ferry --ini app.ini`). `environment` holds NAME=VALUE entries: its FERRY_<OPTION>
+// variables are read before the arguments (config/environment.hpp). Throws ConfigError
+// naming the file, line (or variable) and fix.
+Loaded load(std::span<const std::string> arguments, std::span<const std::string> environment = {});
 
 }  // namespace ferry::config

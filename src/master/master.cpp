@@ -203,7 +203,7 @@ class Master {
   Actions reload(Clock::time_point now, bool chain, std::string_view why) {
     log_->info("{}: {}reloading the configuration and the app", why, chain ? "chain-" : "");
     try {
-      auto loaded = config::load(config_->arguments);
+      auto loaded = config::load(config_->arguments, config_->environment);
       for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
       if (config_->preload || loaded.config.preload) {
         // An app imported into this process cannot be unloaded: become a fresh master.

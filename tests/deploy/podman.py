@@ -7,17 +7,25 @@ call goes through `run()` here, so each one sees the same settings.
 
 Cached on purpose between runs, under $FERRY_CI_CACHE (default /var/cache/ferry-ci):
 the debootstrap tarball (the same file .ci/fresh-machine makes) and the images
-localhost/debian:bookworm and localhost/ferry-build-deps:bookworm. Everything else a test
-makes (containers, pods, volumes, networks, its own image tags) it removes.
+localhost/debian:bookworm and localhost/ferry-build-deps:bookworm, and the :test images of
+ferry, nginx and MariaDB that image() builds (with their build layers, so that the next
+session's build takes seconds). Everything else a test makes (containers, pods, volumes,
+networks, other image tags) it removes.
 """
 
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# The deployment tests reuse the integration tests' helpers (fixtures.net.free_port,
+# fixtures.waiting.wait_until, fixtures.browser.chromium, ProcessTracker).
+if str(REPO / "tests" / "integration") not in sys.path:
+    sys.path.append(str(REPO / "tests" / "integration"))
 CACHE = Path(os.environ.get("FERRY_CI_CACHE", "/var/cache/ferry-ci"))
 BASE_TAR = CACHE / "bookworm-minbase.tar"
 BASE_IMAGE = "localhost/debian:bookworm"
@@ -53,10 +61,11 @@ def env():
     return dict(os.environ, CONTAINERS_CONF=str(conf))
 
 
-def run(*args, check=True, timeout=900, capture=True, cwd=None):
-    """podman ARGS (or podman-compose when args[0] is "podman-compose"); text output."""
+def run(*args, check=True, timeout=900, capture=True, cwd=None, extra_env=None):
+    """podman ARGS (or podman-compose when args[0] is "podman-compose"); text output.
+    EXTRA_ENV adds variables (compose files read their settings from there)."""
     cmd = list(args) if args[0] == "podman-compose" else ["podman", *args]
-    result = subprocess.run(cmd, env=env(), cwd=cwd, timeout=timeout, text=True,
+    result = subprocess.run(cmd, env=dict(env(), **(extra_env or {})), cwd=cwd, timeout=timeout, text=True,
                             stdout=subprocess.PIPE if capture else None,
                             stderr=subprocess.STDOUT if capture else None)
     if check and result.returncode != 0:
@@ -147,10 +156,91 @@ def ensure_base_image():
 def build_image(tag, containerfile=CONTAINERFILE, context=REPO, target=None, build_args=()):
     """podman build of CONTAINERFILE with CONTEXT as its context; returns TAG."""
     ensure_base_image()
-    args = ["build", "-t", tag, "-f", str(containerfile)]
+    # Docker's image format: podman's default (OCI) has no HEALTHCHECK, and drops it with
+    # only a warning, so `podman healthcheck run` would find none.
+    args = ["build", "--format", "docker", "-t", tag, "-f", str(containerfile)]
     if target:
         args += ["--target", target]
     for arg in build_args:
         args += ["--build-arg", arg]
     run(*args, str(context), timeout=1800)
     return tag
+
+
+# --- the images of the deployment tests, and compose ----------------------------------------
+# Tagged :test and kept between runs on purpose, as the base image is: a rebuild with nothing
+# changed takes seconds (podman's layer cache), a first build minutes. `podman rmi` them to
+# start afresh.
+FERRY_IMAGE = "localhost/ferry:test"
+NGINX_IMAGE = "localhost/ferry-nginx:test"
+MARIADB_IMAGE = "localhost/ferry-mariadb:test"
+COMPOSE_DIR = REPO / "packaging" / "compose"
+_built = {}
+
+
+def image(tag):
+    """TAG built once per test session (a module-level cache): ferry's, nginx's or MariaDB's."""
+    if tag not in _built:
+        recipe = {FERRY_IMAGE: (CONTAINERFILE, REPO),
+                  NGINX_IMAGE: (CONTAINERFILE.with_name("nginx.Containerfile"), CONTAINERFILE.parent),
+                  MARIADB_IMAGE: (COMPOSE_DIR / "mariadb.Containerfile", COMPOSE_DIR)}[tag]
+        started = time.monotonic()
+        build_image(tag, *recipe)
+        _built[tag] = time.monotonic() - started
+        print(f"built {tag} in {_built[tag]:.1f} s")
+    return tag
+
+
+def image_size_mb(tag):
+    return int(run("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip()) / 1e6
+
+
+def network(name):
+    """A bridge network of NAME, its subnet taken from default_subnet_pools (198.19.0.0/16).
+    Not podman's default network "podman": Debian's package defines it in
+    /etc/cni/net.d/87-podman-bridge.conflist as 10.88.0.0/16, whatever containers.conf says."""
+    run("network", "create", name)
+    return name
+
+
+def wait_healthy(container, timeout=120.0):
+    """Runs the container's healthcheck until it passes (podman here has no systemd timers
+    to run it on its own schedule); returns the seconds it took."""
+    started = time.monotonic()
+    while True:
+        result = run("healthcheck", "run", container, check=False, timeout=60)
+        if result.returncode == 0:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            logs = run("logs", container, check=False).stdout
+            raise AssertionError(f"{container} not healthy after {timeout:.0f} s: {result.stdout}\n"
+                                 f"its log:\n{logs[-4000:]}")
+        time.sleep(0.5)
+
+
+class Compose:
+    """podman-compose with a project name of its own; `down()` removes what `up()` made:
+    containers, the pod, the volumes and the network (podman-compose 1.0.3's `down -v`
+    leaves the network behind)."""
+
+    def __init__(self, project, file=COMPOSE_DIR / "compose.yaml", environment=None):
+        self.project, self.file, self.environment = project, Path(file), dict(environment or {})
+
+    def __call__(self, *args, check=True, timeout=900):
+        return run("podman-compose", "-p", self.project, "-f", str(self.file), *args, check=check,
+                   timeout=timeout, extra_env=self.environment)
+
+    def container(self, service):
+        return f"{self.project}_{service}_1"  # podman-compose 1.0.3's naming
+
+    def down(self):
+        out = self("down", "-v", check=False).stdout
+        # Whatever `down` missed (a failed `up` can leave a container it does not list).
+        label = f"label=io.podman.compose.project={self.project}"
+        for kind, listing in (("container", ["ps", "-aq"]), ("volume", ["volume", "ls", "-q"])):
+            ids = run(*listing, "--filter", label, check=False).stdout.split()
+            if ids:
+                run(kind, "rm", "-f", *ids, check=False)
+        run("pod", "rm", "-f", f"pod_{self.project}", check=False)
+        run("network", "rm", "-f", f"{self.project}_default", check=False)
+        return out

@@ -4,38 +4,15 @@ keeps a screenshot of the dashboard in tests/integration/.artifacts/."""
 
 import struct
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from conftest import (ADMIN_PASSWORD, HERE, nginx_static_location, prepare_project,
                       start_seed_stack)
+from fixtures.browser import PAGE_TIMEOUT, chromium
 
 ARTIFACTS = HERE / ".artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-PAGE_TIMEOUT = 20
-
-
-def chromium(procs, tmp) -> webdriver.Chrome:
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new",
-                 # Root (CI) cannot use Chromium's sandbox; the page is our own admin.
-                 "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 # Nothing but the page under test goes over the network.
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run",
-                 f"--user-data-dir={tmp / 'chromium-profile'}", "--window-size=1280,900"):
-        options.add_argument(flag)
-    # The tracker's marker in chromedriver's environment (and so Chromium's): whatever
-    # happens to the test, teardown finds and kills them.
-    service = Service(CHROMEDRIVER, env=procs.env(), log_path=str(tmp / "chromedriver.log"))
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(PAGE_TIMEOUT)
-    return driver
 
 
 def png_size(path):

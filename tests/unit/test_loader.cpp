@@ -345,3 +345,44 @@ TEST_CASE("an inline comment is stripped with one warning listing the lines") {
   REQUIRE(loaded.warnings.size() == 1);
   CHECK(contains(loaded.warnings[0], "stripped the inline comment on lines 4, 5"));
 }
+
+TEST_CASE("FERRY_ variables are read before the command line, which overrides them") {
+  const std::vector<std::string> arguments{"--socket", "/run/b.sock", "--processes", "8"};
+  const std::vector<std::string> environment{"FERRY_PROCESSES=2", "FERRY_MODULE=app:application",
+                                             "FERRY_SOCKET=/run/a.sock", "FERRY_THREADS=3"};
+  const Config c = load(arguments, environment).config;
+  CHECK(c.processes == 8);
+  CHECK(c.module == "app");
+  REQUIRE(c.sockets.size() == 2);  // a list: the variable's and the flag's
+  CHECK(c.sockets[0].address == "/run/a.sock");
+  CHECK(c.sockets[0].where.variable == "FERRY_SOCKET");
+  CHECK(c.sockets[1].address == "/run/b.sock");
+}
+
+TEST_CASE("FERRY_INI is read first; the other variables adjust it; an ini argument replaces it") {
+  TempDir dir;
+  const auto image = dir.write("image.ini", kMinimal + "processes = 2\n");
+  const auto mine = dir.write("mine.ini", "[uwsgi]\nsocket = /tmp/mine.sock\nmodule = mine:application\n");
+  const std::vector<std::string> environment{"FERRY_PROCESSES=5", "FERRY_INI=" + image};
+  const Config from_image = load({}, environment).config;
+  CHECK(from_image.ini_files == std::vector<std::string>{image});
+  CHECK(from_image.processes == 5);
+  CHECK(from_image.module == "app");
+  const std::vector<std::string> arguments{mine};
+  const Config replaced = load(arguments, environment).config;
+  CHECK(replaced.ini_files == std::vector<std::string>{mine});
+  CHECK(replaced.module == "mine");
+  CHECK(replaced.processes == 5);
+}
+
+TEST_CASE("a variable's value is literal and its errors name the variable") {
+  const std::vector<std::string> environment{"FERRY_SOCKET=/run/$(HOME)%d.sock", "FERRY_MODULE=app:application"};
+  CHECK(load({}, environment).config.sockets.at(0).address == "/run/$(HOME)%d.sock");
+  const std::vector<std::string> bad{"FERRY_SOCKET=/run/a.sock", "FERRY_MODULE=app", "FERRY_PROCESSES=lots"};
+  try {
+    load({}, bad);
+    FAIL("expected a ConfigError");
+  } catch (const ConfigError& e) {
+    CHECK(contains(e.what(), "environment variable FERRY_PROCESSES: "));
+  }
+}

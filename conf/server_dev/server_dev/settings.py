@@ -10,6 +10,9 @@ from the environment, so the code never needs editing:
   FERRY_DEMO_SECRET_KEY      SECRET_KEY (default: a public, demo-only key)
   FERRY_DEMO_DB              sqlite (default) or mysql (MariaDB or MySQL)
   FERRY_DEMO_MYSQL_SOCKET    Unix socket of the MySQL server (default: the client library's)
+  FERRY_DEMO_MYSQL_HOST      host name of the MySQL server, for TCP (as in compose, where it
+                             runs in a container of its own); the socket wins if both are set
+  FERRY_DEMO_MYSQL_PORT      its TCP port (default 3306)
   FERRY_DEMO_MYSQL_DB        database name (default server_dev)
   FERRY_DEMO_MYSQL_USER      user (default root)
   FERRY_DEMO_MYSQL_PASSWORD  password (default empty)
@@ -92,7 +95,9 @@ elif db_kind == 'mysql':
         'USER': os.environ.get('FERRY_DEMO_MYSQL_USER', 'root'),
         'PASSWORD': os.environ.get('FERRY_DEMO_MYSQL_PASSWORD', ''),
         # A HOST that starts with '/' is a Unix socket path for Django's MySQL backend.
-        'HOST': os.environ.get('FERRY_DEMO_MYSQL_SOCKET', ''),
+        'HOST': (os.environ.get('FERRY_DEMO_MYSQL_SOCKET')
+                 or os.environ.get('FERRY_DEMO_MYSQL_HOST', '')),
+        'PORT': os.environ.get('FERRY_DEMO_MYSQL_PORT', ''),
         'OPTIONS': {'charset': 'utf8mb4'},
     }
 else:
