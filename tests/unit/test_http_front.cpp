@@ -43,7 +43,7 @@ struct Front {
     ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &length);
     auto log = std::make_shared<spdlog::logger>("front", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
     front = std::make_unique<HttpFront>(config, std::vector<int>{listener.get()}, std::vector<TlsContext*>{nullptr},
-                                       ready, stop.get(), log);
+                                        ready, stop.get(), log);
     front->start();
   }
   ~Front() { stop_and_join(); }

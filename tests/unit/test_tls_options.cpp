@@ -52,8 +52,8 @@ TEST_CASE("https: an HTTP listener with TLS, its address checked as http's") {
 }
 
 TEST_CASE("a missing certificate or key, or too many fields, is an error naming the form") {
-  for (std::string_view bad : {"127.0.0.1:9443", "127.0.0.1:9443,/c.pem", "127.0.0.1:9443,,/k.pem",
-                               ",/c.pem,/k.pem", "a:1,/c,/k,x,/ca,extra"}) {
+  for (std::string_view bad : {"127.0.0.1:9443", "127.0.0.1:9443,/c.pem", "127.0.0.1:9443,,/k.pem", ",/c.pem,/k.pem",
+                               "a:1,/c,/k,x,/ca,extra"}) {
     const std::string error = error_of("ssl-socket", bad, false);
     CHECK(error.find("ssl-socket expects ADDRESS,CERT,KEY[,CIPHERS,CA]") != std::string::npos);
   }
