@@ -11,7 +11,12 @@ namespace ferry::master {
 void log_banner(spdlog::logger& log, const config::Config& config, const std::vector<Listener>& listeners,
                 const Handover* handover) {
   std::string sockets;
-  for (const auto& l : listeners) sockets += (sockets.empty() ? "" : ", ") + l.address;
+  for (const auto& l : listeners) {
+    sockets += (sockets.empty() ? "" : ", ") + l.address;
+    for (const auto& option : config.sockets) {
+      if (option.address == l.address && option.tls) sockets += l.http ? " (https)" : " (uwsgi over TLS)";
+    }
+  }
   if (handover) {
     log.info(
         "ferry {} re-executed for a reload (preload): {} worker{} of generation {} keep serving until the "

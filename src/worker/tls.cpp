@@ -137,12 +137,16 @@ TlsContext* TlsContexts::find(const std::string& address) const {
 }
 
 TlsSession::TlsSession(TlsContext& context, int fd) : ssl_(SSL_new(context.context().native_handle())) {
-  if (ssl_ != nullptr) SSL_set_fd(ssl_, fd);
+  if (ssl_ == nullptr) return;
+  SSL_set_fd(ssl_, fd);
+  // A connection that reaches a serving thread before its handshake (one accepted as the
+  // worker stops, when the front no longer runs) gets it inside its first read.
+  SSL_set_accept_state(ssl_);
 }
 
 TlsSession::~TlsSession() {
   if (ssl_ == nullptr) return;
-  if (established_ && !failed_) {
+  if (SSL_is_init_finished(ssl_) && !failed_) {
     ERR_clear_error();
     SSL_shutdown(ssl_);
     ERR_clear_error();  // the queue is per thread: leave nothing for the next session
