@@ -6,8 +6,10 @@ Real nginx, real curl, Python's ssl module for raw clients.
 """
 
 import hashlib
+import http.client
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -188,6 +190,25 @@ def test_https_serves_curl_over_tls_1_2_and_1_3_and_refuses_1_1_and_1_0(procs, t
         time.sleep(1.2)  # a quiet second ends the burst: the next failure gets a line of its own
 
 
+def test_https_keep_alive_bodies_and_large_responses(procs, tmp, pki):
+    port = free_port()
+    start_ferry(procs, tmp, f"https = 127.0.0.1:{port},{pki}/server.crt,{pki}/server.key", port=port)
+    # The server certificate names IP:127.0.0.1 too, so the address passes the name check.
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=client_context(pki, cert=None), timeout=15)
+    try:
+        payload = os.urandom(200_000)  # larger than the body the front reads itself
+        for _ in range(3):  # one TLS connection, reused
+            conn.request("POST", "/echo", body=payload)
+            r = conn.getresponse()
+            assert r.status == 200
+            assert json.loads(r.read())["sha256"] == hashlib.sha256(payload).hexdigest()
+            conn.request("GET", "/big?n=3000000")
+            r = conn.getresponse()
+            assert r.status == 200 and len(r.read()) == 3000000
+    finally:
+        conn.close()
+
+
 def test_https_with_a_ca_requires_a_client_certificate(procs, tmp, pki):
     port = free_port()
     start_ferry(procs, tmp, f"https = 127.0.0.1:{port},{pki}/server.crt,{pki}/server.key,,{pki}/ca.crt",
@@ -217,7 +238,6 @@ def test_bad_certificate_files_stop_the_start_with_a_clear_error(procs, tmp, pki
         (f"{pki}/server.crt,{pki}/server.key,,{tmp}/missing-ca.crt", r"ssl-socket: the CA file .*missing-ca"),
         (f"{pki}/server.crt,{pki}/server.key,NO-SUCH-CIPHER", r"ssl-socket: the cipher list 'NO-SUCH-CIPHER'"),
     ]
-    import re
     for files, expected in cases:
         code, stderr = bad_start(procs, tmp, f"ssl-socket = 127.0.0.1:{port},{files}")
         assert code == 2, (files, stderr)
