@@ -307,14 +307,16 @@ def test_a_handshake_flood_does_not_block_other_connections(procs, tmp, pki):
 
 # -- reload
 
-def test_sighup_reload_serves_the_replaced_certificate(procs, tmp, pki):
+# preload: the reload re-executes the master, which reads the files as it starts.
+@pytest.mark.parametrize("mode", ["lazy", "preload"])
+def test_sighup_reload_serves_the_replaced_certificate(procs, tmp, pki, mode):
     port = free_port()
     live = tmp / "live"
     live.mkdir()
     for ext in ("crt", "key"):
         (live / f"server.{ext}").write_bytes((pki / f"server.{ext}").read_bytes())
     f = start_ferry(procs, tmp, f"ssl-socket = 127.0.0.1:{port},{live}/server.crt,{live}/server.key",
-                    processes=2, port=port)
+                    *(["preload = true"] if mode == "preload" else []), processes=2, port=port)
     first = ssl.PEM_cert_to_DER_cert((pki / "server.crt").read_text())
     second = ssl.PEM_cert_to_DER_cert((pki / "server2.crt").read_text())
     assert tls_uwsgi_get(port, pki, cert=None)[1] == first
