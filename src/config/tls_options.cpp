@@ -32,6 +32,13 @@ SocketOption parse_tls_socket(std::string_view key, std::string_view value, cons
   return socket;
 }
 
+bool is_tls_socket(const Config& config, std::string_view address) {
+  for (const auto& socket : config.sockets) {
+    if (socket.address == address && socket.tls) return true;
+  }
+  return false;
+}
+
 namespace {
 
 constexpr std::array kTlsOptions{

@@ -16,4 +16,7 @@ std::span<const Option> tls_options();
 // ADDR,CERT,KEY[,CIPHERS,CA] as uWSGI writes it. Throws ConfigError naming `key`.
 SocketOption parse_tls_socket(std::string_view key, std::string_view value, const Location& where, bool http);
 
+// Whether the socket at `address` is an ssl-socket or https one.
+bool is_tls_socket(const Config& config, std::string_view address);
+
 }  // namespace ferry::config

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "config/tls_options.hpp"
 #include "ferry_build_config.hpp"
 
 namespace ferry::master {
@@ -13,9 +14,7 @@ void log_banner(spdlog::logger& log, const config::Config& config, const std::ve
   std::string sockets;
   for (const auto& l : listeners) {
     sockets += (sockets.empty() ? "" : ", ") + l.address;
-    for (const auto& option : config.sockets) {
-      if (option.address == l.address && option.tls) sockets += l.http ? " (https)" : " (uwsgi over TLS)";
-    }
+    if (config::is_tls_socket(config, l.address)) sockets += l.http ? " (https)" : " (uwsgi over TLS)";
   }
   if (handover) {
     log.info(

@@ -339,3 +339,19 @@ def test_sighup_reload_serves_the_replaced_certificate(procs, tmp, pki, mode):
     # Once the old workers are gone, every connection gets the new one.
     wait_until(lambda: all(tls_uwsgi_get(port, pki, cert=None)[1] == second for _ in range(6)), timeout=30,
                message="only the new certificate to be served")
+
+
+# -- what ferry says about its TLS listeners
+
+def test_the_banner_and_the_stats_document_name_the_tls_listeners(procs, tmp, pki):
+    uwsgi_port, https_port = free_port(), free_port()
+    f = start_ferry(procs, tmp, ssl_socket_line(uwsgi_port, pki, ca=False),
+                    f"https = 127.0.0.1:{https_port},{pki}/server.crt,{pki}/server.key",
+                    f"socket = {tmp}/plain.sock", f"stats = {tmp}/stats.sock", port=uwsgi_port)
+    assert re.search(rf"sockets 127\.0\.0\.1:{uwsgi_port} \(uwsgi over TLS\), 127\.0\.0\.1:{https_port} \(https\), "
+                     rf"{tmp}/plain\.sock,", f.log_text()), f.log_text()
+    with connect(str(tmp / "stats.sock")) as s:
+        stats = json.loads(read_until_close(s))
+    protos = {sock["name"]: sock["proto"] for sock in stats["sockets"]}
+    assert protos == {f"127.0.0.1:{uwsgi_port}": "suwsgi", f"127.0.0.1:{https_port}": "https",
+                      f"{tmp}/plain.sock": "uwsgi"}
