@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 
 import procfs
+from servers import Nginx
 
 HERE = Path(__file__).resolve().parent
 UWSGI = shutil.which("uwsgi") or "/usr/bin/uwsgi"
-NGINX = "/usr/sbin/nginx"
 VARIANTS = ("ferry-tcp", "ferry-tls", "ferry-tls-full", "uwsgi-tls")
 
 
@@ -82,36 +82,15 @@ def server_argv(variant: str, d: Path, port: int, ferry: str, workers: int) -> l
             "--pythonpath", str(HERE / "apps"), "--module", "hello", "--logto", str(d / "uwsgi.log")]
 
 
-def nginx_conf(d: Path, variant: str, server_port: int, port: int) -> Path:
+def start_nginx(d: Path, variant: str, server_port: int) -> Nginx:
+    forward = "include /etc/nginx/uwsgi_params; "
     if variant == "ferry-tcp":
-        upstream = f"uwsgi_pass 127.0.0.1:{server_port};"
+        forward += "uwsgi_pass app;"
     else:
         reuse = "off" if variant == "ferry-tls-full" else "on"
-        upstream = (f"uwsgi_pass suwsgi://127.0.0.1:{server_port}; uwsgi_ssl_verify on; "
-                    f"uwsgi_ssl_trusted_certificate {d}/ca.crt; uwsgi_ssl_name localhost; "
-                    f"uwsgi_ssl_session_reuse {reuse};")
-    n = d / f"nginx-{variant}"
-    for sub in ("", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (n / sub).mkdir(parents=True, exist_ok=True)
-    user = "user root root;" if os.geteuid() == 0 else ""
-    conf = n / "nginx.conf"
-    conf.write_text(f"""{user}
-daemon off;
-worker_processes 1;
-pid {n}/nginx.pid;
-error_log {n}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {n}/client_body; proxy_temp_path {n}/proxy; fastcgi_temp_path {n}/fastcgi;
-    uwsgi_temp_path {n}/uwsgi; scgi_temp_path {n}/scgi;
-    server {{
-        listen 127.0.0.1:{port} backlog=1024;
-        location / {{ include /etc/nginx/uwsgi_params; {upstream} }}
-    }}
-}}
-""")
-    return conf
+        forward += (f"uwsgi_pass suwsgi://app; uwsgi_ssl_verify on; uwsgi_ssl_trusted_certificate {d}/ca.crt; "
+                    f"uwsgi_ssl_name localhost; uwsgi_ssl_session_reuse {reuse};")
+    return Nginx(d / variant, None, upstream=f"127.0.0.1:{server_port}", forward=forward).start()
 
 
 def stop(proc: subprocess.Popen, sig=signal.SIGTERM):
@@ -138,21 +117,17 @@ def wrk(port: int, seconds: int, connections: int) -> dict:
 
 
 def run_one(variant: str, d: Path, args) -> dict:
-    server_port, nginx_port = free_port(), free_port()
+    server_port = free_port()
     server = subprocess.Popen(server_argv(variant, d, server_port, args.ferry, args.workers),
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True, cwd=d)
     nginx = None
     try:
         wait_port(server_port, server, variant)
-        conf = nginx_conf(d, variant, server_port, nginx_port)
-        nginx = subprocess.Popen([NGINX, "-p", f"{conf.parent}/", "-c", str(conf), "-e", "stderr"],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 start_new_session=True)
-        wait_port(nginx_port, nginx, "nginx")
-        wrk(nginx_port, 2, args.connections)  # warm-up
+        nginx = start_nginx(d, variant, server_port)
+        wrk(nginx.port, 2, args.connections)  # warm-up
         before_s, before_n = procfs.cpu_seconds(server.pid), procfs.cpu_seconds(nginx.pid)
-        result = wrk(nginx_port, args.seconds, args.connections)
+        result = wrk(nginx.port, args.seconds, args.connections)
         after_s, after_n = procfs.cpu_seconds(server.pid), procfs.cpu_seconds(nginx.pid)
         n = max(result["requests"], 1)
         result["server_us"] = (after_s - before_s) * 1e6 / n
@@ -160,7 +135,7 @@ def run_one(variant: str, d: Path, args) -> dict:
         return result
     finally:
         if nginx is not None:
-            stop(nginx, signal.SIGQUIT)
+            nginx.stop()
         stop(server, signal.SIGINT if variant.startswith("uwsgi") else signal.SIGTERM)
 
 
