@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,8 +40,11 @@ std::string openssl_reason() {
 void check_readable(const config::TlsFiles& files, std::string_view what, const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
+    struct stat st {};
+    const bool regular = ::fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode);
     ::close(fd);
-    return;
+    if (regular) return;
+    throw TlsError(fmt::format("{}: the {} file {} is a directory; name the PEM file in it", files.option, what, path));
   }
   const int error = errno;
   if (error == ENOENT) {

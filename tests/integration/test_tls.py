@@ -232,6 +232,7 @@ def test_bad_certificate_files_stop_the_start_with_a_clear_error(procs, tmp, pki
     cases = [
         (f"{tmp}/missing.crt,{pki}/server.key", r"ssl-socket: the certificate file .*missing\.crt does not exist"),
         (f"{tmp}/garbage.pem,{pki}/server.key", r"ssl-socket: the certificate file .*garbage\.pem is not a PEM"),
+        (f"{pki},{pki}/server.key", r"ssl-socket: the certificate file .*pki\d* is a directory"),
         (f"{pki}/server.crt,{tmp}/garbage.pem", r"ssl-socket: the key file .*garbage\.pem is not an unencrypted PEM"),
         (f"{pki}/server.crt,{pki}/client.key", r"ssl-socket: the key file .*client\.key does not match the "
                                                r"certificate .*server\.crt"),
