@@ -18,10 +18,20 @@
 
 namespace ferry::config {
 
+// ssl-socket / https = ADDR,CERT,KEY[,CIPHERS,CA]: the files as written (read by the
+// worker layer's TlsContext, at startup, on a reload and in each new worker).
+struct TlsFiles {
+  std::string option;  // "ssl-socket" or "https", for error messages
+  std::string cert, key;
+  std::string ciphers;  // empty: OpenSSL's defaults (TLS 1.2 and up)
+  std::string ca;       // set: clients must present a certificate signed by it
+};
+
 struct SocketOption {
   std::string address;  // a Unix socket path, or host:port (":port" = every interface)
   Location where;
-  bool http = false;  // speaks HTTP/1.1 to clients (http, http-socket) instead of uwsgi
+  bool http = false;            // speaks HTTP/1.1 to clients (http, http-socket) instead of uwsgi
+  std::optional<TlsFiles> tls;  // ssl-socket, https
 };
 
 // static-map = /static=DIR

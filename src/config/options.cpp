@@ -2,6 +2,7 @@
 
 #include "config/log_options.hpp"
 #include "config/socket_address.hpp"
+#include "config/tls_options.hpp"
 
 #include <algorithm>
 #include <array>
@@ -140,7 +141,7 @@ constexpr std::array kOptions{
     Option{"socket", "uwsgi-socket s", OptionKind::list, "ADDR",
            "serve the uwsgi protocol on a Unix socket path or host:port (repeatable)",
            [](Config& c, std::string_view v, const Location& w, Warnings&) {
-             c.sockets.push_back({text("socket", v, w), w});
+             c.sockets.push_back({text("socket", v, w), w, false, std::nullopt});
            }},
     Option{"http", "", OptionKind::list, "[ADDR]:PORT",
            "serve HTTP/1.1 to clients directly, e.g. :8000 or 127.0.0.1:8000 (repeatable; same as http-socket)",
@@ -346,7 +347,6 @@ constexpr std::array kMeaningless{
 
 // Known uWSGI options ferry does not do (yet): refused, so nothing is silently ignored.
 constexpr std::array kUnsupported{
-    Explained{"https", "terminate TLS in nginx and use 'socket'"},
     Explained{"py-autoreload", "not implemented yet; send SIGHUP to the master to reload"},
     Explained{"cheaper", "ferry runs a fixed number of workers; remove cheaper"},
     Explained{"offload-threads", "ferry has no offload threads; remove it"},
@@ -391,9 +391,10 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }  // namespace
 
 std::span<const Option> options() {
-  static const std::vector<Option> all = [] {  // the request log's options live in log_options.cpp
+  static const std::vector<Option> all = [] {  // the request log's and TLS options have files of their own
     std::vector<Option> joined(kOptions.begin(), kOptions.end());
     joined.insert(joined.end(), log_options().begin(), log_options().end());
+    joined.insert(joined.end(), tls_options().begin(), tls_options().end());
     return joined;
   }();
   return all;

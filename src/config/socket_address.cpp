@@ -15,7 +15,7 @@ SocketOption http_socket(std::string_view key, std::string_view value, const Loc
     throw ConfigError(where,
                       fmt::format("{} expects [ADDRESS]:PORT, e.g. :8000 or 127.0.0.1:8000, got '{}'", key, value));
   }
-  return {std::move(address), where, /*http=*/true};
+  return {std::move(address), where, /*http=*/true, std::nullopt};
 }
 
 // stats = a Unix socket path (it has a '/' or no ':') or [HOST]:PORT.
@@ -30,7 +30,7 @@ SocketOption stats_address(std::string_view value, const Location& where) {
                                          "or 127.0.0.1:9191, got '{}'",
                                          value));
   }
-  return {std::move(address), where};
+  return {std::move(address), where, false, std::nullopt};
 }
 
 }  // namespace ferry::config

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "config/tls_options.hpp"
 #include "ferry_build_config.hpp"
 
 namespace ferry::master {
@@ -11,7 +12,10 @@ namespace ferry::master {
 void log_banner(spdlog::logger& log, const config::Config& config, const std::vector<Listener>& listeners,
                 const Handover* handover) {
   std::string sockets;
-  for (const auto& l : listeners) sockets += (sockets.empty() ? "" : ", ") + l.address;
+  for (const auto& l : listeners) {
+    sockets += (sockets.empty() ? "" : ", ") + l.address;
+    if (config::is_tls_socket(config, l.address)) sockets += l.http ? " (https)" : " (uwsgi over TLS)";
+  }
   if (handover) {
     log.info(
         "ferry {} re-executed for a reload (preload): {} worker{} of generation {} keep serving until the "

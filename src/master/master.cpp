@@ -37,6 +37,7 @@
 #include "master/touch_files.hpp"
 #include "master/worker_pipe.hpp"
 #include "worker/events.hpp"
+#include "worker/tls.hpp"
 #include "worker/worker.hpp"
 #include "wsgi/app.hpp"
 
@@ -119,6 +120,7 @@ class Master {
   }
 
   void set_pidfile(Pidfile pidfile) { pidfile_ = std::move(pidfile); }
+  void set_tls(worker::TlsContexts tls) { tls_ = std::move(tls); }
   void set_stats_listener(std::optional<Listener> listener) {
     stats_listener_ = std::move(listener);
     if (stats_listener_) std::erase(python_fds_, stats_listener_->fd.get());  // preload took it for the app's
@@ -206,7 +208,9 @@ class Master {
       auto loaded = config::load(config_->arguments, config_->environment);
       for (const auto& warning : loaded.warnings) log_->warn("{}", warning);
       if (config_->preload || loaded.config.preload) {
-        // An app imported into this process cannot be unloaded: become a fresh master.
+        // An app imported into this process cannot be unloaded: become a fresh master,
+        // once its certificates are known to load (a bad one aborts the reload here).
+        worker::TlsContexts::load(loaded.config);
         reexec(chain);
         return {};
       }
@@ -217,11 +221,17 @@ class Master {
         log_->warn("the socket list changed; sockets are kept across reloads, so restart ferry to apply that");
       }
       loaded.config.sockets = config_->sockets;
+      // The certificates and keys are read again, so replaced files reach the new workers.
+      auto tls = worker::TlsContexts::load(loaded.config);
       config_ = std::make_shared<config::Config>(std::move(loaded.config));
+      tls_ = std::move(tls);
       log_file_.set_rotation({config_->log_maxsize, config_->log_backupname});
       if (config_->log_reopen) reopen_log(why);
     } catch (const config::ConfigError& e) {
       log_->error("reload aborted, the configuration has an error (the current workers keep serving): {}", e.what());
+      return {};
+    } catch (const worker::TlsError& e) {
+      log_->error("reload aborted (the current workers keep serving): {}", e.what());
       return {};
     }
     return supervisor_.on_reload(config_->processes, now, chain);
@@ -317,7 +327,10 @@ class Master {
     }
     worker::WorkerSetup setup;
     setup.config = config_.get();
-    for (const auto& l : listeners_) (l.http ? setup.http_listen_fds : setup.listen_fds).push_back(l.fd.get());
+    for (const auto& l : listeners_) {
+      (l.http ? setup.http_listen_fds : setup.listen_fds).push_back(l.fd.get());
+      (l.http ? setup.http_listen_tls : setup.listen_tls).push_back(tls_.find(l.address));
+    }
     setup.events_fd = events_write_.get();
     setup.request_log_fd = requests->write_end ? requests->write_end.get() : -1;
     setup.slot = slot;
@@ -432,6 +445,7 @@ class Master {
   RequestLogPipes request_lines_{io_, config_->request_log, log_file_, {config_->log_maxsize, ""}};
   std::shared_ptr<spdlog::logger> log_;
   std::vector<Listener> listeners_;
+  worker::TlsContexts tls_;           // ssl-socket and https: inherited by each worker forked
   std::unique_ptr<wsgi::App> app_;    // preload: the app imported here; else nullptr
   std::vector<int> python_fds_;       // preload: descriptors the app holds, kept by workers
   std::string preload_error_;         // preload: why the import failed (its exception line)
@@ -466,6 +480,7 @@ int serve(MasterStart start) {
   Master master(std::move(start.loaded), std::move(start.log_fd), std::move(start.listeners),
                 std::move(start.preloaded), std::move(start.handover));
   master.set_pidfile(std::move(start.pidfile));
+  master.set_tls(std::move(start.tls));
   master.set_stats_listener(std::move(start.stats_listener));
   return master.run();
 }

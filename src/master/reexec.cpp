@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
@@ -69,7 +70,12 @@ std::optional<Handover> take_handover() {
 
 std::vector<Listener> adopt_listeners(const Handover& handover, config::Config& config, config::Warnings& warnings) {
   std::vector<config::SocketOption> kept;
-  for (const auto& s : handover.sockets) kept.push_back({s.address, {}, s.http});
+  for (const auto& s : handover.sockets) {
+    // A TLS socket keeps its files as the ini names them now (a reload picks up new ones).
+    auto same = std::find_if(config.sockets.begin(), config.sockets.end(),
+                             [&](const config::SocketOption& o) { return o.address == s.address; });
+    kept.push_back({s.address, {}, s.http, same != config.sockets.end() ? same->tls : std::nullopt});
+  }
   bool changed = kept.size() != config.sockets.size();
   for (std::size_t i = 0; !changed && i < kept.size(); ++i) changed = kept[i].address != config.sockets[i].address;
   if (changed) {

@@ -12,6 +12,7 @@
 #include "master/listeners.hpp"
 #include "master/pidfile.hpp"
 #include "master/preload.hpp"
+#include "worker/tls.hpp"
 
 namespace ferry::master {
 
@@ -23,6 +24,7 @@ struct MasterStart {
   std::optional<Handover> handover;
   Pidfile pidfile;
   std::optional<Listener> stats_listener;
+  worker::TlsContexts tls;
 };
 
 // Runs the master until ferry stops; returns the exit code.

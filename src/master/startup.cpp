@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fmt/format.h>
 
 #include "common/exit_codes.hpp"
@@ -29,6 +30,15 @@ int run_master(config::Loaded loaded) {
   std::vector<Listener> listeners;
   // The sockets stay the ones handed over, as on any reload.
   if (handover) listeners = adopt_listeners(*handover, config, loaded.warnings);
+  // Certificates and keys are read before anything is bound, as root like the sockets are
+  // bound (a key only root can read works); a bad one is a configuration error.
+  worker::TlsContexts tls;
+  try {
+    tls = worker::TlsContexts::load(config);
+  } catch (const worker::TlsError& e) {
+    std::fprintf(stderr, "ferry: configuration error: %s\n", e.what());
+    return kExitConfig;
+  }
   if (config.umask) ::umask(*config.umask);  // before the log, sockets and pidfile exist
   UniqueFd log_fd = open_log(config.logfile);
   if (!handover && !config.pidfile.empty()) Pidfile::check_free(config.pidfile);
@@ -70,7 +80,7 @@ int run_master(config::Loaded loaded) {
     throw;
   }
   return serve({std::move(loaded), std::move(log_fd), std::move(listeners), std::move(preloaded), std::move(handover),
-                std::move(pidfile), std::move(stats_listener)});
+                std::move(pidfile), std::move(stats_listener), std::move(tls)});
 }
 
 }  // namespace ferry::master

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "config/tls_options.hpp"
 #include "ferry_build_config.hpp"
 #include "master/stats_probes.hpp"
 
@@ -101,7 +102,8 @@ StatsSnapshot collect_stats(const StatsInputs& in) {
   for (const auto& listener : in.listeners) {
     SocketSnapshot socket;
     socket.name = listener.address;
-    socket.proto = listener.http ? "http" : "uwsgi";
+    const bool tls = config::is_tls_socket(in.config, listener.address);  // uWSGI's names for them
+    socket.proto = listener.http ? (tls ? "https" : "http") : (tls ? "suwsgi" : "uwsgi");
     if (const auto queue = listen_queue(listener)) {
       socket.queue = queue->queue;
       socket.max_queue = queue->max_queue;

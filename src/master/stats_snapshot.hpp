@@ -88,7 +88,7 @@ struct WorkerSnapshot {
 
 struct SocketSnapshot {
   std::string name;             // as configured: a path or host:port
-  std::string proto;            // "uwsgi" or "http"
+  std::string proto;            // "uwsgi" or "http"; "suwsgi" or "https" with TLS
   std::uint64_t queue = 0;      // connections waiting in the kernel's accept queue now
   std::uint64_t max_queue = 0;  // the backlog it was listened with
   bool shared = false;

@@ -2,10 +2,27 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 namespace ferry::worker {
+namespace {
+
+// Descriptors left to the rest of the worker (the app's files and database connections,
+// the serving threads' clients, the log) out of the open file limit: the front holds at
+// most the rest, and sheds its oldest waiting connection to take a new one.
+constexpr rlim_t kFdsForTheRest = 64;
+
+}  // namespace
+
+std::size_t connections_allowed() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1 << 20;
+  const rlim_t reserve = std::max(kFdsForTheRest, limit.rlim_cur / 8);
+  return limit.rlim_cur > 2 * reserve ? static_cast<std::size_t>(limit.rlim_cur - reserve)
+                                      : static_cast<std::size_t>(limit.rlim_cur / 2);
+}
 
 bool accept_starved(int error) { return error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM; }
 

@@ -6,6 +6,7 @@
 
 #include <spdlog/logger.h>
 
+#include <cstddef>
 #include <string_view>
 
 #include "worker/burst_counter.hpp"
@@ -15,6 +16,11 @@ namespace ferry::worker {
 // Whether accept4's `error` means "out of descriptors or memory": the listener stays
 // readable, so the caller must pause instead of accepting again at once.
 bool accept_starved(int error);
+
+// How many connections the HTTP front may hold: under RLIMIT_NOFILE, so that a flood of
+// idle clients (or slowloris) meets a full front, which sheds the oldest, rather than
+// accept() failing for everyone, the app included.
+std::size_t connections_allowed();
 
 // The line for a burst of such failures; `what` names the listener ("accept on the uwsgi
 // socket", "HTTP accept").

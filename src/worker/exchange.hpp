@@ -6,7 +6,9 @@
 // it and releases the GIL around the calls that wait.
 
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <optional>
@@ -17,6 +19,7 @@
 #include "protocol/http.hpp"
 #include "protocol/http_response.hpp"
 #include "protocol/uwsgi.hpp"
+#include "worker/tls.hpp"
 #include "wsgi/connection.hpp"
 
 namespace ferry::worker {
@@ -73,6 +76,12 @@ class Exchange final : public wsgi::Connection {
   }
   protocol::http::ResponseFraming* http = nullptr;  // HTTP listener only
   int fd() const { return fd_; }
+  // ssl-socket, https: every byte goes through the session (set before the first read).
+  TlsSession* tls = nullptr;
+  // read(2) on the socket, through `tls` if set: bytes, 0 at EOF, or -1 with errno.
+  ssize_t read_some(char* dst, std::size_t n) { return tls != nullptr ? tls->read(dst, n) : ::read(fd_, dst, n); }
+  // What to poll for after read_some's EAGAIN: POLLIN, or POLLOUT when TLS must send first.
+  short read_event() const { return tls != nullptr ? tls->wants() : POLLIN; }
   // An IP literal ("[::1]" bracketed), or "localhost" on a Unix socket, whose peer is on
   // this machine. One getsockname().
   std::string server_address() const override;
@@ -80,6 +89,7 @@ class Exchange final : public wsgi::Connection {
  private:
   bool wait(short events);
   bool write_raw(const iovec* parts, int count);
+  bool send_file_through_tls(int file, std::uint64_t offset, std::uint64_t count, std::uint64_t& sent);
   bool write_raw_text(std::string_view text) {
     iovec part{const_cast<char*>(text.data()), text.size()};
     return write_raw(&part, 1);

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
+#include <map>
 #include <set>
 
 #include "common/http_date.hpp"
@@ -23,6 +23,8 @@
 #include "worker/accept_refusals.hpp"
 #include "worker/burst_counter.hpp"
 #include "worker/exchange.hpp"
+#include "worker/tls_failures.hpp"
+#include "worker/tls_io.hpp"
 #include "worker/uwsgi_handoffs.hpp"
 
 namespace ferry::worker {
@@ -42,24 +44,9 @@ constexpr auto kBusyRetry = std::chrono::milliseconds(5);
 // How long a listener rests after accept failed with EMFILE/ENFILE: the listener stays
 // readable, so accepting again at once would spin at 100 % CPU.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
-// Descriptors left to the rest of the worker (the app's files and database connections,
-// the serving threads' clients, the log) out of the open file limit: the front holds at
-// most the rest, and sheds its oldest waiting connection to take a new one.
-constexpr rlim_t kFdsForTheRest = 64;
 // A burst of refusals, sheds or timeouts is over (and its count logged) after this long
 // without another.
 constexpr auto kQuiet = std::chrono::seconds(1);
-
-// How many connections the front may hold: under RLIMIT_NOFILE, so that a flood of idle
-// clients (or slowloris) meets a full front, which sheds the oldest, rather than accept()
-// failing for everyone, the app included.
-std::size_t connections_allowed() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1 << 20;
-  const rlim_t reserve = std::max(kFdsForTheRest, limit.rlim_cur / 8);
-  return limit.rlim_cur > 2 * reserve ? static_cast<std::size_t>(limit.rlim_cur - reserve)
-                                      : static_cast<std::size_t>(limit.rlim_cur / 2);
-}
 
 }  // namespace
 
@@ -84,10 +71,11 @@ struct HttpFront::Impl {
   };
   using ConnPtr = std::shared_ptr<Conn>;
 
-  Impl(const config::Config& config, std::vector<int> fds, ReadyQueue& ready, int stop_fd,
+  Impl(const config::Config& config, std::vector<int> fds, std::vector<TlsContext*> tls, ReadyQueue& ready, int stop_fd,
        std::shared_ptr<spdlog::logger> log)
       : config(config), ready(ready), log(std::move(log)), stop(io, ::fcntl(stop_fd, F_DUPFD_CLOEXEC, 3)) {
     for (int fd : fds) listeners.push_back(std::make_unique<asio::posix::stream_descriptor>(io, fd));
+    for (std::size_t i = 0; i < tls.size(); ++i) listener_tls[listeners.at(i).get()] = tls[i];
     limits.max_head_bytes = config.buffer_size;
     limits.max_target_bytes = config.buffer_size;
     limits.max_body = config.limit_post;
@@ -172,6 +160,7 @@ struct HttpFront::Impl {
         length = sizeof local;
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length);
         connection->local = endpoint_of(local);
+        if (TlsContext* tls = listener_tls[&listener]) connection->tls = std::make_unique<TlsSession>(*tls, fd);
         watch(std::move(connection));
       }
       accept_on(listener);
@@ -215,7 +204,22 @@ struct HttpFront::Impl {
       if (error || !conns.count(conn)) return;
       timed_out(conn, fmt::format("no complete request within socket-timeout ({} s)", config.socket_timeout));
     });
+    if (conn->c->tls) return handshake(conn, [this](const ConnPtr& c) { read_uwsgi(c); });
     read_uwsgi(conn);
+  }
+
+  // ssl-socket, https: the TLS handshake, within the deadline the caller armed. A peer that
+  // fails it costs its connection and a line (TlsFailures), then `next` reads the request.
+  template <class Next>
+  void handshake(const ConnPtr& conn, Next next) {
+    tls_io::async_handshake(conn->sock, *conn->c->tls, [this, conn, next](TlsSession::Step step) {
+      if (!conns.count(conn)) return;
+      if (step == TlsSession::Step::done) return next(conn);
+      if (step == TlsSession::Step::closed) return close(conn);
+      tls_failures.failed(*log, *conn->c);
+      quiet_later();
+      close(conn);
+    });
   }
 
   void read_uwsgi(const ConnPtr& conn) {
@@ -228,7 +232,7 @@ struct HttpFront::Impl {
         return dispatch(conn);
       }
     }
-    conn->sock.async_read_some(asio::buffer(conn->buffer), [this, conn](const asio::error_code& error, std::size_t n) {
+    read_some(conn, [this, conn](const asio::error_code& error, std::size_t n) {
       if (!conns.count(conn)) return;
       if (error) {
         if (conn->received > 0) {
@@ -251,7 +255,13 @@ struct HttpFront::Impl {
     conn->idle = conn->c->requests > 0 && conn->c->unparsed.empty();
     conn->received = conn->c->unparsed.size();
     arm_timer(conn);
+    if (conn->c->tls && !conn->c->tls->established()) return handshake(conn, [this](const ConnPtr& c) { process(c); });
     process(conn);
+  }
+
+  template <class Handler>  // through the connection's TLS, if it has one
+  void read_some(const ConnPtr& conn, Handler handler) {
+    tls_io::async_read_some(conn->sock, conn->c->tls.get(), asio::buffer(conn->buffer), std::move(handler));
   }
 
   // A request gets http-timeout in total for its head (and a body read here): a client
@@ -275,6 +285,7 @@ struct HttpFront::Impl {
     const bool first = !timeouts.in_burst();
     if (auto r = timeouts.note(Clock::now())) report_timeouts(*r);
     quiet_later();
+    if (tls_failures.timed_out(*log, *conn->c, why, first)) return close(conn);
     if (conn->c->uwsgi) {
       if (first) log->warn("dropped a connection: {}; got {} bytes", why, conn->received);
       return close(conn);
@@ -303,6 +314,7 @@ struct HttpFront::Impl {
       end_timeouts();
       if (auto r = shed.end(Clock::now())) report_shed(*r);
       if (auto r = refused.end(Clock::now())) report_accept_refusals(*log, "HTTP accept", *r, refused_errno);
+      tls_failures.quiet(*log);
     });
   }
 
@@ -325,7 +337,7 @@ struct HttpFront::Impl {
           if (has_body && head.expect_continue) {
             // The request is accepted (a body over limit-post was refused before this).
             static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-            [[maybe_unused]] auto ignored = ::send(c.fd.get(), kContinue.data(), kContinue.size(), MSG_NOSIGNAL);
+            tls_io::send_now(c.fd.get(), c.tls.get(), kContinue);
           }
           if (has_body && !head.chunked && *head.content_length > body_in_front) return dispatch(conn);
           continue;
@@ -338,7 +350,7 @@ struct HttpFront::Impl {
   }
 
   void read_more(const ConnPtr& conn) {
-    conn->sock.async_read_some(asio::buffer(conn->buffer), [this, conn](const asio::error_code& error, std::size_t n) {
+    read_some(conn, [this, conn](const asio::error_code& error, std::size_t n) {
       if (!conns.count(conn)) return;
       if (error) {
         // Closed between requests is the normal end of a keep-alive connection.
@@ -385,20 +397,21 @@ struct HttpFront::Impl {
     response->insert(response->size() - 2, fmt::format("Date: {}\r\nConnection: close\r\n", dates.now()));
     *response += protocol::http::plain_body(protocol::http::reason_phrase(status));
     conn->timer.cancel();
-    asio::async_write(conn->sock, asio::buffer(*response),
-                      [this, conn, response](const asio::error_code& error, std::size_t) {
-                        if (error || !conns.count(conn)) return close(conn);
-                        ::shutdown(conn->c->fd.get(), SHUT_WR);
-                        conn->timer.expires_after(kLinger);
-                        conn->timer.async_wait([this, conn](const asio::error_code& e) {
-                          if (!e) close(conn);
+    tls_io::async_write(conn->sock, conn->c->tls.get(), *response,
+                        [this, conn, response](const asio::error_code& error, std::size_t) {
+                          if (error || !conns.count(conn)) return close(conn);
+                          conn->c->tls.reset();  // its close_notify, before the TCP half-close
+                          ::shutdown(conn->c->fd.get(), SHUT_WR);
+                          conn->timer.expires_after(kLinger);
+                          conn->timer.async_wait([this, conn](const asio::error_code& e) {
+                            if (!e) close(conn);
+                          });
+                          drain(conn);
                         });
-                        drain(conn);
-                      });
   }
 
   void drain(const ConnPtr& conn) {
-    conn->sock.async_read_some(asio::buffer(conn->buffer), [this, conn](const asio::error_code& error, std::size_t) {
+    read_some(conn, [this, conn](const asio::error_code& error, std::size_t) {
       if (!conns.count(conn)) return;
       if (error) return close(conn);
       drain(conn);
@@ -417,6 +430,7 @@ struct HttpFront::Impl {
   std::shared_ptr<spdlog::logger> log;
   asio::io_context io;
   std::vector<std::unique_ptr<asio::posix::stream_descriptor>> listeners;
+  std::map<const asio::posix::stream_descriptor*, TlsContext*> listener_tls;  // https: its context
   asio::posix::stream_descriptor stop;
   protocol::http::Limits limits;
   std::uint64_t body_in_front = kFrontBodyLimit;
@@ -428,17 +442,19 @@ struct HttpFront::Impl {
   // posted to `io`, so the loop runs (keep_running) until they are finished.
   UwsgiHandoffs handoffs;
   asio::executor_work_guard<asio::io_context::executor_type> keep_running{io.get_executor()};
-  BurstCounter refused, shed;    // accept failures, connections closed by make_room()
-  BurstCounter timeouts;         // connections cut off by http-timeout / socket-timeout
+  BurstCounter refused, shed;  // accept failures, connections closed by make_room()
+  BurstCounter timeouts;       // connections cut off by http-timeout / socket-timeout
+  TlsFailures tls_failures;
   asio::steady_timer quiet{io};  // quiet_later()
   int refused_errno = 0;
   HttpDateClock dates;
   bool stopping = false;
 };
 
-HttpFront::HttpFront(const config::Config& config, std::vector<int> listen_fds, ReadyQueue& ready, int stop_fd,
-                     std::shared_ptr<spdlog::logger> log)
-    : impl_(std::make_unique<Impl>(config, std::move(listen_fds), ready, stop_fd, std::move(log))) {}
+HttpFront::HttpFront(const config::Config& config, std::vector<int> listen_fds, std::vector<TlsContext*> listen_tls,
+                     ReadyQueue& ready, int stop_fd, std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_unique<Impl>(config, std::move(listen_fds), std::move(listen_tls), ready, stop_fd,
+                                   std::move(log))) {}
 
 HttpFront::~HttpFront() { join(); }
 
@@ -452,9 +468,10 @@ void HttpFront::join() {
 
 protocol::http::Limits HttpFront::limits() const { return impl_->limits; }
 
-void HttpFront::wait_for_uwsgi_packet(UniqueFd fd, std::string received) {
+void HttpFront::wait_for_uwsgi_packet(UniqueFd fd, std::string received, TlsContext* tls) {
   auto connection = std::make_unique<HttpConnection>(std::move(fd), impl_->limits);
   connection->uwsgi = true;
+  if (tls != nullptr) connection->tls = std::make_unique<TlsSession>(*tls, connection->fd.get());
   connection->unparsed = std::move(received);
   auto holder = std::make_shared<std::unique_ptr<HttpConnection>>(std::move(connection));
   if (!impl_->handoffs.hold()) return impl_->ready.push(std::move(*holder));  // the front has stopped

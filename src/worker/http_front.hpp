@@ -29,6 +29,7 @@
 #include "config/config.hpp"
 #include "protocol/http.hpp"
 #include "worker/body_spill.hpp"
+#include "worker/tls.hpp"
 
 namespace ferry::worker {
 
@@ -50,6 +51,9 @@ struct HttpConnection {
   // A uwsgi connection whose packet was slow to come: `unparsed` holds the bytes read,
   // which include the whole vars block once the front hands it back.
   bool uwsgi = false;
+  // ssl-socket, https: the connection's TLS, after `fd` so it ends (close_notify) before
+  // the fd is closed.
+  std::unique_ptr<TlsSession> tls;
 
   // Ready for the next request on the same connection.
   void next_request() {
@@ -85,8 +89,9 @@ class HttpFront {
  public:
   // `stop_fd` becomes readable when the worker stops: the front stops accepting and closes
   // the connections it holds (none of them has a request in progress).
-  HttpFront(const config::Config& config, std::vector<int> listen_fds, ReadyQueue& ready, int stop_fd,
-            std::shared_ptr<spdlog::logger> log);
+  // `listen_tls` pairs with `listen_fds`: the https listeners' context, nullptr for plain HTTP.
+  HttpFront(const config::Config& config, std::vector<int> listen_fds, std::vector<TlsContext*> listen_tls,
+            ReadyQueue& ready, int stop_fd, std::shared_ptr<spdlog::logger> log);
   // New connections are accepted only while fewer than `threads` requests wait for a
   // serving thread: the rest stay in the kernel's queue, where an idle worker takes them.
   ~HttpFront();
@@ -97,8 +102,9 @@ class HttpFront {
   void give_back(std::unique_ptr<HttpConnection> connection);
   // From a serving thread: a uwsgi connection whose packet has not arrived (`received` is
   // what has). The front waits up to socket-timeout for the whole vars block, then queues
-  // it for a serving thread.
-  void wait_for_uwsgi_packet(UniqueFd fd, std::string received);
+  // it for a serving thread. With `tls` (an ssl-socket), the TLS handshake comes first,
+  // within the same deadline, so a client that never finishes it holds no thread.
+  void wait_for_uwsgi_packet(UniqueFd fd, std::string received, TlsContext* tls = nullptr);
   // Some of those are not back in the ready queue yet.
   bool holds_uwsgi() const;
   // Readable once the front has stopped and holds none of those: with the ready queue's

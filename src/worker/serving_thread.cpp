@@ -49,7 +49,7 @@ void ServingThread::run() {
         // A uwsgi packet that the front waited for; the connection closes after it.
         const std::size_t have = std::min(connection->unparsed.size(), buffer_size_);
         std::memcpy(buffer_.get(), connection->unparsed.data(), have);
-        serve(connection->fd.get(), have, /*may_hand_off=*/false);
+        serve(connection->fd.get(), have, /*may_hand_off=*/false, connection->tls.get());
       } else {
         serve_http(std::move(connection));
       }
@@ -67,6 +67,13 @@ void ServingThread::run() {
     }
     const int fd = listeners_.accept_next(state_.refusals, *state_.log);
     if (fd < 0) continue;
+    if (TlsContext* tls = state_.uwsgi_tls.at(listeners_.last_listener())) {
+      // ssl-socket: the handshake waits on the front's loop, within socket-timeout, so a
+      // client that never sends its ClientHello (or sends it a byte at a time) holds no
+      // serving thread; the connection comes back through the ready queue.
+      state_.front->wait_for_uwsgi_packet(UniqueFd(fd), {}, tls);
+      continue;
+    }
     if (serve(fd, 0, /*may_hand_off=*/true) == Served::handed_off) continue;
     ::close(fd);
     after_request();
@@ -93,7 +100,11 @@ void ServingThread::serve_http(std::unique_ptr<HttpConnection> connection) {
   const auto& head = c.parser.head();
   packet_.clear();
   protocol::http::append_cgi_vars(head, c.peer, c.local, packet_);
+  // https: as nginx's uwsgi_params says it, so wsgi.url_scheme is "https" (REQUEST_SCHEME
+  // stays "http" for the codec; the environ takes either).
+  if (c.tls) packet_.vars.push_back({"HTTPS", "on"});
   Exchange exchange(c.fd.get(), state_.timeout_ms, packet_);
+  exchange.tls = c.tls.get();
   protocol::http::ResponseFraming framing;
   framing.keep_alive = head.keep_alive && state_.setup.config->http_keepalive > 0;
   framing.version_1_1 = head.version_minor == 1;
@@ -119,14 +130,15 @@ void ServingThread::serve_http(std::unique_ptr<HttpConnection> connection) {
   if (reusable) state_.front->give_back(std::move(connection));
 }
 
-ServingThread::Served ServingThread::serve(int fd, std::size_t have, bool may_hand_off) {
+ServingThread::Served ServingThread::serve(int fd, std::size_t have, bool may_hand_off, TlsSession* tls) {
   Exchange exchange(fd, state_.timeout_ms, packet_);
+  exchange.tls = tls;
   const auto started = std::chrono::steady_clock::now();
   protocol::ParseResult parsed;
   for (;;) {
     parsed = protocol::parse_packet({buffer_.get(), have}, state_.setup.config->buffer_size, exchange.packet);
     if (parsed.status != protocol::Status::need_more) break;
-    const ssize_t n = ::read(fd, buffer_.get() + have, buffer_size_ - have);
+    const ssize_t n = exchange.read_some(buffer_.get() + have, buffer_size_ - have);
     if (n > 0) {
       have += static_cast<std::size_t>(n);
       continue;
@@ -135,7 +147,7 @@ ServingThread::Served ServingThread::serve(int fd, std::size_t have, bool may_ha
     if (n < 0 && errno == EAGAIN) {
       // The stop signal (no SA_RESTART) interrupts this wait too: a worker told to stop
       // right after accepting must still read and answer the request it took.
-      pollfd p{fd, POLLIN, 0};
+      pollfd p{fd, exchange.read_event(), 0};
       int ready;
       do {
         ready = ::poll(&p, 1, may_hand_off ? kPacketGraceMs : state_.timeout_ms);

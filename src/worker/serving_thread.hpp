@@ -32,7 +32,8 @@ class ServingThread {
 
   // One uwsgi connection: `have` bytes of it are in buffer_ already. With `may_hand_off`,
   // a packet that is not there yet goes to the front to wait for (and the fd with it).
-  Served serve(int fd, std::size_t have, bool may_hand_off);
+  // `tls`: an ssl-socket connection, handshake done (by the front).
+  Served serve(int fd, std::size_t have, bool may_hand_off, TlsSession* tls = nullptr);
   // A request the HTTP front has read (its head, and its body if small or chunked).
   void serve_http(std::unique_ptr<HttpConnection> connection);
   // max-requests, reload-on-rss ...: asks the master for a replacement when due.

@@ -42,9 +42,10 @@ UwsgiListeners::UwsgiListeners(std::vector<int> listen_fds, const std::vector<in
 
 int UwsgiListeners::accept_next(AcceptRefusals& refusals, spdlog::logger& log) {
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
-    const int listener = listeners_[(next_ + i) % listeners_.size()];
-    const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    const std::size_t at = (next_ + i) % listeners_.size();
+    const int fd = ::accept4(listeners_[at], nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd >= 0) {
+      last_ = at;
       next_ = (next_ + i + 1) % listeners_.size();
       refusals.clear(log);
       return fd;

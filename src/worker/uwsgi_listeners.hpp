@@ -39,11 +39,14 @@ class UwsgiListeners {
   // An accepted connection (non-blocking), or -1 after a wait: the caller looks at its
   // ready queue and the stop, then calls again.
   int accept_next(AcceptRefusals& refusals, spdlog::logger& log);
+  // Which of `listen_fds` the last accepted connection came from.
+  std::size_t last_listener() const { return last_; }
 
  private:
   std::vector<int> listeners_;
   std::vector<pollfd> polls_;
   std::size_t next_ = 0;  // round robin, so no listener starves
+  std::size_t last_ = 0;
 };
 
 }  // namespace ferry::worker

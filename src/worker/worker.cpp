@@ -108,7 +108,11 @@ int run_worker(const WorkerSetup& setup) {
       .pid = static_cast<int>(::getpid()),
       .serving_since = std::chrono::steady_clock::now(),
       .statics = std::move(statics),
+      .uwsgi_tls = setup.listen_tls,
   };
+  state.uwsgi_tls.resize(setup.listen_fds.size());
+  std::vector<TlsContext*> http_tls = setup.http_listen_tls;
+  http_tls.resize(setup.http_listen_fds.size());
   // The first handler adopts the loading thread's Python state, so make it here.
   auto main_handler = app->make_handler();
   if (const auto& shape = config.request_log;
@@ -121,7 +125,7 @@ int run_worker(const WorkerSetup& setup) {
   // The front runs even without HTTP listeners: it waits for the uwsgi packets that did
   // not arrive with their connection (kPacketGraceMs), so idle clients cost no thread.
   state.ready = std::make_unique<ReadyQueue>();
-  state.front = std::make_unique<HttpFront>(config, setup.http_listen_fds, *state.ready, stop_fd(), log);
+  state.front = std::make_unique<HttpFront>(config, setup.http_listen_fds, http_tls, *state.ready, stop_fd(), log);
   std::thread watchdog;
   if (config.harakiri > 0) {
     state.clock = std::make_unique<RequestClock>(config.threads);

@@ -16,6 +16,10 @@ class App;
 }
 
 namespace ferry::worker {
+class TlsContext;
+}
+
+namespace ferry::worker {
 
 // Counters in memory shared by the master and all workers (mmap'd before the first fork).
 struct SharedCounters {
@@ -56,8 +60,11 @@ struct WorkerSetup {
   const config::Config* config = nullptr;
   std::vector<int> listen_fds;       // uwsgi: accepted by the serving threads
   std::vector<int> http_listen_fds;  // HTTP: accepted by the worker's HTTP front thread
-  int events_fd = -1;                // write end of the master's event pipe
-  int request_log_fd = -1;           // request lines go here when they have a pipe of their own; else 2
+  // One per fd above: ssl-socket's and https's contexts (the master's, inherited across
+  // fork), nullptr for a plain listener.
+  std::vector<TlsContext*> listen_tls, http_listen_tls;
+  int events_fd = -1;       // write end of the master's event pipe
+  int request_log_fd = -1;  // request lines go here when they have a pipe of their own; else 2
   int slot = 0;
   SharedCounters* counters = nullptr;
   int counter_slot = 0;  // this worker's index in counters->served

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "common/unique_fd.hpp"
 #include "worker/http_front.hpp"
@@ -35,6 +36,7 @@ struct WorkerState {
   std::unique_ptr<StaticFiles> statics{};  // only with static-map
   std::unique_ptr<ReadyQueue> ready{};     // requests the front has read
   std::unique_ptr<HttpFront> front{};
+  std::vector<TlsContext*> uwsgi_tls{};  // pairs with setup.listen_fds: ssl-socket's context, or nullptr
   AcceptRefusals refusals{};
   std::unique_ptr<RequestLogFormatter> log_shape{};  // only when the request log is shaped
 };

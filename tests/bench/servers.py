@@ -329,12 +329,18 @@ def free_port() -> int:
 
 
 class Nginx:
-    def __init__(self, workdir: Path, server: Server):
+    def __init__(self, workdir: Path, server: Server | None, upstream: str = "", forward: str = ""):
+        """`upstream` (the upstream block's server, default the server's Unix socket) and
+        `forward` (the location's directives, default uwsgi_pass or proxy_pass to it) let
+        tls_compare.py point nginx at a TCP or TLS listener instead."""
         self.dir = workdir / "nginx"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         d = self.dir
-        if server.protocol == "uwsgi":
+        upstream = upstream or f"unix:{server.socket}"
+        if forward:
+            pass
+        elif server.protocol == "uwsgi":
             forward = "include /etc/nginx/uwsgi_params; uwsgi_pass app;"
         else:
             forward = "proxy_pass http://app; proxy_set_header Host $host;"
@@ -353,7 +359,7 @@ http {{
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
-    upstream app {{ server unix:{server.socket}; }}
+    upstream app {{ server {upstream}; }}
     server {{
         listen 127.0.0.1:{self.port} backlog=1024;
         location / {{ {forward} }}

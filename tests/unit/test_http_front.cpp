@@ -42,7 +42,8 @@ struct Front {
     socklen_t length = sizeof addr;
     ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &length);
     auto log = std::make_shared<spdlog::logger>("front", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
-    front = std::make_unique<HttpFront>(config, std::vector<int>{listener.get()}, ready, stop.get(), log);
+    front = std::make_unique<HttpFront>(config, std::vector<int>{listener.get()}, std::vector<TlsContext*>{nullptr},
+                                        ready, stop.get(), log);
     front->start();
   }
   ~Front() { stop_and_join(); }
