@@ -12,7 +12,7 @@ namespace ferry::config {
 struct Location {
   std::string file;  // empty for the command line and the environment
   int line = 0;
-  std::string variable;  // the environment variable, when the setting came from one
+  std::string variable{};  // the environment variable, when the setting came from one
 
   static Location environment(std::string variable_name) {
     Location where;

@@ -11,8 +11,8 @@ liveness targets are checked here as a kubelet probes them, at the pod's address
 pod is stopped with `podman pod stop` (the images' stop signals and timeouts) before
 `kube down` removes it.
 
-Time: about 3 s with the images built; building them (once per session, unless
-FERRY_IMAGE and FERRY_NGINX_IMAGE name images already built) takes minutes.
+Time: about 3 s with the images built; building them (once per session, shared with the
+container and compose tests, and kept between runs: podman.image) takes minutes.
 """
 
 import http.client
@@ -203,21 +203,9 @@ START_TIMEOUT = 60
 
 @pytest.fixture(scope="module")
 def images():
-    """The ferry and nginx images: FERRY_IMAGE / FERRY_NGINX_IMAGE when CI built them
-    already (kept), otherwise built here once and removed afterwards."""
-    built = []
-    ferry = os.environ.get("FERRY_IMAGE")
-    if not ferry:
-        ferry = podman.build_image(f"localhost/{RUN}:ferry")
-        built.append(ferry)
-    nginx = os.environ.get("FERRY_NGINX_IMAGE")
-    if not nginx:
-        context = km.REPO / "packaging" / "container"
-        nginx = podman.build_image(f"localhost/{RUN}:nginx", context / "nginx.Containerfile", context)
-        built.append(nginx)
-    yield {"ferry": ferry, "nginx": nginx}
-    for tag in built:
-        podman.run("rmi", tag, check=False)
+    """The ferry and nginx images, built once per session for every deployment test
+    (podman.image) and kept, as the base image is."""
+    return {"ferry": podman.image(podman.FERRY_IMAGE), "nginx": podman.image(podman.NGINX_IMAGE)}
 
 
 def playable(images, port):
