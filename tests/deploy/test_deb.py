@@ -122,6 +122,15 @@ def test_package_holds_binary_python_package_man_page_units_and_examples(deb):
     assert "libpython3.11" in depends, depends
 
 
+def test_binary_imports_python_only_from_its_installed_copy(unpacked):
+    # A build-tree path in the binary would be looked at first on every machine: under
+    # /var/tmp anyone could create it and have ferry import their code.
+    binary = (unpacked / "usr/bin/ferry").read_bytes()
+    assert b"/usr/share/ferry/python" in binary
+    for tree in re.findall(rb"[\x20-\x7e]*/python/ferry", binary):
+        assert tree == b"/usr/share/ferry/python/ferry", tree
+
+
 def test_man_page_lists_every_flag_of_help(unpacked):
     ferry = unpacked / "usr" / "bin" / "ferry"
     help_text = subprocess.run([str(ferry), "--help"], capture_output=True, text=True, check=True).stdout
