@@ -25,16 +25,11 @@ constexpr std::array kClientCommands{
     ClientCommand{"--help", "print the options, one line each"},
 };
 
-// Other spellings of an option that users type (uWSGI's), the one-letter ones left out as
-// --help does.
+// The uWSGI spellings an option also answers to, as --help shows them.
 std::string aliases_of(const Option& option) {
   std::string out;
-  std::string_view rest = option.aliases;
-  while (!rest.empty()) {
-    const auto space = rest.find(' ');
-    const auto alias = rest.substr(0, space);
-    if (alias.size() > 1) out += fmt::format("{}\\-\\-{}", out.empty() ? "" : ", ", roff_escape(alias));
-    rest.remove_prefix(space == std::string_view::npos ? rest.size() : space + 1);
+  for (const auto alias : long_aliases(option)) {
+    out += fmt::format("{}\\-\\-{}", out.empty() ? "" : ", ", roff_escape(alias));
   }
   return out;
 }
