@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, FreshRoot
+from fresh_root import REPO, FreshRoot
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 from fixtures.uwsgi_client import uwsgi_get  # noqa: E402
