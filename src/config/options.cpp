@@ -447,17 +447,23 @@ std::string options_help() {
   for (const auto& option : options()) {
     std::string flag = fmt::format("--{}{}{}", option.name, option.metavar.empty() ? "" : " ", option.metavar);
     std::string aliases;
-    if (!option.aliases.empty()) {
-      std::string_view rest = option.aliases;
-      while (!rest.empty()) {
-        const auto space = rest.find(' ');
-        const auto alias = rest.substr(0, space);
-        if (alias.size() > 1) aliases += fmt::format("{}{}", aliases.empty() ? " (also " : ", ", alias);
-        rest.remove_prefix(space == std::string_view::npos ? rest.size() : space + 1);
-      }
-      if (!aliases.empty()) aliases += ")";
+    for (const auto alias : long_aliases(option)) {
+      aliases += fmt::format("{}{}", aliases.empty() ? " (also " : ", ", alias);
     }
+    if (!aliases.empty()) aliases += ")";
     out += fmt::format("  {:<34} {}{}\n", flag, option.help, aliases);
+  }
+  return out;
+}
+
+std::vector<std::string_view> long_aliases(const Option& option) {
+  std::vector<std::string_view> out;
+  std::string_view rest = option.aliases;
+  while (!rest.empty()) {
+    const auto space = rest.find(' ');
+    const auto alias = rest.substr(0, space);
+    if (alias.size() > 1) out.push_back(alias);
+    rest.remove_prefix(space == std::string_view::npos ? rest.size() : space + 1);
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -37,6 +38,10 @@ std::string closest_option(std::string_view name);
 
 // One line per option, for --help.
 std::string options_help();
+
+// The other spellings of an option that --help and ferry(1) show: its aliases, without the
+// one-letter ones.
+std::vector<std::string_view> long_aliases(const Option& option);
 
 // "true"/"1"/"on"/"yes" and their opposites; anything else is an error naming `key`.
 bool parse_bool(std::string_view key, std::string_view value, const Location& where);

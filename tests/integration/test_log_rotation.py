@@ -246,6 +246,10 @@ def logrotate_config(tmp, copytruncate=False):
     postrotate signal if asked."""
     text = SNIPPET.read_text()
     text = text.replace("/var/log/ferry", str(tmp / "log")).replace("/run/ferry", str(tmp / "run"))
+    # The snippet names the ferry user that the Debian package creates; this host has none,
+    # and root owns tmp here.
+    text = text.replace("su ferry adm", "su root adm").replace("create 0640 ferry adm", "create 0640 www-data adm")
+    assert " ferry adm" not in text
     if copytruncate:
         text = re.sub(r"\tsharedscripts\n\tpostrotate\n.*?\tendscript\n", "\tcopytruncate\n", text,
                       flags=re.S)
