@@ -21,13 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import fresh_root
+from fresh_root import CACHE
+
 REPO = Path(__file__).resolve().parents[2]
 # The deployment tests reuse the integration tests' helpers (fixtures.net.free_port,
 # fixtures.waiting.wait_until, fixtures.browser.chromium, ProcessTracker).
 if str(REPO / "tests" / "integration") not in sys.path:
     sys.path.append(str(REPO / "tests" / "integration"))
-CACHE = Path(os.environ.get("FERRY_CI_CACHE", "/var/cache/ferry-ci"))
-BASE_TAR = CACHE / "bookworm-minbase.tar"
 BASE_IMAGE = "localhost/debian:bookworm"
 CONTAINERFILE = REPO / "packaging" / "container" / "Containerfile"
 
@@ -73,30 +74,6 @@ def run(*args, check=True, timeout=900, capture=True, cwd=None, extra_env=None):
     return result
 
 
-def mirror():
-    """apt's own mirror, as this machine reaches it (as .ci/fresh-machine reads it)."""
-    for path in Path("/etc/apt/sources.list.d").glob("*.sources"):
-        for line in path.read_text().splitlines():
-            if line.startswith("URIs:"):
-                return line.split()[1]
-    return "http://deb.debian.org/debian"
-
-
-def ensure_base_tarball():
-    """A minbase bookworm root as a tarball, made once by debootstrap and then cached."""
-    if BASE_TAR.exists() and BASE_TAR.stat().st_size > 0:
-        return BASE_TAR
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="ferry-base.") as tmp:
-        root = Path(tmp) / "root"
-        subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(root), mirror()],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=900)
-        partial = BASE_TAR.with_suffix(".tar.partial")
-        subprocess.run(["tar", "-C", str(root), "-cf", str(partial), "."], check=True)
-        partial.rename(BASE_TAR)
-    return BASE_TAR
-
-
 def image_exists(name):
     return run("image", "exists", name, check=False).returncode == 0
 
@@ -107,7 +84,7 @@ def ensure_base_image():
     Debian's policy-rc.d switch so that packages installed in a build start no service."""
     if image_exists(BASE_IMAGE):
         return BASE_IMAGE
-    tarball = ensure_base_tarball()
+    tarball = fresh_root.base_tarball()
     with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="ferry-image.") as tmp:
         root = Path(tmp) / "root"
         root.mkdir()
@@ -172,6 +149,7 @@ def build_image(tag, containerfile=CONTAINERFILE, context=REPO, target=None, bui
 # changed takes seconds (podman's layer cache), a first build minutes. `podman rmi` them to
 # start afresh.
 FERRY_IMAGE = "localhost/ferry:test"
+FERRY_BUILD_IMAGE = "localhost/ferry-build:test"  # the Containerfile's build stage
 NGINX_IMAGE = "localhost/ferry-nginx:test"
 MARIADB_IMAGE = "localhost/ferry-mariadb:test"
 COMPOSE_DIR = REPO / "packaging" / "compose"
@@ -185,10 +163,30 @@ def image(tag):
                   NGINX_IMAGE: (CONTAINERFILE.with_name("nginx.Containerfile"), CONTAINERFILE.parent),
                   MARIADB_IMAGE: (COMPOSE_DIR / "mariadb.Containerfile", COMPOSE_DIR)}[tag]
         started = time.monotonic()
+        if tag == FERRY_IMAGE:
+            # The build stage first, tagged: it holds the .deb that deb() hands out, and
+            # the whole image's build then reuses its layers.
+            build_image(FERRY_BUILD_IMAGE, *recipe, target="build")
         build_image(tag, *recipe)
         _built[tag] = time.monotonic() - started
         print(f"built {tag} in {_built[tag]:.1f} s")
     return tag
+
+
+def deb(dest):
+    """The Debian package that ferry's image installs, built by packaging/build-deb in the
+    Containerfile's build stage, copied to DEST; returns its path. The .deb test and the
+    image test thus test one build, and a CI run compiles ferry once for both."""
+    image(FERRY_IMAGE)
+    name = f"ferry-deb-{os.getpid()}"
+    run("create", "--name", name, FERRY_BUILD_IMAGE, "true")
+    try:
+        run("cp", f"{name}:/out/.", str(dest))
+    finally:
+        run("rm", "-f", name, check=False)
+    debs = sorted(Path(dest).glob("ferry_*.deb"))
+    assert len(debs) == 1, f"the build stage's /out should hold one ferry_*.deb: {debs}"
+    return debs[0]
 
 
 def image_size_mb(tag):
@@ -244,3 +242,9 @@ class Compose:
         run("pod", "rm", "-f", f"pod_{self.project}", check=False)
         run("network", "rm", "-f", f"{self.project}_default", check=False)
         return out
+
+
+if __name__ == "__main__":
+    # `sudo /usr/bin/python3 tests/deploy/podman.py`: the base image, for building the
+    # images by hand where no registry is reachable (README.md, "With containers").
+    print(f"{ensure_base_image()} is ready; podman settings for this machine: CONTAINERS_CONF={CACHE / 'containers.conf'}")

@@ -5,7 +5,7 @@ and an app mounted at /app configured by FERRY_* variables, logs to `podman logs
 
 The image is tagged localhost/ferry:test and kept on purpose (tests/deploy/podman.py);
 every container is removed, even on failure. Prints the image's size and start time
-(docs/deploying/container.md has the numbers)."""
+(docs/deploying.md (section 2) has the numbers)."""
 
 import shutil
 import tempfile
@@ -24,7 +24,7 @@ from fixtures.net import free_port
 from fixtures.waiting import wait_until
 
 # The goal is under 150 MB (issue 15); the demo image measured 175 MB, Django included
-# (docs/deploying/container.md). Above this ceiling the test fails, so that a dependency
+# (docs/deploying.md (section 2)). Above this ceiling the test fails, so that a dependency
 # that makes the image grow is noticed.
 SIZE_CEILING_MB = 200
 READY_GOAL_S = 2.0

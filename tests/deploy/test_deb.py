@@ -1,6 +1,7 @@
 """The Debian package, as an admin meets it.
 
-packaging/build-deb builds the .deb once for this module; then:
+packaging/build-deb builds the .deb once (in ferry's container image's build stage, whose
+runtime stage installs the same file: tests/deploy/podman.py deb()); then:
   - lintian finds no error in it;
   - it holds what the docs promise (binary, Python package, man page, units, examples);
   - its man page lists every flag of the installed binary's --help;
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+import podman
 from fresh_root import REPO, FreshRoot
 
 sys.path.insert(0, str(REPO / "tests" / "integration"))
@@ -52,16 +54,13 @@ def print_timings():
 
 @pytest.fixture(scope="module")
 def deb(tmp_path_factory) -> Path:
-    """The package, built by the project's own script from this checkout (or the one
-    FERRY_DEB names, built before: CI's packaging step, or a rerun)."""
+    """The package, built by the project's own script, packaging/build-deb, in the build
+    stage of ferry's container image: the very .deb the image installs, so one compile
+    serves both (or the one FERRY_DEB names, built before by hand)."""
     if os.environ.get("FERRY_DEB"):
         return Path(os.environ["FERRY_DEB"])
     out = tmp_path_factory.mktemp("deb-out")
-    r = timed("packaging/build-deb", subprocess.run, [str(REPO / "packaging" / "build-deb"), str(out)],
-              capture_output=True, text=True, timeout=1800)
-    assert r.returncode == 0, f"packaging/build-deb failed:\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
-    path = Path(r.stdout.strip().splitlines()[-1])
-    assert path.parent == out and path.exists(), f"build-deb's last line should be the .deb: {r.stdout}"
+    path = timed("packaging/build-deb (in the image's build stage)", podman.deb, out)
     assert re.fullmatch(r"ferry_\d+\.\d+\.\d+-1_amd64\.deb", path.name), path.name
     return path
 
@@ -260,7 +259,7 @@ def test_installed_ferry_serves_the_demo_site_as_the_ferry_user(installed):
     root = installed.root
     # The admin's steps: one site, from the package's example.
     root.run("cp /usr/share/doc/ferry/examples/sites/demo.ini /etc/ferry/sites/demo.ini")
-    # docs/deploying/deb.md's command (systemctl only links the units in a chroot; purge
+    # docs/deploying.md (section 1)'s command (systemctl only links the units in a chroot; purge
     # must remove the links with the units they point at).
     root.run("systemctl enable ferry@demo.socket ferry@demo.service")
     for link in ("sockets.target.wants/ferry@demo.socket", "multi-user.target.wants/ferry@demo.service"):

@@ -2,7 +2,7 @@
 consistently, and their pod runs under `podman kube play` (podman 4.3, no cluster here):
 it serves the demo through the nginx sidecar, passes its probes and stops cleanly.
 
-What podman 4.3 does with the pod, as these tests found it (docs/deploying/kubernetes.md
+What podman 4.3 does with the pod, as these tests found it (docs/deploying.md (section 4)
 has the whole list): a livenessProbe becomes the container's healthcheck (an httpGet
 turns into `curl -f http://localhost:PORT/PATH` inside the container, so the image needs
 curl); readinessProbe, lifecycle.preStop and terminationGracePeriodSeconds are ignored;

@@ -11,7 +11,7 @@ three, one at a time. Every request must succeed.
 
 GETs, because nginx retries a GET that it already sent when the host dies before answering;
 it retries no POST it sent (without `non_idempotent`), so a crash with a POST in flight
-costs that POST a 502. docs/deploying/scale-out.md says which failures nginx can hide.
+costs that POST a 502. docs/deploying.md (section 5) says which failures nginx can hide.
 
 FERRY_UPDATE_RESULTS=1 writes the numbers to docs/results/scale-out.json and the chart to
 docs/images/scale-out-events.png.
