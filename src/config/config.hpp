@@ -30,7 +30,7 @@ struct TlsFiles {
 struct SocketOption {
   std::string address;  // a Unix socket path, or host:port (":port" = every interface)
   Location where;
-  bool http = false;            // speaks HTTP/1.1 to clients (http, http-socket) instead of uwsgi
+  bool http = false;              // speaks HTTP/1.1 to clients (http, http-socket) instead of uwsgi
   std::optional<TlsFiles> tls{};  // ssl-socket, https
 };
 

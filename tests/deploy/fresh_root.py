@@ -20,7 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("FERRY_CI_CACHE", "/var/cache/ferry-ci"))
 BASE_TAR = CACHE / "bookworm-minbase.tar"
-APT_ARCHIVES = CACHE / "apt-archives"
+# The downloaded .debs, kept between runs; not .ci/fresh-machine's apt-archives: CI runs
+# the two at once, and apt in one root would find the other's lock on a shared directory.
+APT_ARCHIVES = CACHE / "apt-archives-deploy"
 ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 

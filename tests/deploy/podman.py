@@ -135,7 +135,10 @@ def build_image(tag, containerfile=CONTAINERFILE, context=REPO, target=None, bui
     ensure_base_image()
     # Docker's image format: podman's default (OCI) has no HEALTHCHECK, and drops it with
     # only a warning, so `podman healthcheck run` would find none.
-    args = ["build", "--format", "docker", "-t", tag, "-f", str(containerfile)]
+    # --network host: a build's RUN steps (apt-get) would otherwise join podman's default
+    # network, which Debian's package defines as 10.88.0.0/16 whatever containers.conf
+    # says; these machines allow container addresses in 198.18.0.0/15 only.
+    args = ["build", "--format", "docker", "--network", "host", "-t", tag, "-f", str(containerfile)]
     if target:
         args += ["--target", target]
     for arg in build_args:
