@@ -9,6 +9,7 @@
 
 #include "common/exit_codes.hpp"
 #include "common/process_title.hpp"
+#include "config/client_commands.hpp"
 #include "config/environment.hpp"
 #include "config/loader.hpp"
 #include "config/options.hpp"
@@ -77,12 +78,10 @@ int main(int argc, char** argv) {
   const std::string first = args.empty() ? std::string() : args[0];  // none: FERRY_ variables alone
   if (first == "--help" || first == "-h") {
     std::printf("%s%s", kUsage, ferry::config::options_help().c_str());
-    std::printf("  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n  %-34s %s\n", "--stop PIDFILE",
-                "stop the ferry whose pidfile this is", "--reload PIDFILE", "reload it gracefully (SIGHUP)",
-                "--chain-reload PIDFILE", "replace its workers one at a time (SIGUSR2)",
-                "--ping SOCKET [--ping-timeout S]",
-                "exit 0 if a worker answers a uwsgi ping within S (default 3) seconds", "--version",
-                "print the version", "--help", "print this help");
+    for (const auto& command : ferry::config::kClientCommands) {
+      std::printf("  %-34.*s %.*s\n", static_cast<int>(command.usage.size()), command.usage.data(),
+                  static_cast<int>(command.help.size()), command.help.data());
+    }
     return ferry::kExitOk;
   }
   if (first == "--version") {

@@ -3,27 +3,11 @@
 #include <array>
 #include <fmt/format.h>
 
+#include "config/client_commands.hpp"
 #include "config/options.hpp"
 
 namespace ferry::config {
 namespace {
-
-struct ClientCommand {
-  std::string_view usage;
-  std::string_view help;
-};
-
-// The sub-commands src/main.cpp handles before reading any option; its --help lists the
-// same ones (tests/deploy/test_deb.py checks every flag of --help is on this page).
-constexpr std::array kClientCommands{
-    ClientCommand{"--stop PIDFILE", "stop the ferry whose pidfile this is (SIGTERM: a graceful stop)"},
-    ClientCommand{"--reload PIDFILE", "reload it gracefully (SIGHUP)"},
-    ClientCommand{"--chain-reload PIDFILE", "replace its workers one at a time (SIGUSR2)"},
-    ClientCommand{"--ping SOCKET [--ping-timeout SECONDS]",
-                  "exit 0 if a worker answers a uwsgi ping within SECONDS (default 3)"},
-    ClientCommand{"--version", "print the version"},
-    ClientCommand{"--help", "print the options, one line each"},
-};
 
 // The uWSGI spellings an option also answers to, as --help shows them.
 std::string aliases_of(const Option& option) {

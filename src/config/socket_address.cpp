@@ -18,6 +18,14 @@ SocketOption http_socket(std::string_view key, std::string_view value, const Loc
   return {std::move(address), where, /*http=*/true, std::nullopt};
 }
 
+HostPort split_host_port(std::string_view address) {
+  const auto colon = address.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? std::string_view() : address.substr(0, colon);
+  const std::string_view port = colon == std::string_view::npos ? address : address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return {std::string(host), std::string(port)};
+}
+
 // stats = a Unix socket path (it has a '/' or no ':') or [HOST]:PORT.
 SocketOption stats_address(std::string_view value, const Location& where) {
   if (value.empty()) throw ConfigError(where, "stats needs a value");

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "common/logging.hpp"
+#include "config/socket_address.hpp"
 #include "master/pidfile.hpp"
 #include "master/privileges.hpp"
 #include "master/startup_error.hpp"
@@ -156,10 +157,7 @@ Listener open_unix(const config::SocketOption& option, const config::Config& con
 
 Listener open_tcp(const config::SocketOption& option, int backlog) {
   const std::string& address = option.address;
-  const auto colon = address.rfind(':');
-  std::string host = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const auto [host, port] = config::split_host_port(address);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;

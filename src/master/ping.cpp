@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "common/unique_fd.hpp"
+#include "config/socket_address.hpp"
 #include "master/listeners.hpp"
 #include "protocol/uwsgi.hpp"
 
@@ -69,10 +70,7 @@ Target resolve(const std::string& address) {
     target.length = sizeof *un;
     return target;
   }
-  const auto colon = address.rfind(':');
-  std::string host = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  auto [host, port] = config::split_host_port(address);
   if (host.empty()) host = "127.0.0.1";  // ":3031", as a socket option writes it, is served on this host too
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;

@@ -4,6 +4,7 @@
 
 #include "master/listeners.hpp"
 
+#include "config/socket_address.hpp"
 #include "master/startup_error.hpp"
 
 #include <doctest/doctest.h>
@@ -67,6 +68,17 @@ TEST_CASE("is_unix_address: a path or a bare name, not host:port") {
   CHECK_FALSE(is_unix_address("127.0.0.1:8000"));
   CHECK_FALSE(is_unix_address(":8000"));
   CHECK_FALSE(is_unix_address("[::1]:8000"));
+}
+
+TEST_CASE("split_host_port: the last colon splits, an IPv6 host loses its brackets") {
+  using ferry::config::split_host_port;
+  CHECK(split_host_port("127.0.0.1:8000").host == "127.0.0.1");
+  CHECK(split_host_port("127.0.0.1:8000").port == "8000");
+  CHECK(split_host_port(":3031").host.empty());
+  CHECK(split_host_port(":3031").port == "3031");
+  CHECK(split_host_port("[::1]:80").host == "::1");
+  CHECK(split_host_port("[::1]:80").port == "80");
+  CHECK(split_host_port("localhost:9191").host == "localhost");
 }
 
 TEST_CASE("a Unix socket is bound with chmod-socket's mode, accepts, and vacuum removes it") {
