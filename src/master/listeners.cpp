@@ -278,13 +278,13 @@ std::optional<Listener> open_stats_listener(const config::Config& config) {
   return open_unix(option, config, owner, kStatsBacklog);
 }
 
-void stop_listening(const std::vector<Listener>& listeners) {
+void stop_listening(const std::vector<Listener>& listeners, bool uwsgi_too) {
   // shutdown() acts on the socket, not on this descriptor: it leaves the listening state
   // (TCP: new connections get a reset, i.e. "connection refused"; Unix: connect() fails
   // with ECONNREFUSED), and the workers' copies wake up with nothing to accept. close()
   // here would not do it, since every worker holds a copy.
   for (const auto& listener : listeners) {
-    if (!listener.activated) ::shutdown(listener.fd.get(), SHUT_RD);
+    if (!listener.activated && (listener.http || uwsgi_too)) ::shutdown(listener.fd.get(), SHUT_RD);
   }
 }
 

@@ -42,8 +42,10 @@ std::optional<Listener> open_stats_listener(const config::Config& config);
 // holds them, so a new client is refused and a balancer such as nginx's upstream tries
 // the next host without waiting, while the workers finish the requests they accepted.
 // Left listening, the kernel would queue new clients until the last worker exits and then
-// reset them, after nginx had sent them their request.
-void stop_listening(const std::vector<Listener>& listeners);
+// reset them, after nginx had sent them their request. The HTTP sockets, and the uwsgi
+// ones with `uwsgi_too`: at a graceful stop the workers shut the uwsgi sockets
+// themselves, once they have taken what waits in their queues (worker/stop_drain.hpp).
+void stop_listening(const std::vector<Listener>& listeners, bool uwsgi_too);
 
 // Removes Unix socket files that still are the ones we created.
 void vacuum_listeners(const std::vector<Listener>& listeners);

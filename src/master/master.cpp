@@ -173,15 +173,17 @@ class Master {
         notifier_.send("STOPPING=1\nSTATUS=fast stop");
         log_->info("got SIG{}: fast stop (in-flight requests are cut)", sigabbrev_np(sig));
         execute(supervisor_.on_stop(now, /*fast=*/true));
-        stop_listening(listeners_);
+        stop_listening(listeners_, /*uwsgi_too=*/true);
       } else {
         notifier_.send("STOPPING=1\nSTATUS=stopping: finishing in-flight requests");
         log_->info("got SIG{}: stopping gracefully (workers finish their requests, at most {} s)", sigabbrev_np(sig),
                    config_->worker_reload_mercy);
-        // The workers are told first, so that none takes the listener's wake-up for
-        // something to accept.
+        // Serving workers take what waits in the uwsgi sockets' queues and then shut them
+        // (stop_worker's drain); with none, or at a second stop (a kill), it is done here.
+        // The HTTP sockets are shut after the workers are told, so none takes the wake-up.
+        drain_at_stop_ = !supervisor_.stopping() && supervisor_.serving();
         execute(supervisor_.on_stop(now));
-        stop_listening(listeners_);
+        stop_listening(listeners_, /*uwsgi_too=*/!drain_at_stop_);
       }
       wait_signal();
     });
@@ -330,6 +332,7 @@ class Master {
     for (const auto& l : listeners_) {
       (l.http ? setup.http_listen_fds : setup.listen_fds).push_back(l.fd.get());
       (l.http ? setup.http_listen_tls : setup.listen_tls).push_back(tls_.find(l.address));
+      if (!l.http) setup.listen_activated.push_back(l.activated);
     }
     setup.events_fd = events_write_.get();
     setup.request_log_fd = requests->write_end ? requests->write_end.get() : -1;
@@ -394,7 +397,7 @@ class Master {
     for (const auto& action : actions) {
       switch (action.kind) {
         case Action::Kind::spawn: spawn(action.slot, action.generation); break;
-        case Action::Kind::stop: ::kill(action.pid, SIGTERM); break;
+        case Action::Kind::stop: stop_worker(action.pid, drain_at_stop_); break;
         case Action::Kind::kill: ::kill(action.pid, SIGKILL); break;
         case Action::Kind::wake_at: wake_at(action.when); break;
         case Action::Kind::log_info: log_->info("{}", action.message); break;
@@ -471,6 +474,7 @@ class Master {
   std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
   bool load_error_shown_ = false;
   bool done_ = false;
+  bool drain_at_stop_ = false;  // the workers' stop signals carry worker::kDrainListeners
   int exit_code_ = 0;
 };
 

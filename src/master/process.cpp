@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "worker/worker_signals.hpp"
+
 namespace ferry::master {
 namespace {
 
@@ -58,6 +60,16 @@ pid_t fork_child(const std::vector<int>& keep, int output_fd, const std::functio
   sigemptyset(&none);
   ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
   ::_exit(child_main());
+}
+
+void stop_worker(pid_t pid, bool drain) {
+  if (!drain) {
+    ::kill(pid, SIGTERM);
+    return;
+  }
+  sigval value{};
+  value.sival_int = worker::kDrainListeners;
+  ::sigqueue(pid, SIGTERM, value);
 }
 
 }  // namespace ferry::master

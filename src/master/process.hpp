@@ -22,6 +22,11 @@ struct ForkHooks {
 pid_t fork_child(const std::vector<int>& keep, int output_fd, const std::function<int()>& child_main,
                  const ForkHooks* hooks = nullptr);
 
+// Asks worker `pid` to finish its requests and exit (SIGTERM). With `drain`, at a stop of
+// the whole server, the signal carries worker::kDrainListeners: the worker also answers
+// what waits in the uwsgi sockets' queues, then shuts the sockets down.
+void stop_worker(pid_t pid, bool drain);
+
 // The capacity asked for a worker's output pipe: 1 MiB, the kernel's default
 // /proc/sys/fs/pipe-max-size and the most an unprivileged process may ask for, shared out
 // so that all the pipes (two generations during a reload) ask for at most 16 MiB. The

@@ -36,4 +36,13 @@ void report_accept_refusals(spdlog::logger& log, std::string_view what, const Bu
       r.over ? "" : " and still fails", std::strerror(error), static_cast<unsigned long long>(limit.rlim_cur));
 }
 
+void report_shed(spdlog::logger& log, const BurstCounter::Report& r, std::size_t held) {
+  log.warn(
+      "closed {} connection{} in {:.1f} s{} that had not sent a whole request, the oldest first, to take new "
+      "ones: this worker holds {} waiting connections, the most its open file limit allows (raise ulimit -n, "
+      "or lower http-timeout / socket-timeout)",
+      r.count, r.count == 1 ? "" : "s", std::chrono::duration<double>(r.lasted).count(), r.over ? "" : " and goes on",
+      held);
+}
+
 }  // namespace ferry::worker

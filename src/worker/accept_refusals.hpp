@@ -22,6 +22,10 @@ bool accept_starved(int error);
 // accept() failing for everyone, the app included.
 std::size_t connections_allowed();
 
+// The line for a burst of connections the front closed to take new ones (make_room), at
+// `held`, the most connections_allowed() lets it hold.
+void report_shed(spdlog::logger& log, const BurstCounter::Report& report, std::size_t held);
+
 // The line for a burst of such failures; `what` names the listener ("accept on the uwsgi
 // socket", "HTTP accept").
 void report_accept_refusals(spdlog::logger& log, std::string_view what, const BurstCounter::Report& report, int error);

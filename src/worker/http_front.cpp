@@ -96,6 +96,7 @@ struct HttpFront::Impl {
 
   void shut_down() {
     stopping = true;
+    if (at_stop) at_stop();
     for (auto& l : listeners) l->cancel();
     // A uwsgi connection was accepted by a serving thread, and an accepted request is
     // answered even during a stop: it goes back to be read to the end there (blocking,
@@ -172,24 +173,15 @@ struct HttpFront::Impl {
   void make_room() {
     if (conns.size() < max_conns) {
       if (shed.in_burst()) {
-        if (auto r = shed.end(Clock::now())) report_shed(*r);
+        if (auto r = shed.end(Clock::now())) report_shed(*log, *r, max_conns);
       }
       return;
     }
     auto oldest = std::min_element(conns.begin(), conns.end(),
                                    [](const ConnPtr& a, const ConnPtr& b) { return a->since < b->since; });
     close(*oldest);
-    if (auto r = shed.note(Clock::now())) report_shed(*r);
+    if (auto r = shed.note(Clock::now())) report_shed(*log, *r, max_conns);
     quiet_later();
-  }
-
-  void report_shed(const BurstCounter::Report& r) {
-    log->warn(
-        "closed {} connection{} in {:.1f} s{} that had not sent a whole request, the oldest first, to take new "
-        "ones: this worker holds {} waiting connections, the most its open file limit allows (raise ulimit -n, "
-        "or lower http-timeout / socket-timeout)",
-        r.count, r.count == 1 ? "" : "s", std::chrono::duration<double>(r.lasted).count(), r.over ? "" : " and goes on",
-        max_conns);
   }
 
   // A uwsgi connection whose packet a serving thread did not get at once.
@@ -312,7 +304,7 @@ struct HttpFront::Impl {
     quiet.async_wait([this](const asio::error_code& error) {
       if (error || stopping) return;
       end_timeouts();
-      if (auto r = shed.end(Clock::now())) report_shed(*r);
+      if (auto r = shed.end(Clock::now())) report_shed(*log, *r, max_conns);
       if (auto r = refused.end(Clock::now())) report_accept_refusals(*log, "HTTP accept", *r, refused_errno);
       tls_failures.quiet(*log);
     });
@@ -431,6 +423,7 @@ struct HttpFront::Impl {
   asio::io_context io;
   std::vector<std::unique_ptr<asio::posix::stream_descriptor>> listeners;
   std::map<const asio::posix::stream_descriptor*, TlsContext*> listener_tls;  // https: its context
+  std::function<void()> at_stop;
   asio::posix::stream_descriptor stop;
   protocol::http::Limits limits;
   std::uint64_t body_in_front = kFrontBodyLimit;
@@ -452,9 +445,11 @@ struct HttpFront::Impl {
 };
 
 HttpFront::HttpFront(const config::Config& config, std::vector<int> listen_fds, std::vector<TlsContext*> listen_tls,
-                     ReadyQueue& ready, int stop_fd, std::shared_ptr<spdlog::logger> log)
+                     ReadyQueue& ready, int stop_fd, std::shared_ptr<spdlog::logger> log, std::function<void()> at_stop)
     : impl_(std::make_unique<Impl>(config, std::move(listen_fds), std::move(listen_tls), ready, stop_fd,
-                                   std::move(log))) {}
+                                   std::move(log))) {
+  impl_->at_stop = std::move(at_stop);
+}
 
 HttpFront::~HttpFront() { join(); }
 
@@ -482,9 +477,8 @@ void HttpFront::wait_for_uwsgi_packet(UniqueFd fd, std::string received, TlsCont
   });
 }
 
-bool HttpFront::holds_uwsgi() const { return impl_->handoffs.holds(); }
-
 int HttpFront::released_fd() const { return impl_->handoffs.released_fd(); }
+bool HttpFront::stopped() const { return impl_->handoffs.finished(); }
 
 void HttpFront::give_back(std::unique_ptr<HttpConnection> connection) {
   auto holder = std::make_shared<std::unique_ptr<HttpConnection>>(std::move(connection));

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -88,10 +89,12 @@ class ReadyQueue {
 class HttpFront {
  public:
   // `stop_fd` becomes readable when the worker stops: the front stops accepting and closes
-  // the connections it holds (none of them has a request in progress).
+  // the connections it holds (none of them has a request in progress). `at_stop` runs on
+  // the front's thread first, before a stopping serving thread may exit: what it puts in
+  // the ready queue is answered (the drain of stop_drain.hpp).
   // `listen_tls` pairs with `listen_fds`: the https listeners' context, nullptr for plain HTTP.
   HttpFront(const config::Config& config, std::vector<int> listen_fds, std::vector<TlsContext*> listen_tls,
-            ReadyQueue& ready, int stop_fd, std::shared_ptr<spdlog::logger> log);
+            ReadyQueue& ready, int stop_fd, std::shared_ptr<spdlog::logger> log, std::function<void()> at_stop = {});
   // New connections are accepted only while fewer than `threads` requests wait for a
   // serving thread: the rest stay in the kernel's queue, where an idle worker takes them.
   ~HttpFront();
@@ -105,11 +108,10 @@ class HttpFront {
   // it for a serving thread. With `tls` (an ssl-socket), the TLS handshake comes first,
   // within the same deadline, so a client that never finishes it holds no thread.
   void wait_for_uwsgi_packet(UniqueFd fd, std::string received, TlsContext* tls = nullptr);
-  // Some of those are not back in the ready queue yet.
-  bool holds_uwsgi() const;
   // Readable once the front has stopped and holds none of those: with the ready queue's
-  // fd, what a stopping serving thread waits on.
+  // fd, what a stopping serving thread waits on; stopped() is then true.
   int released_fd() const;
+  bool stopped() const;
   protocol::http::Limits limits() const;
 
   struct Impl;

@@ -57,10 +57,13 @@ void ServingThread::run() {
       continue;
     }
     if (stop_requested()) {
-      if (!state_.front->holds_uwsgi()) break;
-      // The front is handing back accepted uwsgi connections: they are answered first.
-      // Each comes through the ready queue; the last one, or its close, makes
-      // released_fd() readable.
+      // The front's last pushes come before stopped() turns true, so a queue found
+      // empty before that may have filled since: look again before leaving.
+      if (state_.front->stopped() && state_.ready->size() == 0) break;
+      // The front is handing back accepted uwsgi connections (those it waited for, and
+      // at a stop of the server those still queued on the listeners): they are answered
+      // first. Each comes through the ready queue; once the front holds none,
+      // released_fd() is readable and stopped() true.
       pollfd wake[] = {{state_.ready->fd(), POLLIN, 0}, {state_.front->released_fd(), POLLIN, 0}};
       ::poll(wake, 2, -1);
       continue;

@@ -34,18 +34,21 @@ class UwsgiHandoffs {
     if (held_.load() > 0) return false;
     if (!finished_) {
       finished_ = true;
+      finished_flag_.store(true);
       const std::uint64_t one = 1;
       [[maybe_unused]] auto ignored = ::write(released_.get(), &one, sizeof one);
     }
     return true;
   }
   bool holds() const { return held_.load() > 0; }
+  bool finished() const { return finished_flag_.load(); }
   int released_fd() const { return released_.get(); }
 
  private:
   std::mutex mutex_;
   std::atomic<int> held_{0};
-  bool finished_ = false;  // under mutex_
+  bool finished_ = false;                   // under mutex_
+  std::atomic<bool> finished_flag_{false};  // the same, for finished() without the lock
   UniqueFd released_{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
 };
 

@@ -20,6 +20,7 @@
 #include "protocol/uwsgi.hpp"
 #include "worker/harakiri.hpp"
 #include "worker/serving_thread.hpp"
+#include "worker/stop_drain.hpp"
 #include "worker/worker_signals.hpp"
 #include "worker/worker_state.hpp"
 #include "wsgi/app.hpp"
@@ -125,7 +126,20 @@ int run_worker(const WorkerSetup& setup) {
   // The front runs even without HTTP listeners: it waits for the uwsgi packets that did
   // not arrive with their connection (kPacketGraceMs), so idle clients cost no thread.
   state.ready = std::make_unique<ReadyQueue>();
-  state.front = std::make_unique<HttpFront>(config, setup.http_listen_fds, http_tls, *state.ready, stop_fd(), log);
+  std::vector<DrainListener> drain;
+  for (std::size_t i = 0; i < setup.listen_fds.size(); ++i) {
+    drain.push_back(
+        {setup.listen_fds[i], state.uwsgi_tls[i], !(i < setup.listen_activated.size() && setup.listen_activated[i])});
+  }
+  auto at_stop = [&state, drain = std::move(drain)] {
+    if (!drain_requested()) return;
+    if (const auto taken = drain_listeners(drain, *state.ready, state.front->limits()); taken > 0) {
+      state.log->info("stopping: answering {} connection{} that waited in the socket's queue", taken,
+                      taken == 1 ? "" : "s");
+    }
+  };
+  state.front = std::make_unique<HttpFront>(config, setup.http_listen_fds, http_tls, *state.ready, stop_fd(), log,
+                                            std::move(at_stop));
   std::thread watchdog;
   if (config.harakiri > 0) {
     state.clock = std::make_unique<RequestClock>(config.threads);

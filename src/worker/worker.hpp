@@ -63,6 +63,8 @@ struct WorkerSetup {
   // One per fd above: ssl-socket's and https's contexts (the master's, inherited across
   // fork), nullptr for a plain listener.
   std::vector<TlsContext*> listen_tls, http_listen_tls;
+  // One per uwsgi fd: systemd passed it (socket activation), so a stop leaves it listening.
+  std::vector<bool> listen_activated;
   int events_fd = -1;       // write end of the master's event pipe
   int request_log_fd = -1;  // request lines go here when they have a pipe of their own; else 2
   int slot = 0;

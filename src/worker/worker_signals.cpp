@@ -16,9 +16,16 @@ namespace {
 
 // Signal handlers only record; the serving loops act (they poll stop_fd).
 volatile sig_atomic_t g_stopping = 0;
+volatile sig_atomic_t g_drain = 0;
 int g_stop_fd = -1;
 
-void on_stop_signal(int) { request_stop(); }
+void on_stop_signal(int, siginfo_t* info, void*) {
+  if (info != nullptr && info->si_code == SI_QUEUE && info->si_value.sival_int == kDrainListeners &&
+      info->si_pid == ::getppid()) {
+    g_drain = 1;
+  }
+  request_stop();
+}
 
 // os.fork() inside a request: the child is a copy of this worker with one thread, in the
 // middle of the app. It must not answer the request (the parent does), accept on the
@@ -58,12 +65,14 @@ void request_stop() {
 }
 
 bool stop_requested() { return g_stopping != 0; }
+bool drain_requested() { return g_drain != 0; }
 int stop_fd() { return g_stop_fd; }
 
 void install_signal_handlers() {
   g_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   struct sigaction stop {};
-  stop.sa_handler = on_stop_signal;
+  stop.sa_sigaction = on_stop_signal;
+  stop.sa_flags = SA_SIGINFO;
   sigemptyset(&stop.sa_mask);
   // SIGTERM from the master, SIGINT from a Ctrl-C that reaches the whole process group,
   // SIGHUP/SIGQUIT sent by hand: all mean "finish what you are doing and exit".

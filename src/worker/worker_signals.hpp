@@ -17,6 +17,12 @@ bool stop_requested();
 int stop_fd();
 // Async-signal-safe: what a stop signal does.
 void request_stop();
+// The master's SIGTERM at a graceful stop of the whole server carries this value
+// (sigqueue): the worker then drains the uwsgi listeners' queues before they are shut
+// down (stop_drain.hpp). A SIGTERM without it, such as a recycled worker's, leaves the
+// queues to the other workers.
+inline constexpr int kDrainListeners = 0x6472;  // "dr"
+bool drain_requested();
 
 // os.fork() inside a request: from then on the child blanks the listening sockets and
 // every in-flight client socket (note_client_fd), and is_forked_child() is true in it.

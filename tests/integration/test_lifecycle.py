@@ -1,6 +1,7 @@
 """Operations around the master: systemd's notify protocol, log reopening for
 logrotate, and staggered recycling."""
 
+import json
 import os
 import re
 import signal
@@ -11,6 +12,9 @@ import threading
 import time
 
 import pytest
+
+from fixtures.net import free_port
+from fixtures.uwsgi_client import parse_http_response, read_until_close, uwsgi_packet
 
 from conftest import (FERRY_BIN, RequestLoop, basic_ini, can_connect, connect, http_request, nginx_vars, ok_via_nginx,
                       process_age, uwsgi_get, uwsgi_request, wait_until)
@@ -275,6 +279,40 @@ def test_a_graceful_stop_refuses_new_clients_at_once_while_requests_finish(ferry
     slow.join(10)
     assert results["r"].status == 200
     assert f.wait(10) == 0
+
+
+@pytest.mark.parametrize("where", ["unix", "tcp"])
+def test_a_graceful_stop_answers_the_requests_waiting_in_the_socket_queue(ferry, tmp, where):
+    """The only serving thread is busy, so new clients wait in the socket's queue, their
+    request already sent (as nginx writes it at once). At SIGTERM each of them is still
+    answered: a reset would be a 502 for a POST, which nginx does not send again. Then
+    the socket refuses new clients, while the slow request is still running."""
+    port = free_port()
+    f = ferry(basic_ini(tmp, f"socket = 127.0.0.1:{port}", processes=1))
+    addr = tmp / "s.sock" if where == "unix" else ("127.0.0.1", port)
+    results = {}
+    mark = tmp / "started"
+    slow = threading.Thread(target=lambda: results.setdefault("slow", uwsgi_get(
+        addr, "/sleep", query=f"s=1.5&mark={mark}", timeout=30)))
+    slow.start()
+    wait_until(mark.exists, 10, message="the slow request to reach the app")
+    waiting = []
+    for i in range(6):
+        body = f"queued POST {i}".encode()
+        s = connect(addr, timeout=10)
+        s.sendall(uwsgi_packet(nginx_vars("/echo", method="POST", body=body), body))
+        waiting.append((s, body))
+    os.kill(f.pid, signal.SIGTERM)
+    wait_until(lambda: not can_connect(addr), 1.0, message="the socket to refuse new clients")
+    assert slow.is_alive(), "the slow request ended before the queue's drain could be observed"
+    for s, body in waiting:
+        with s:
+            response = parse_http_response(read_until_close(s, timeout=20))
+        assert response.status == 200 and json.loads(response.body)["head"] == body.decode(), (body, response)
+    slow.join(10)
+    assert results["slow"].status == 200
+    assert f.wait(10) == 0
+    assert re.search(r"stopping: answering \d+ connections that waited in the socket's queue", f.log_text())
 
 
 @pytest.mark.parametrize("sig", [signal.SIGQUIT, signal.SIGINT])

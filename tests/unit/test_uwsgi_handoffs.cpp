@@ -23,11 +23,13 @@ TEST_CASE("a stop finishes the hand-overs once the last one is released") {
   CHECK(handoffs.holds());
   CHECK_FALSE(handoffs.finish_if_empty());  // two are still waiting for their packet
   CHECK_FALSE(readable(handoffs.released_fd()));
+  CHECK_FALSE(handoffs.finished());
   CHECK(handoffs.release() == 1);
   CHECK(handoffs.release() == 0);
   CHECK_FALSE(handoffs.holds());
   CHECK(handoffs.finish_if_empty());
   CHECK(readable(handoffs.released_fd()));
+  CHECK(handoffs.finished());
   CHECK(handoffs.finish_if_empty());  // again: still finished, harmless
 }
 
