@@ -1,5 +1,6 @@
 """TLS at the edges (test_tls.py has the main paths): certificate and key files that
-cannot be read, at startup and on a reload after ferry dropped root.
+cannot be read, at startup and on a reload after ferry dropped root; and an ssl-socket on
+a Unix socket path, through nginx's `suwsgi://unix:`.
 
 These tests run as root, which reads a mode 0000 file all the same (CAP_DAC_OVERRIDE):
 ferry is made to read the files as `nobody`, either started as that user (setpriv) or
@@ -7,6 +8,7 @@ after it dropped to it with `uid = nobody`, as on a reload.
 """
 
 import grp
+import json
 import os
 import re
 import shutil
@@ -15,7 +17,8 @@ import ssl
 
 import pytest
 
-from conftest import bad_start, free_port, start_ferry, tls_uwsgi_get, wait_until
+from conftest import (bad_start, connect, free_port, nginx_vars, read_until_close, start_ferry,
+                      suwsgi_nginx, tls_uwsgi_get, uwsgi_packet, wait_until)
 
 AS_NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
 
@@ -97,3 +100,27 @@ def test_a_reload_that_cannot_read_the_new_key_keeps_the_old_certificate_serving
                    message="the new certificate to be served")
     except (AssertionError, OSError) as e:
         raise AssertionError(f"{e}\n{f.diagnostics()}") from None
+
+
+# -- ssl-socket on a Unix socket path
+
+def test_ssl_socket_on_a_unix_path_serves_nginx_suwsgi_unix(procs, tmp, nginx, pki):
+    path = tmp / "app.sock"
+    f = start_ferry(procs, tmp, f"ssl-socket = {path},{pki}/server.crt,{pki}/server.key,,{pki}/ca.crt",
+                    socket_path=path)
+    assert re.search(rf"sockets? {re.escape(str(path))} \(uwsgi over TLS\)", f.log_text()), f.log_text()
+    # A raw TLS client on the path: the certificate is the server's.
+    response, der = tls_uwsgi_get(path, pki)
+    assert response.status == 200 and der == ssl.PEM_cert_to_DER_cert((pki / "server.crt").read_text())
+    # Plain uwsgi on it is refused (it is TLS, not a plain socket that happens to work).
+    with connect(str(path)) as s:
+        s.sendall(uwsgi_packet(nginx_vars("/")))
+        assert not read_until_close(s, timeout=10).startswith(b"HTTP/")
+    m = f.wait_log(r"TLS handshake with a Unix socket client failed: (.*)$")
+    assert "wrong version number" in m.group(1), m.group(0)
+    # nginx's uwsgi_pass suwsgi://unix:PATH, checking ferry's certificate and showing its own.
+    n = suwsgi_nginx(nginx, path, pki)
+    for _ in range(3):
+        status, _, body = n.get("/environ?via=unix")
+        assert status == 200, n.error_log()
+    assert json.loads(body)["QUERY_STRING"] == "via=unix"
