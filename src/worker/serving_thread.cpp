@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "common/logging.hpp"
@@ -22,6 +23,12 @@ namespace {
 // right after connecting, so it is about to arrive; a client that sends nothing (or a
 // byte at a time) must not hold a Python thread for socket-timeout.
 constexpr int kPacketGraceMs = 1;
+// How long, from the moment a serving thread sees the stop, the ssl-socket connections
+// whose TLS handshake is not done may take to finish it. Such a connection has sent no
+// request yet (as a plain connection that sent nothing has none either), and nginx's
+// handshake takes a round trip or two, so a second is ample for one under way; a client
+// that sent nothing or part of its ClientHello must not hold the stop for socket-timeout.
+constexpr auto kStopHandshakeGrace = std::chrono::seconds(1);
 
 // The worker's memory use, for reload-on-rss / reload-on-as / limit-as.
 std::optional<MemoryUse> memory_use(const WorkerState& state) {
@@ -57,7 +64,17 @@ void ServingThread::run() {
       continue;
     }
     if (stop_requested()) {
-      if (!state_.front->holds_uwsgi()) break;
+      if (!state_.front->holds_uwsgi()) {
+        if (handshakes_cut_at_stop_ > 0) {
+          state_.log->info(
+              "closed {} ssl-socket connection{} at the stop whose TLS handshake had not finished {} s after it "
+              "(no request had been sent on {})",
+              handshakes_cut_at_stop_, handshakes_cut_at_stop_ == 1 ? "" : "s",
+              std::chrono::duration_cast<std::chrono::seconds>(kStopHandshakeGrace).count(),
+              handshakes_cut_at_stop_ == 1 ? "it" : "them");
+        }
+        break;
+      }
       // The front is handing back accepted uwsgi connections: they are answered first.
       // Each comes through the ready queue; the last one, or its close, makes
       // released_fd() readable.
@@ -78,6 +95,14 @@ void ServingThread::run() {
     ::close(fd);
     after_request();
   }
+}
+
+int ServingThread::packet_wait_ms(bool handshaking) {
+  if (!handshaking || !stop_requested()) return state_.timeout_ms;
+  const auto now = std::chrono::steady_clock::now();
+  if (!stop_handshake_deadline_) stop_handshake_deadline_ = now + kStopHandshakeGrace;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(*stop_handshake_deadline_ - now).count();
+  return static_cast<int>(std::clamp<std::int64_t>(left, 0, state_.timeout_ms));
 }
 
 void ServingThread::after_request() {
@@ -149,10 +174,15 @@ ServingThread::Served ServingThread::serve(int fd, std::size_t have, bool may_ha
       // right after accepting must still read and answer the request it took.
       pollfd p{fd, exchange.read_event(), 0};
       int ready;
+      const bool handshaking = tls != nullptr && !tls->established();
       do {
-        ready = ::poll(&p, 1, may_hand_off ? kPacketGraceMs : state_.timeout_ms);
+        ready = ::poll(&p, 1, may_hand_off ? kPacketGraceMs : packet_wait_ms(handshaking));
       } while (ready < 0 && errno == EINTR);
       if (ready > 0) continue;
+      if (handshaking && stop_requested()) {
+        ++handshakes_cut_at_stop_;  // logged once, as the thread ends
+        return Served::done;
+      }
       if (may_hand_off) {
         state_.front->wait_for_uwsgi_packet(UniqueFd(fd), std::string(buffer_.get(), have));
         return Served::handed_off;

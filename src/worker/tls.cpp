@@ -185,10 +185,7 @@ TlsSession::Step TlsSession::handshake() {
   }
   ERR_clear_error();
   const int rc = SSL_accept(ssl_);
-  if (rc == 1) {
-    established_ = true;
-    return Step::done;
-  }
+  if (rc == 1) return Step::done;
   const int code = SSL_get_error(ssl_, rc);
   if (code == SSL_ERROR_WANT_READ) return Step::want_read;
   if (code == SSL_ERROR_WANT_WRITE) return Step::want_write;
@@ -256,6 +253,8 @@ ssize_t TlsSession::writev(const iovec* parts, int count) {
   std::size_t written = 0;
   return finish(SSL_write_ex(ssl_, data, size, &written), &written);
 }
+
+bool TlsSession::established() const { return ssl_ != nullptr && SSL_is_init_finished(ssl_) == 1; }
 
 std::string TlsSession::version() const { return ssl_ != nullptr ? SSL_get_version(ssl_) : ""; }
 

@@ -1,6 +1,7 @@
 """TLS at the edges (test_tls.py has the main paths): certificate and key files that
-cannot be read, at startup and on a reload after ferry dropped root; and an ssl-socket on
-a Unix socket path, through nginx's `suwsgi://unix:`.
+cannot be read, at startup and on a reload after ferry dropped root; an ssl-socket on a
+Unix socket path, through nginx's `suwsgi://unix:`; and a graceful stop while TLS
+handshakes are half done and a TLS request is in flight.
 
 These tests run as root, which reads a mode 0000 file all the same (CAP_DAC_OVERRIDE):
 ferry is made to read the files as `nobody`, either started as that user (setpriv) or
@@ -13,12 +14,16 @@ import os
 import re
 import shutil
 import signal
+import socket
 import ssl
+import threading
 
 import pytest
 
-from conftest import (bad_start, connect, free_port, nginx_vars, read_until_close, start_ferry,
-                      suwsgi_nginx, tls_uwsgi_get, uwsgi_packet, wait_until)
+from conftest import (bad_start, client_hello, connect, eventfd_counts, free_port, listen_queue,
+                      nginx_vars, parse_http_response, read_tls_until_close, read_until_close,
+                      start_ferry, stop_signal_seen, suwsgi_nginx, tls_connect, tls_uwsgi_get,
+                      uwsgi_packet, wait_until)
 
 AS_NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
 
@@ -124,3 +129,56 @@ def test_ssl_socket_on_a_unix_path_serves_nginx_suwsgi_unix(procs, tmp, nginx, p
         status, _, body = n.get("/environ?via=unix")
         assert status == 200, n.error_log()
     assert json.loads(body)["QUERY_STRING"] == "via=unix"
+
+
+# -- a graceful stop with TLS connections open
+
+def test_a_stop_cuts_half_done_handshakes_and_answers_the_tls_requests_it_took(procs, tmp, pki):
+    port, https_port = free_port(), free_port()
+    # socket-timeout 60 s (the default), said here because it is what the half-done
+    # handshakes must not make the stop wait for.
+    f = start_ferry(procs, tmp, f"ssl-socket = 127.0.0.1:{port},{pki}/server.crt,{pki}/server.key",
+                    f"https = 127.0.0.1:{https_port},{pki}/server.crt,{pki}/server.key", "socket-timeout = 60",
+                    port=port)
+    (worker,) = f.wait_workers(1)
+    hello = client_hello()
+    silent = socket.create_connection(("127.0.0.1", port), timeout=10)  # sent nothing
+    half_hello = socket.create_connection(("127.0.0.1", port), timeout=10)
+    half_hello.sendall(hello[: len(hello) // 2])
+    https_half_hello = socket.create_connection(("127.0.0.1", https_port), timeout=10)
+    https_half_hello.sendall(hello[: len(hello) // 2])
+    # A request begun before the stop: handshake done, half of its packet sent.
+    packet = uwsgi_packet(nginx_vars("/environ", query="begun=1"))
+    begun = tls_connect(port, pki, cert=None)
+    begun.sendall(packet[:20])
+    for address in (f"127.0.0.1:{port}", f"127.0.0.1:{https_port}"):
+        wait_until(lambda: listen_queue(address) == 0, 10, message=f"the worker to accept on {address}")
+    # A request in flight in the app when the stop comes.
+    mark = tmp / "started"
+    slow = {}
+
+    def slow_request():
+        slow["r"] = tls_uwsgi_get(port, pki, "/sleep", cert=None, query=f"s=2&mark={mark}")[0]
+
+    t = threading.Thread(target=slow_request)
+    t.start()
+    try:
+        wait_until(mark.exists, 10, message="the slow request to start")
+        before, offset = eventfd_counts(worker), f.log_offset()
+        os.kill(f.pid, signal.SIGTERM)
+        wait_until(lambda: stop_signal_seen(worker, before), 10, message="the worker to see the stop")
+        begun.sendall(packet[20:])
+        answer = parse_http_response(read_tls_until_close(begun))
+        t.join(15)
+        # Within worker-reload-mercy (30 s) and below socket-timeout (60 s): a stop held by
+        # the handshakes would run into the first.
+        assert f.wait(timeout=15) == 0, f.diagnostics()
+    finally:
+        t.join(15)
+        for s in (silent, half_hello, https_half_hello, begun):
+            s.close()
+    assert answer.status == 200 and b"begun=1" in answer.body, answer
+    assert slow["r"].status == 200 and slow["r"].body.startswith(b"slept"), slow
+    text = f.log_text()[offset:]
+    assert "closed 2 ssl-socket connections at the stop whose TLS handshake had not finished" in text, text
+    assert "dropped a connection" not in text and "TLS handshake with" not in text, text
