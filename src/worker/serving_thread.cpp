@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "common/logging.hpp"
@@ -22,6 +23,17 @@ namespace {
 // right after connecting, so it is about to arrive; a client that sends nothing (or a
 // byte at a time) must not hold a Python thread for socket-timeout.
 constexpr int kPacketGraceMs = 1;
+// How long, from the moment a serving thread sees the stop, the ssl-socket connections
+// whose TLS handshake is not done may take to finish it. Such a connection has sent no
+// request yet (as a plain connection that sent nothing has none either), and nginx's
+// handshake takes a round trip or two, so a second is ample for one under way; a client
+// that sent nothing or part of its ClientHello must not hold the stop for socket-timeout.
+constexpr auto kStopHandshakeGrace = std::chrono::seconds(1);
+// But each such connection gets at least this long from when the thread takes it up: at a
+// stop of the server a thread may answer the connections drained from the socket's queue
+// one after another (stop_drain.hpp), and a handshake that nginx started there must not
+// be cut just because the thread came to it after the second had passed.
+constexpr auto kStopHandshakeFloor = std::chrono::milliseconds(200);
 
 // The worker's memory use, for reload-on-rss / reload-on-as / limit-as.
 std::optional<MemoryUse> memory_use(const WorkerState& state) {
@@ -59,7 +71,17 @@ void ServingThread::run() {
     if (stop_requested()) {
       // The front's last pushes come before stopped() turns true, so a queue found
       // empty before that may have filled since: look again before leaving.
-      if (state_.front->stopped() && state_.ready->size() == 0) break;
+      if (state_.front->stopped() && state_.ready->size() == 0) {
+        if (handshakes_cut_at_stop_ > 0) {
+          state_.log->info(
+              "closed {} ssl-socket connection{} at the stop whose TLS handshake had not finished {} s after it "
+              "(no request had been sent on {})",
+              handshakes_cut_at_stop_, handshakes_cut_at_stop_ == 1 ? "" : "s",
+              std::chrono::duration_cast<std::chrono::seconds>(kStopHandshakeGrace).count(),
+              handshakes_cut_at_stop_ == 1 ? "it" : "them");
+        }
+        break;
+      }
       // The front is handing back accepted uwsgi connections (those it waited for, and
       // at a stop of the server those still queued on the listeners): they are answered
       // first. Each comes through the ready queue; once the front holds none,
@@ -81,6 +103,16 @@ void ServingThread::run() {
     ::close(fd);
     after_request();
   }
+}
+
+int ServingThread::packet_wait_ms(bool handshaking, std::optional<std::chrono::steady_clock::time_point>& own) {
+  if (!handshaking || !stop_requested()) return state_.timeout_ms;
+  const auto now = std::chrono::steady_clock::now();
+  if (!stop_handshake_deadline_) stop_handshake_deadline_ = now + kStopHandshakeGrace;
+  if (!own) own = now + kStopHandshakeFloor;
+  const auto deadline = std::max(*stop_handshake_deadline_, *own);
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+  return static_cast<int>(std::clamp<std::int64_t>(left, 0, state_.timeout_ms));
 }
 
 void ServingThread::after_request() {
@@ -137,6 +169,7 @@ ServingThread::Served ServingThread::serve(int fd, std::size_t have, bool may_ha
   Exchange exchange(fd, state_.timeout_ms, packet_);
   exchange.tls = tls;
   const auto started = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> handshake_floor;  // packet_wait_ms
   protocol::ParseResult parsed;
   for (;;) {
     parsed = protocol::parse_packet({buffer_.get(), have}, state_.setup.config->buffer_size, exchange.packet);
@@ -152,10 +185,15 @@ ServingThread::Served ServingThread::serve(int fd, std::size_t have, bool may_ha
       // right after accepting must still read and answer the request it took.
       pollfd p{fd, exchange.read_event(), 0};
       int ready;
+      const bool handshaking = tls != nullptr && !tls->established();
       do {
-        ready = ::poll(&p, 1, may_hand_off ? kPacketGraceMs : state_.timeout_ms);
+        ready = ::poll(&p, 1, may_hand_off ? kPacketGraceMs : packet_wait_ms(handshaking, handshake_floor));
       } while (ready < 0 && errno == EINTR);
       if (ready > 0) continue;
+      if (handshaking && stop_requested()) {
+        ++handshakes_cut_at_stop_;  // logged once, as the thread ends
+        return Served::done;
+      }
       if (may_hand_off) {
         state_.front->wait_for_uwsgi_packet(UniqueFd(fd), std::string(buffer_.get(), have));
         return Served::handed_off;

@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +37,18 @@ std::string openssl_reason() {
   return text.empty() ? "no reason given" : text;
 }
 
+// "user 'nobody' (uid 65534)": who this process reads files as.
+std::string reading_user() {
+  const uid_t uid = ::geteuid();
+  passwd entry{};
+  passwd* found = nullptr;
+  char names[1024];
+  if (::getpwuid_r(uid, &entry, names, sizeof names, &found) == 0 && found != nullptr) {
+    return fmt::format("user '{}' (uid {})", found->pw_name, uid);
+  }
+  return fmt::format("uid {}", uid);
+}
+
 // A file the option names: there and readable, else a TlsError naming both and the fix.
 void check_readable(const config::TlsFiles& files, std::string_view what, const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -52,8 +65,12 @@ void check_readable(const config::TlsFiles& files, std::string_view what, const 
         fmt::format("{}: the {} file {} does not exist; fix the path in '{} = ADDRESS,CERT,KEY[,CIPHERS,CA]'",
                     files.option, what, path, files.option));
   }
-  throw TlsError(fmt::format("{}: cannot read the {} file {}: {}; make it readable by the user ferry starts as",
-                             files.option, what, path, std::strerror(error)));
+  // At startup that is the user ferry starts as; on a reload after uid = ..., the one it
+  // dropped to: name it, as it is the user the file must be readable by.
+  throw TlsError(
+      fmt::format("{}: the {} file {} cannot be read: {}; ferry reads it as {}: make the file and its "
+                  "directories readable by that user (chmod/chown, or a group), or name another file",
+                  files.option, what, path, std::strerror(error), reading_user()));
 }
 
 [[noreturn]] void not_usable(const config::TlsFiles& files, std::string_view what, const std::string& path,
@@ -168,10 +185,7 @@ TlsSession::Step TlsSession::handshake() {
   }
   ERR_clear_error();
   const int rc = SSL_accept(ssl_);
-  if (rc == 1) {
-    established_ = true;
-    return Step::done;
-  }
+  if (rc == 1) return Step::done;
   const int code = SSL_get_error(ssl_, rc);
   if (code == SSL_ERROR_WANT_READ) return Step::want_read;
   if (code == SSL_ERROR_WANT_WRITE) return Step::want_write;
@@ -239,6 +253,8 @@ ssize_t TlsSession::writev(const iovec* parts, int count) {
   std::size_t written = 0;
   return finish(SSL_write_ex(ssl_, data, size, &written), &written);
 }
+
+bool TlsSession::established() const { return ssl_ != nullptr && SSL_is_init_finished(ssl_) == 1; }
 
 std::string TlsSession::version() const { return ssl_ != nullptr ? SSL_get_version(ssl_) : ""; }
 

@@ -77,7 +77,9 @@ class TlsSession {
   // closed: the client went away before sending anything (a port check), nothing to log.
   enum class Step { done, want_read, want_write, failed, closed };
   Step handshake();
-  bool established() const { return established_; }
+  // The handshake is over, by handshake() or inside a read (a connection a serving thread
+  // took before its handshake).
+  bool established() const;
 
   // As read(2) and writev(2) on a non-blocking socket: bytes, 0 at the end of the stream,
   // or -1 with errno (EAGAIN: poll for wants(), then call again with the same data).
@@ -93,7 +95,6 @@ class TlsSession {
 
   ssl_st* ssl_;
   short wants_ = 0;
-  bool established_ = false;
   bool failed_ = false;
   std::string error_;
   std::string gathered_;  // writev's parts as one record

@@ -9,7 +9,7 @@ ferry), by process group and by parentage.
 
 The fixtures and helpers live in fixtures/, one module per concern: paths, waiting, logs,
 net, netns (extra hosts as network namespaces), processes (tracking and temp dirs), ferry,
-nginx, uwsgi_client, http_client, traffic, django_project and mariadb. This file only loads
+nginx, uwsgi_client, http_client, traffic, tls, django_project and mariadb. This file only loads
 them: pytest finds the fixtures below by their names here, and test files keep importing the
 helpers `from conftest import ...`.
 """
@@ -33,6 +33,9 @@ from fixtures.processes import (ProcessTracker, all_pids, child_pids, descendant
                                 module_tmp, new_short_tmp_dir, pid_alive, pids_with_env_marker,
                                 eventfd_counts, proc_stat, process_age, procs, stop_signal_seen,
                                 tmp)
+from fixtures.tls import (CURL, OPENSSL, bad_start, client_context, client_hello, pki,
+                           read_tls_until_close, ssl_socket_line, start_ferry, suwsgi_nginx,
+                           tls_connect, tls_ini, tls_uwsgi_get)
 from fixtures.traffic import RequestLoop, ok_via_nginx, ok_via_uwsgi
 from fixtures.uwsgi_client import (Response, encode_vars, nginx_vars, parse_http_response,
                                    raw_exchange, read_until_close, uwsgi_get, uwsgi_packet,

@@ -1,8 +1,7 @@
 """TLS between hosts: `ssl-socket` (uwsgi over TLS, what nginx's `uwsgi_pass suwsgi://`
 speaks) and `https` (HTTP/1.1 over TLS), with certificates made by the openssl CLI in the
-test's temporary directory: a CA, a server certificate for 127.0.0.1/localhost, a client
-certificate, and a second CA with a client certificate of its own that ferry must refuse.
-Real nginx, real curl, Python's ssl module for raw clients.
+test's temporary directory (fixtures/tls.py). Real nginx, real curl, Python's ssl module
+for raw clients. Unreadable files, Unix paths and stops: test_tls_edges.py.
 """
 
 import hashlib
@@ -16,100 +15,12 @@ import ssl
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import (APPS, Ferry, connect, free_port, nginx_vars, parse_http_response,
+from conftest import (CURL, bad_start, client_context, client_hello, connect, free_port, nginx_vars,
+                      read_until_close, ssl_socket_line, start_ferry, suwsgi_nginx, tls_uwsgi_get,
                       uwsgi_packet, wait_until)
-from fixtures.uwsgi_client import read_until_close
-
-OPENSSL = "/usr/bin/openssl"
-CURL = "/usr/bin/curl"
-
-
-def openssl(*args, cwd):
-    subprocess.run([OPENSSL, *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def make_ca(d: Path, name: str):
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.crt", "-days", "2", "-subj", f"/CN=ferry test {name}",
-            cwd=d)
-
-
-def make_cert(d: Path, name: str, ca: str, san: str | None = None):
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
-    ext = d / f"{name}.ext"
-    ext.write_text(f"subjectAltName={san}\n" if san else "extendedKeyUsage=clientAuth\n")
-    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-            "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", "-extfile", str(ext), cwd=d)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pki")
-    make_ca(d, "ca")
-    make_ca(d, "wrongca")
-    make_cert(d, "server", "ca", "DNS:localhost,IP:127.0.0.1")
-    make_cert(d, "server2", "ca", "DNS:localhost,IP:127.0.0.1")
-    make_cert(d, "client", "ca")
-    make_cert(d, "intruder", "wrongca")
-    return d
-
-
-def tls_ini(tmp, line, *extra, processes=1):
-    lines = ["[uwsgi]", line, f"pythonpath = {APPS}", "module = testapp", f"processes = {processes}",
-             "master = true", f"logger = file:{tmp}/ferry.log", *extra]
-    return "\n".join(lines) + "\n"
-
-
-def start_ferry(procs, tmp, line, *extra, processes=1, port=None):
-    f = Ferry(procs, tmp, tls_ini(tmp, line, *extra, processes=processes),
-              sockets=[f"127.0.0.1:{port}"] if port else None)
-    return f.start()
-
-
-def client_context(pki, cert="client"):
-    ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-    if cert:
-        ctx.load_cert_chain(str(pki / f"{cert}.crt"), str(pki / f"{cert}.key"))
-    return ctx
-
-
-def tls_uwsgi_get(port, pki, path="/", cert="client", timeout=10.0, body=b""):
-    """One uwsgi request over TLS, as nginx sends it; returns (Response, peer cert DER)."""
-    ctx = client_context(pki, cert)
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-            vars = nginx_vars(path, method="POST" if body else "GET", body=body)
-            s.sendall(uwsgi_packet(vars, body))
-            der = s.getpeercert(binary_form=True)
-            chunks = []
-            while True:
-                try:
-                    data = s.recv(65536)
-                except (ssl.SSLEOFError, ConnectionResetError):
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-    return parse_http_response(b"".join(chunks)), der
-
-
-def suwsgi_nginx(nginx, port, pki, cert="client"):
-    location = (f"uwsgi_ssl_verify on; uwsgi_ssl_trusted_certificate {pki}/ca.crt; "
-                f"uwsgi_ssl_name localhost; uwsgi_ssl_server_name on;")
-    if cert:
-        location += (f" uwsgi_ssl_certificate {pki}/{cert}.crt;"
-                     f" uwsgi_ssl_certificate_key {pki}/{cert}.key;")
-    return nginx(f"suwsgi://127.0.0.1:{port}", extra_location=location)
-
-
-def ssl_socket_line(port, pki, ca=True, ciphers=""):
-    return (f"ssl-socket = 127.0.0.1:{port},{pki}/server.crt,{pki}/server.key"
-            + (f",{ciphers},{pki}/ca.crt" if ca else ""))
 
 
 # -- ssl-socket through nginx's suwsgi
@@ -220,12 +131,6 @@ def test_https_with_a_ca_requires_a_client_certificate(procs, tmp, pki):
 
 # -- bad files at startup
 
-def bad_start(procs, tmp, line):
-    f = Ferry(procs, tmp, tls_ini(tmp, line), sockets=[])
-    code = f.run_to_exit()
-    return code, f.stderr
-
-
 def test_bad_certificate_files_stop_the_start_with_a_clear_error(procs, tmp, pki):
     port = free_port()
     (tmp / "garbage.pem").write_text("this is not PEM\n")
@@ -248,17 +153,6 @@ def test_bad_certificate_files_stop_the_start_with_a_clear_error(procs, tmp, pki
 
 
 # -- handshake flood
-
-def client_hello() -> bytes:
-    """The first flight of a real TLS client, to send a byte at a time."""
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return outgoing.read()
-
 
 def test_a_handshake_flood_does_not_block_other_connections(procs, tmp, pki):
     port = free_port()
