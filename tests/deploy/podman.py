@@ -153,6 +153,8 @@ def build_image(tag, containerfile=CONTAINERFILE, context=REPO, target=None, bui
 # start afresh.
 FERRY_IMAGE = "localhost/ferry:test"
 FERRY_BUILD_IMAGE = "localhost/ferry-build:test"  # the Containerfile's build stage
+FERRY_RUNTIME_IMAGE = "localhost/ferry-runtime:test"  # its runtime stage: ferry without an app
+FERRY_CURL_IMAGE = "localhost/ferry-curl:test"  # FERRY_IMAGE plus curl, for podman kube play
 NGINX_IMAGE = "localhost/ferry-nginx:test"
 MARIADB_IMAGE = "localhost/ferry-mariadb:test"
 COMPOSE_DIR = REPO / "packaging" / "compose"
@@ -163,6 +165,8 @@ def image(tag):
     """TAG built once per test session (a module-level cache): ferry's, nginx's or MariaDB's."""
     if tag not in _built:
         recipe = {FERRY_IMAGE: (CONTAINERFILE, REPO),
+                  FERRY_RUNTIME_IMAGE: (CONTAINERFILE, REPO),
+                  FERRY_CURL_IMAGE: (Path(__file__).with_name("curl.Containerfile"), Path(__file__).parent),
                   NGINX_IMAGE: (CONTAINERFILE.with_name("nginx.Containerfile"), CONTAINERFILE.parent),
                   MARIADB_IMAGE: (COMPOSE_DIR / "mariadb.Containerfile", COMPOSE_DIR)}[tag]
         started = time.monotonic()
@@ -170,7 +174,14 @@ def image(tag):
             # The build stage first, tagged: it holds the .deb that deb() hands out, and
             # the whole image's build then reuses its layers.
             build_image(FERRY_BUILD_IMAGE, *recipe, target="build")
-        build_image(tag, *recipe)
+        if tag == FERRY_RUNTIME_IMAGE:
+            # The default image's own first stage: built with it, so this takes seconds.
+            image(FERRY_IMAGE)
+            build_image(tag, *recipe, target="runtime")
+        elif tag == FERRY_CURL_IMAGE:
+            build_image(tag, *recipe, build_args=[f"IMAGE={image(FERRY_IMAGE)}"])
+        else:
+            build_image(tag, *recipe)
         _built[tag] = time.monotonic() - started
         print(f"built {tag} in {_built[tag]:.1f} s")
     return tag

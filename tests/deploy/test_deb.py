@@ -303,6 +303,14 @@ def test_installed_ferry_serves_the_demo_site_as_the_ferry_user(installed):
         wait_until(lambda: log.exists() and "GET /" in log.read_text(errors="replace"), 10,
                    message=f"the request line in {log}")
         master = server.pid
+        # The unit's ExecReload, as systemd runs it: $$ unescaped to $, MAINPID set. The
+        # root has no procps (the package does not depend on it), so no /bin/kill.
+        reload = unit_line(root.path, "ExecReload")
+        assert reload == "/bin/sh -c 'kill -HUP $$MAINPID'", reload
+        assert not (root.path / "bin/kill").exists()
+        root.run(f"export MAINPID={master}\n{reload.replace('$$', '$')}")
+        wait_until(lambda: "got SIGHUP" in log.read_text(errors="replace"), 10, message=f"the reload in {log}")
+        wait_until(served, 60, interval=0.2, message="the demo after the reload")
         os.killpg(master, signal.SIGTERM)  # setpriv exec'ed ferry: the group's leader is the master
         assert server.wait(timeout=60) == 0, server.stdout.read().decode()
     finally:

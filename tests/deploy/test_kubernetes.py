@@ -4,8 +4,8 @@ it serves the demo through the nginx sidecar, passes its probes and stops cleanl
 
 What podman 4.3 does with the pod, as these tests found it (docs/deploying.md (section 4)
 has the whole list): a livenessProbe becomes the container's healthcheck (an httpGet
-turns into `curl -f http://localhost:PORT/PATH` inside the container, so the image needs
-curl); readinessProbe, lifecycle.preStop and terminationGracePeriodSeconds are ignored;
+turns into `curl -f http://localhost:PORT/PATH` inside the container, so the test adds
+curl to the image); readinessProbe, lifecycle.preStop and terminationGracePeriodSeconds are ignored;
 the securityContext applies; `kube down` kills with a timeout of 0. So the readiness and
 liveness targets are checked here as a kubelet probes them, at the pod's address, and the
 pod is stopped with `podman pod stop` (the images' stop signals and timeouts) before
@@ -204,8 +204,9 @@ START_TIMEOUT = 60
 @pytest.fixture(scope="module")
 def images():
     """The ferry and nginx images, built once per session for every deployment test
-    (podman.image) and kept, as the base image is."""
-    return {"ferry": podman.image(podman.FERRY_IMAGE), "nginx": podman.image(podman.NGINX_IMAGE)}
+    (podman.image) and kept, as the base image is. ferry's with curl added, which podman's
+    httpGet probe runs (tests/deploy/curl.Containerfile)."""
+    return {"ferry": podman.image(podman.FERRY_CURL_IMAGE), "nginx": podman.image(podman.NGINX_IMAGE)}
 
 
 def playable(images, port):
