@@ -464,9 +464,7 @@ void HttpFront::join() {
 protocol::http::Limits HttpFront::limits() const { return impl_->limits; }
 
 void HttpFront::wait_for_uwsgi_packet(UniqueFd fd, std::string received, TlsContext* tls) {
-  auto connection = std::make_unique<HttpConnection>(std::move(fd), impl_->limits);
-  connection->uwsgi = true;
-  if (tls != nullptr) connection->tls = std::make_unique<TlsSession>(*tls, connection->fd.get());
+  auto connection = HttpConnection::for_uwsgi(std::move(fd), impl_->limits, tls);
   connection->unparsed = std::move(received);
   auto holder = std::make_shared<std::unique_ptr<HttpConnection>>(std::move(connection));
   if (!impl_->handoffs.hold()) return impl_->ready.push(std::move(*holder));  // the front has stopped

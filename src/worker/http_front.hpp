@@ -56,6 +56,15 @@ struct HttpConnection {
   // the fd is closed.
   std::unique_ptr<TlsSession> tls;
 
+  // A uwsgi connection (`uwsgi` set): with `tls` (an ssl-socket), a TLS session whose
+  // handshake is still to come, in the front or inside a serving thread's first read.
+  static std::unique_ptr<HttpConnection> for_uwsgi(UniqueFd fd, protocol::http::Limits limits, TlsContext* tls) {
+    auto connection = std::make_unique<HttpConnection>(std::move(fd), limits);
+    connection->uwsgi = true;
+    if (tls != nullptr) connection->tls = std::make_unique<TlsSession>(*tls, connection->fd.get());
+    return connection;
+  }
+
   // Ready for the next request on the same connection.
   void next_request() {
     parser.reset();

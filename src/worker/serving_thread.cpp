@@ -74,10 +74,10 @@ void ServingThread::run() {
       if (state_.front->stopped() && state_.ready->size() == 0) {
         if (handshakes_cut_at_stop_ > 0) {
           state_.log->info(
-              "closed {} ssl-socket connection{} at the stop whose TLS handshake had not finished {} s after it "
-              "(no request had been sent on {})",
+              "closed {} ssl-socket connection{} at the stop whose TLS handshake had not finished within the "
+              "stop's grace ({} ms, at least {} ms each; no request had been sent on {})",
               handshakes_cut_at_stop_, handshakes_cut_at_stop_ == 1 ? "" : "s",
-              std::chrono::duration_cast<std::chrono::seconds>(kStopHandshakeGrace).count(),
+              std::chrono::milliseconds(kStopHandshakeGrace).count(), kStopHandshakeFloor.count(),
               handshakes_cut_at_stop_ == 1 ? "it" : "them");
         }
         break;

@@ -2,8 +2,6 @@
 
 #include <sys/socket.h>
 
-#include <memory>
-
 #include "common/unique_fd.hpp"
 
 namespace ferry::worker {
@@ -15,10 +13,7 @@ std::size_t drain_listeners(const std::vector<DrainListener>& listeners, ReadyQu
     for (;;) {
       const int fd = ::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd < 0) break;  // EAGAIN: the queue is empty; EINVAL: another worker shut it; EMFILE: no room left
-      auto connection = std::make_unique<HttpConnection>(UniqueFd(fd), limits);
-      connection->uwsgi = true;
-      if (listener.tls != nullptr) connection->tls = std::make_unique<TlsSession>(*listener.tls, fd);
-      ready.push(std::move(connection));
+      ready.push(HttpConnection::for_uwsgi(UniqueFd(fd), limits, listener.tls));
       ++taken;
     }
     if (listener.shut) ::shutdown(listener.fd, SHUT_RD);

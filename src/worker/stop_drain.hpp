@@ -10,10 +10,7 @@
 // host). What can still be reset is a connection that completes between the last accept
 // and the shutdown, two system calls apart.
 
-#include <spdlog/logger.h>
-
 #include <cstddef>
-#include <string>
 #include <vector>
 
 #include "protocol/http.hpp"

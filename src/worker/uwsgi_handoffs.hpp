@@ -33,22 +33,20 @@ class UwsgiHandoffs {
     std::lock_guard lock(mutex_);
     if (held_.load() > 0) return false;
     if (!finished_) {
-      finished_ = true;
-      finished_flag_.store(true);
+      finished_.store(true);
       const std::uint64_t one = 1;
       [[maybe_unused]] auto ignored = ::write(released_.get(), &one, sizeof one);
     }
     return true;
   }
-  bool holds() const { return held_.load() > 0; }
-  bool finished() const { return finished_flag_.load(); }
+  // Finished: the front has stopped and holds none; later hand-overs bypass it.
+  bool finished() const { return finished_.load(); }
   int released_fd() const { return released_.get(); }
 
  private:
   std::mutex mutex_;
   std::atomic<int> held_{0};
-  bool finished_ = false;                   // under mutex_
-  std::atomic<bool> finished_flag_{false};  // the same, for finished() without the lock
+  std::atomic<bool> finished_{false};  // set under mutex_, which hold() takes to see it
   UniqueFd released_{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
 };
 

@@ -128,8 +128,7 @@ int run_worker(const WorkerSetup& setup) {
   state.ready = std::make_unique<ReadyQueue>();
   std::vector<DrainListener> drain;
   for (std::size_t i = 0; i < setup.listen_fds.size(); ++i) {
-    drain.push_back(
-        {setup.listen_fds[i], state.uwsgi_tls[i], !(i < setup.listen_activated.size() && setup.listen_activated[i])});
+    drain.push_back({setup.listen_fds[i], state.uwsgi_tls[i], !setup.listen_activated.at(i)});
   }
   auto at_stop = [&state, drain = std::move(drain)] {
     if (!drain_requested()) return;

@@ -5,8 +5,8 @@ it serves the demo through the nginx sidecar, passes its probes and stops cleanl
 What podman 4.3 does with the pod, as these tests found it (docs/deploying.md (section 4)
 has the whole list): a livenessProbe becomes the container's healthcheck (an httpGet
 turns into `curl -f http://localhost:PORT/PATH` inside the container, so the test adds
-curl to the image); readinessProbe, lifecycle.preStop and terminationGracePeriodSeconds are ignored;
-the securityContext applies; `kube down` kills with a timeout of 0. So the readiness and
+curl to the image); readinessProbe, lifecycle.preStop and terminationGracePeriodSeconds
+are ignored; the securityContext applies; `kube down` kills with a timeout of 0. So the readiness and
 liveness targets are checked here as a kubelet probes them, at the pod's address, and the
 pod is stopped with `podman pod stop` (the images' stop signals and timeouts) before
 `kube down` removes it.

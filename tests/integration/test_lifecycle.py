@@ -13,11 +13,9 @@ import time
 
 import pytest
 
-from fixtures.net import free_port
-from fixtures.uwsgi_client import parse_http_response, read_until_close, uwsgi_packet
-
-from conftest import (FERRY_BIN, RequestLoop, basic_ini, can_connect, connect, http_request, nginx_vars, ok_via_nginx,
-                      process_age, uwsgi_get, uwsgi_request, wait_until)
+from conftest import (FERRY_BIN, RequestLoop, basic_ini, can_connect, connect, free_port, http_request, nginx_vars,
+                      ok_via_nginx, parse_http_response, process_age, read_until_close, uwsgi_get, uwsgi_packet,
+                      uwsgi_request, wait_until)
 
 
 class NotifyListener:
@@ -312,7 +310,9 @@ def test_a_graceful_stop_answers_the_requests_waiting_in_the_socket_queue(ferry,
     slow.join(10)
     assert results["slow"].status == 200
     assert f.wait(10) == 0
-    assert re.search(r"stopping: answering \d+ connections that waited in the socket's queue", f.log_text())
+    # The six, and any probe of can_connect's that came before the socket was shut.
+    taken = re.search(r"stopping: answering (\d+) connections that waited in the socket's queue", f.log_text())
+    assert taken and int(taken.group(1)) >= 6, f.log_text()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGQUIT, signal.SIGINT])

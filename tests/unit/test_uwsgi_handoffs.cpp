@@ -17,16 +17,15 @@ bool readable(int fd) {
 
 TEST_CASE("a stop finishes the hand-overs once the last one is released") {
   UwsgiHandoffs handoffs;
-  CHECK_FALSE(handoffs.holds());
+  CHECK_FALSE(handoffs.finished());
   REQUIRE(handoffs.hold());
   REQUIRE(handoffs.hold());
-  CHECK(handoffs.holds());
   CHECK_FALSE(handoffs.finish_if_empty());  // two are still waiting for their packet
   CHECK_FALSE(readable(handoffs.released_fd()));
   CHECK_FALSE(handoffs.finished());
   CHECK(handoffs.release() == 1);
   CHECK(handoffs.release() == 0);
-  CHECK_FALSE(handoffs.holds());
+  CHECK_FALSE(handoffs.finished());  // finishing is the stop's call, not the last release's
   CHECK(handoffs.finish_if_empty());
   CHECK(readable(handoffs.released_fd()));
   CHECK(handoffs.finished());
@@ -37,5 +36,6 @@ TEST_CASE("after the finish a hand-over is refused: the serving thread queues it
   UwsgiHandoffs handoffs;
   REQUIRE(handoffs.finish_if_empty());
   CHECK_FALSE(handoffs.hold());
-  CHECK_FALSE(handoffs.holds());
+  CHECK(handoffs.finished());
+  CHECK(handoffs.finish_if_empty());  // the refused hand-over was not counted
 }
